@@ -1,0 +1,1 @@
+"""lut package of hwnas."""

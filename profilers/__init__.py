@@ -1,0 +1,1 @@
+"""profilers package of hwnas."""
