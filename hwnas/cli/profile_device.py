@@ -1,0 +1,79 @@
+"""`hwnas profile --device DEV` without `--model`: profile a device for a search space.
+
+`hwnas.cli.profile` (which owns `--model`, `--device`, `--backend`,
+`--batch-size`, `--precision`, `--input-size`, `--json`) calls
+`add_arguments(parser)` while building its parser and `run(args)` when no
+`--model` is given. This module adds only the flags that device profiling
+needs and fills in the per-device defaults (GPU: batch 32, fp32 eager, fp16
+for TensorRT; CPU: batch 1, 64 px, 300 samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the device-profiling flags to `hwnas profile`'s parser."""
+    group = parser.add_argument_group("device profiling (no --model)")
+    group.add_argument("--space", default="proxyless", help="search space to profile (default: proxyless)")
+    group.add_argument(
+        "--space-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="search-space configuration, repeatable (e.g. widths=gpu, small_input=true); "
+        "--input-size sets the resolution",
+    )
+    group.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="whole networks to sample and time (default: 300 on CPU, 2000 on GPU)",
+    )
+    group.add_argument(
+        "--out",
+        default=None,
+        help="profile directory (default: profiles/SPACE-DEVICE-BACKEND-bBATCH-PRECISION); "
+        "re-running with the same directory resumes",
+    )
+    group.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="measure only shard I of N of the samples (0-based), into samples-I-of-N.jsonl; "
+        "run the N shards in separate processes or GPUs, then `hwnas lut fit DIR`",
+    )
+    group.add_argument(
+        "--retest",
+        type=int,
+        default=None,
+        help="nets measured a second time, in a later pass, for the test-retest noise floor "
+        "(default: 10%% of --samples, at most 50)",
+    )
+    group.add_argument(
+        "--block-size",
+        type=int,
+        default=None,
+        help="nets timed round-robin together, so drift hits all alike (default: 8 on CPU, 16 on GPU)",
+    )
+    group.add_argument("--threads", type=int, default=None, help="CPU threads for timing (default: the profiler's)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures (default: 0)")
+    group.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="share of the samples held out to evaluate the fit (default: 0.2)",
+    )
+    group.add_argument("--skip-ops", action="store_true", help="do not (re)measure the per-op LUT")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Profile, fit and report; print the fit table. Returns the exit code."""
+    from hwnas.cli._lut_common import settings_from_args  # noqa: PLC0415 - keeps `hwnas --help` fast
+    from lut.profile import profile_device  # noqa: PLC0415
+
+    settings = settings_from_args(args)
+    outcome = profile_device(settings)
+    print(outcome.summary())
+    return 0
