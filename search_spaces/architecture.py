@@ -1,0 +1,123 @@
+"""Records shared by every search space: an architecture, a decision, an op item.
+
+An architecture is plain data (DESIGN.md section 3): it names its space, the
+space version and configuration it was drawn from, and one choice per
+decision. Everything else (the network, the supernet, the feature vector of
+the latency model) is derived from it by the space.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from search_spaces.errors import ArchitectureError
+
+_CORE_KEYS = ("space", "space_version", "config", "choices")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical decision of a space; `choices` are in the order used by
+    weight vectors (supernet forward) and by the one-hot encoding."""
+
+    name: str
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One point of a search space, as in the JSON document of DESIGN.md section 3.
+
+    `extra` keeps every other key of the document (name, source, probabilities,
+    ...) so that a file read and written again loses nothing.
+    """
+
+    space: str
+    space_version: int
+    config: dict[str, Any]
+    choices: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "space": self.space,
+            "space_version": self.space_version,
+            "config": dict(self.config),
+            "choices": dict(self.choices),
+        }
+        for key, value in self.extra.items():
+            document.setdefault(key, value)
+        return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Architecture:
+        if not isinstance(document, dict):
+            raise ArchitectureError(f"an architecture is a JSON object, got {type(document).__name__}")
+        missing = [key for key in _CORE_KEYS if key not in document]
+        if missing:
+            raise ArchitectureError(
+                f"architecture document lacks {', '.join(missing)}; it needs the keys {', '.join(_CORE_KEYS)}"
+            )
+        config, choices = document["config"], document["choices"]
+        if not isinstance(config, dict) or not isinstance(choices, dict):
+            raise ArchitectureError("architecture 'config' and 'choices' must be JSON objects")
+        bad = [name for name, value in choices.items() if not isinstance(value, str)]
+        if bad:
+            raise ArchitectureError(f"choices must be strings; decision {bad[0]!r} has {choices[bad[0]]!r}")
+        try:
+            version = int(document["space_version"])
+        except (TypeError, ValueError) as error:
+            raise ArchitectureError(f"space_version must be an integer: {error}") from None
+        extra = {key: value for key, value in document.items() if key not in _CORE_KEYS}
+        return cls(str(document["space"]), version, dict(config), dict(choices), extra)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON document atomically (temp file in the same folder, then rename)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(self.to_dict(), stream, indent=2)
+                stream.write("\n")
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Architecture:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ArchitectureError(f"architecture file {str(path)!r} was not found") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ArchitectureError(f"{path}: not valid JSON ({error})") from None
+        return cls.from_dict(document)
+
+
+@dataclass(frozen=True)
+class OpItem:
+    """One module to time for a per-op latency table.
+
+    `decision`/`choice` are None for fixed parts (stem, head). `input_shape`
+    is the exact (N, C, H, W) the module sees inside the network. Several
+    items may carry the same (decision, choice) when a decision is shared by
+    several cells (DARTS spaces): their latencies add up.
+    """
+
+    decision: str | None
+    choice: str | None
+    name: str
+    module: nn.Module
+    input_shape: tuple[int, ...]

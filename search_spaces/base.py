@@ -1,0 +1,182 @@
+"""The one interface every search space offers (DESIGN.md section 3).
+
+A space is a list of named categorical decisions plus a configuration
+(widths, resolution, classes, ...). Sampling, validation, the one-hot
+encoding and the derivation from probabilities are the same for every space
+and live here; building networks and supernets is each space's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from search_spaces.architecture import Architecture, Decision, OpItem
+from search_spaces.errors import ArchitectureError
+
+
+class SearchSpace:
+    """Base class: subclasses set `name`, `version`, normalise `config` and
+    implement `_decisions`, `build`, `supernet`, `input_shape`."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config: dict[str, Any] = json.loads(json.dumps(dict(config)))
+
+    # ---- decisions -------------------------------------------------------------------
+    @cached_property
+    def decisions(self) -> list[Decision]:
+        return self._decisions()
+
+    def _decisions(self) -> list[Decision]:
+        raise NotImplementedError
+
+    @cached_property
+    def _decision_index(self) -> dict[str, Decision]:
+        return {decision.name: decision for decision in self.decisions}
+
+    def signature(self) -> str:
+        """Stable hash of name + version + configuration: a LUT measured for one
+        configuration is refused for another."""
+        payload = json.dumps({"space": self.name, "version": self.version, "config": self.config}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # ---- architectures -----------------------------------------------------------------
+    def architecture(self, choices: Mapping[str, str], **extra: Any) -> Architecture:
+        arch = Architecture(self.name, self.version, dict(self.config), dict(choices), dict(extra))
+        self.validate(arch)
+        return arch
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        """Uniform over every decision independently."""
+        return self.architecture(
+            {d.name: d.choices[int(rng.integers(len(d.choices)))] for d in self.decisions}
+        )
+
+    def validate(self, arch: Architecture) -> None:
+        """Raise ArchitectureError naming the decision and its allowed choices."""
+        if arch.space != self.name:
+            raise ArchitectureError(f"architecture belongs to space {arch.space!r}, not {self.name!r}")
+        if arch.space_version != self.version:
+            raise ArchitectureError(
+                f"architecture has space_version {arch.space_version}; space {self.name!r} is version {self.version}"
+            )
+        for decision in self.decisions:
+            if decision.name not in arch.choices:
+                raise ArchitectureError(
+                    f"decision {decision.name!r} has no choice; allowed: {', '.join(decision.choices)}"
+                )
+            value = arch.choices[decision.name]
+            if value not in decision.choices:
+                raise ArchitectureError(
+                    f"decision {decision.name!r} has choice {value!r}; allowed: {', '.join(decision.choices)}"
+                )
+        unknown = sorted(set(arch.choices) - set(self._decision_index))
+        if unknown:
+            raise ArchitectureError(
+                f"decision {unknown[0]!r} does not exist in space {self.name!r} with this configuration"
+                f" ({len(unknown)} unknown); decisions look like {self.decisions[0].name!r}"
+            )
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """One-hot feature vector (float64) of the linear latency model: the
+        decisions in order, each one-hot over its choices."""
+        self.validate(arch)
+        vector = np.zeros(sum(len(d.choices) for d in self.decisions), dtype=np.float64)
+        offset = 0
+        for decision in self.decisions:
+            vector[offset + decision.choices.index(arch.choices[decision.name])] = 1.0
+            offset += len(decision.choices)
+        return vector
+
+    def feature_names(self) -> list[str]:
+        return [f"{d.name}={choice}" for d in self.decisions for choice in d.choices]
+
+    def one_hot(self, arch: Architecture, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+        """The supernet weights that select exactly `arch` (one-hot per decision)."""
+        self.validate(arch)
+        weights = {}
+        for decision in self.decisions:
+            vector = torch.zeros(len(decision.choices), device=device)
+            vector[decision.choices.index(arch.choices[decision.name])] = 1.0
+            weights[decision.name] = vector
+        return weights
+
+    def derive(self, probabilities: Mapping[str, Sequence[float]]) -> Architecture:
+        """The architecture a search ends with: argmax of each decision.
+        (The DARTS edge parameterization overrides this with its top-2 rule.)"""
+        return self.architecture(
+            {d.name: d.choices[int(np.argmax(self._probabilities(probabilities, d)))] for d in self.decisions}
+        )
+
+    @staticmethod
+    def _probabilities(probabilities: Mapping[str, Sequence[float]], decision: Decision) -> np.ndarray:
+        if decision.name not in probabilities:
+            raise ArchitectureError(f"no probabilities for decision {decision.name!r}")
+        values = np.asarray(probabilities[decision.name], dtype=np.float64)
+        if values.shape != (len(decision.choices),):
+            raise ArchitectureError(
+                f"decision {decision.name!r} needs {len(decision.choices)} probabilities"
+                f" ({', '.join(decision.choices)}), got shape {values.shape}"
+            )
+        return values
+
+    # ---- networks ----------------------------------------------------------------------
+    def build(self, arch: Architecture, num_classes: int | None = None) -> nn.Module:
+        raise NotImplementedError
+
+    def supernet(self, **kwargs: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
+        raise NotImplementedError
+
+    def extract_subnet(self, supernet: nn.Module, arch: Architecture) -> nn.Module:
+        """The standalone network of `arch` carrying the supernet's weights.
+
+        Standalone networks keep the supernet's module paths (a decision point
+        holds only its chosen candidate), so inheritance is a state-dict copy."""
+        network = self.build(arch)
+        own = network.state_dict()
+        inherited = supernet.state_dict()
+        missing = [key for key in own if key not in inherited]
+        if missing:
+            raise ArchitectureError(
+                f"supernet lacks {len(missing)} tensors of the architecture (first: {missing[0]});"
+                " was it built by this space with the same configuration?"
+            )
+        network.load_state_dict({key: inherited[key] for key in own})
+        return network
+
+    def op_items(self, batch_size: int) -> list[OpItem]:
+        raise ArchitectureError(f"per-op items are not available for space {self.name!r}")
+
+    def fixed_items(self, batch_size: int) -> list[OpItem]:
+        raise ArchitectureError(f"per-op items are not available for space {self.name!r}")
+
+    def describe(self, arch: Architecture) -> list[str]:
+        """Human-readable lines that say what the architecture is (CLI `arch show`)."""
+        self.validate(arch)
+        return [f"{name} = {choice}" for name, choice in arch.choices.items()]
+
+
+def check_config_keys(space: str, config: Mapping[str, Any], allowed: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in; an unknown key is refused with the allowed ones listed."""
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ArchitectureError(
+            f"space {space!r} has no configuration key {unknown[0]!r}; allowed: {', '.join(allowed)}"
+        )
+    return {**allowed, **config}

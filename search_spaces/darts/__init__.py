@@ -1,0 +1,1 @@
+"""DARTS cell spaces (filled in next)."""

@@ -1,0 +1,77 @@
+"""The only lookup of spaces and named architectures (as torchvision's
+`get_model`/`list_models`): a space registers under one name, a duplicate is
+refused; named architectures are the JSON files in `search_spaces/data/`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from search_spaces.architecture import Architecture
+from search_spaces.base import SearchSpace
+from search_spaces.errors import ArchitectureError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_SPACES: dict[str, type[SearchSpace]] = {}
+S = TypeVar("S", bound=type[SearchSpace])
+
+
+def register_space(name: str) -> Callable[[S], S]:
+    def register(cls: S) -> S:
+        if name in _SPACES:
+            raise ValueError(f"search space {name!r} is already registered by {_SPACES[name].__qualname__}")
+        cls.name = name
+        _SPACES[name] = cls
+        return cls
+
+    return register
+
+
+def list_spaces() -> list[str]:
+    return sorted(_SPACES)
+
+
+def get_space(name: str, **config: Any) -> SearchSpace:
+    """The space `name` with `config` (defaults fill the rest)."""
+    if name not in _SPACES:
+        raise ArchitectureError(f"unknown search space {name!r}; available: {', '.join(list_spaces())}")
+    return _SPACES[name](**config)
+
+
+def space_for(arch: Architecture) -> SearchSpace:
+    """The space an architecture was drawn from, rebuilt from its own config."""
+    space = get_space(arch.space, **arch.config)
+    if arch.space_version != space.version:
+        raise ArchitectureError(
+            f"architecture has space_version {arch.space_version}; space {arch.space!r} is version {space.version}"
+        )
+    return space
+
+
+def list_named_architectures() -> list[str]:
+    return sorted(path.stem for path in DATA_DIR.glob("*.json"))
+
+
+def named_architecture(name: str) -> Architecture:
+    path = DATA_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ArchitectureError(
+            f"no named architecture {name!r}; available: {', '.join(list_named_architectures())}"
+        )
+    return Architecture.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_architecture(name_or_path: str) -> Architecture:
+    """A named architecture, or else an architecture JSON file."""
+    if name_or_path in list_named_architectures():
+        return named_architecture(name_or_path)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ArchitectureError(
+            f"{name_or_path!r} is neither a named architecture ({', '.join(list_named_architectures())})"
+            " nor an existing file (file not found)"
+        )
+    return Architecture.load(path)
