@@ -1,0 +1,61 @@
+"""The bundled data sets load, split disjointly and reproducibly, and standardise on train only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.data import endless, list_datasets, load_dataset, stratified_split
+from hwnas.errors import UsageError
+
+
+def test_registry_lists_bundled_sets() -> None:
+    assert {"mnist", "digits"} <= set(list_datasets())
+
+
+def test_mnist_splits_are_disjoint_stratified_and_recorded() -> None:
+    splits = load_dataset("mnist", seed=3, val_fraction=0.25, test_fraction=0.2)
+    sizes = splits.record.sizes
+    assert sum(sizes.values()) == 5000
+    assert sizes == {"train": 2750, "val": 1250, "test": 1000}
+    assert splits.image_shape == (1, 28, 28)
+    for dataset in (splits.train, splits.val, splits.test):
+        counts = torch.bincount(dataset.tensors[1], minlength=10)
+        assert counts.min() == counts.max()  # 500 per class split in equal shares
+    train_images = splits.train.tensors[0]
+    assert abs(float(train_images.mean())) < 1e-4
+    assert abs(float(train_images.std()) - 1.0) < 1e-3
+
+
+def test_split_is_seeded() -> None:
+    first = load_dataset("digits", seed=1)
+    again = load_dataset("digits", seed=1)
+    other = load_dataset("digits", seed=2)
+    assert first.record.indices_sha256 == again.record.indices_sha256
+    assert first.record.indices_sha256 != other.record.indices_sha256
+    assert torch.equal(first.val.tensors[0], again.val.tensors[0])
+
+
+def test_stratified_split_partitions_every_index() -> None:
+    labels = np.repeat(np.arange(4), 25)
+    parts = stratified_split(labels, 0.2, 0.2, seed=0)
+    joined = np.concatenate(list(parts.values()))
+    assert sorted(joined.tolist()) == list(range(100))
+
+
+def test_digits_upsampled_and_limited() -> None:
+    splits = load_dataset("digits", image_size=16, limit=400, seed=0)
+    assert splits.image_shape == (1, 16, 16)
+    assert sum(splits.record.sizes.values()) == 400
+    images, labels = next(endless(splits.loader("train", 32, seed=0)))
+    assert images.shape == (32, 1, 16, 16) and labels.dtype == torch.int64
+
+
+def test_mistakes_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="unknown data set"):
+        load_dataset("imagenet-typo")
+    with pytest.raises(UsageError, match="sum to less than 1"):
+        load_dataset("digits", val_fraction=0.6, test_fraction=0.5)
+    with pytest.raises(UsageError, match="unknown split"):
+        load_dataset("digits").loader("holdout", 8)
