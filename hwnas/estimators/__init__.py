@@ -1,0 +1,62 @@
+"""Gradient estimators for architecture distributions, independent of networks.
+
+They work on per-decision logits and on loss callables of (hard, relaxed or
+multi-hot) weight vectors, so each one is tested against the exact gradient of
+a toy (DESIGN.md Sec. 4). Pieces:
+
+* `ArchitectureDistribution` — independent categoricals: sample, log_prob, entropy, argmax.
+* `sample_relaxed` / `sample_hard` — b, zeta, zeta~ (conditional variant "reuse" or "fresh").
+* `rebar`, `relax`, `reinforce`, `control_variate_surrogate` — unbiased (UNAS Eq. 1-5).
+* `gumbel_softmax`, `straight_through_gumbel`, `ensemble_gumbel`, `expected_latency` — biased baselines.
+* `VarianceTuner` — online tau / eta tuning by minimising the estimator's variance.
+"""
+
+from __future__ import annotations
+
+from hwnas.estimators.distribution import ArchitectureDistribution
+from hwnas.estimators.expected_latency import LinearSurrogate, expected_latency
+from hwnas.estimators.gumbel import HardSample, RelaxedSample, sample_hard, sample_relaxed
+from hwnas.estimators.relaxations import (
+    EnsembleSample,
+    LinearTemperature,
+    PathwiseResult,
+    ensemble_gumbel,
+    gumbel_softmax,
+    sample_ensemble,
+    straight_through_gumbel,
+)
+from hwnas.estimators.score_function import (
+    MovingAverageBaseline,
+    ScoreFunctionResult,
+    control_variate_surrogate,
+    moving_average_baselines,
+    rebar,
+    reinforce,
+    relax,
+)
+from hwnas.estimators.tuning import VarianceTuner
+
+__all__ = [
+    "ArchitectureDistribution",
+    "EnsembleSample",
+    "HardSample",
+    "LinearSurrogate",
+    "LinearTemperature",
+    "MovingAverageBaseline",
+    "PathwiseResult",
+    "RelaxedSample",
+    "ScoreFunctionResult",
+    "VarianceTuner",
+    "control_variate_surrogate",
+    "ensemble_gumbel",
+    "expected_latency",
+    "gumbel_softmax",
+    "moving_average_baselines",
+    "rebar",
+    "reinforce",
+    "relax",
+    "sample_ensemble",
+    "sample_hard",
+    "sample_relaxed",
+    "straight_through_gumbel",
+]
