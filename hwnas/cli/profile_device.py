@@ -11,6 +11,13 @@ for TensorRT; CPU: batch 1, 64 px, 300 samples).
 from __future__ import annotations
 
 import argparse
+import json
+from typing import TYPE_CHECKING
+
+from hwnas.errors import UsageError
+
+if TYPE_CHECKING:
+    from lut.profile import ProfileSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,10 +77,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Profile, fit and report; print the fit table. Returns the exit code."""
-    from hwnas.cli._lut_common import settings_from_args  # noqa: PLC0415 - keeps `hwnas --help` fast
-    from lut.profile import profile_device  # noqa: PLC0415
+    from lut.profile import profile_device  # noqa: PLC0415 - keeps `hwnas --help` fast
 
-    settings = settings_from_args(args)
-    outcome = profile_device(settings)
+    outcome = profile_device(settings_from_args(args))
     print(outcome.summary())
     return 0
+
+
+def _space_options(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs; a value is read as JSON when it parses (numbers, true, lists), else kept as text."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--space-option {pair!r} must be KEY=VALUE, e.g. --space-option widths=gpu")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
+    """The parsed flags (ours and hwnas.cli.profile's) as ProfileSettings with device defaults."""
+    from lut.profile import resolve_settings  # noqa: PLC0415
+
+    backends = [b for b in str(args.backend).split(",") if b]
+    if len(backends) != 1:
+        raise UsageError(f"--backend {args.backend!r}: a device profile is for one backend; run once per backend")
+    devices = [d for d in str(args.device).split(",") if d]
+    if len(devices) != 1:
+        raise UsageError(f"--device {args.device!r}: a device profile is for one device; use --shard to split work")
+    return resolve_settings(
+        space=args.space,
+        space_options=_space_options(args.space_option),
+        device=devices[0],
+        backend=backends[0],
+        batch_size=args.batch_size,
+        precision=args.precision,
+        input_size=args.input_size,
+        samples=args.samples,
+        out=args.out,
+        shard=args.shard,
+        retest=args.retest,
+        block_size=args.block_size,
+        threads=args.threads,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        skip_ops=args.skip_ops,
+        progress=not getattr(args, "json", False),
+    )

@@ -1,0 +1,436 @@
+"""Profile a device for a search space: per-op LUT, whole-network samples, fit, report.
+
+The steps, all under one profile directory, each safe to interrupt:
+  1. profile.json: what is being profiled (space signature, seed, device,
+     backend, batch size, precision). A re-run must agree on all of it, or it
+     is refused naming the field, so two conditions never mix in one file.
+  2. Per-op LUT (lut.json): every (decision, choice) and the fixed parts,
+     each timed alone at its exact input shape, round-robin in blocks.
+  3. Samples (samples.jsonl): architecture i is drawn from the generator
+     seeded by (seed, i), so the plan is the same in every run and shard.
+     Nets are timed round-robin in blocks together with one fixed reference
+     network, so the machine's drift hits a block alike and the reference
+     measures it; each block is appended the moment it is timed. A subset
+     is measured a second time at the end (repeat 1): the noise floor.
+  4. Fit and report (lut.json's model, report.md, PNG plots).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from lut.errors import LutError
+from lut.fit import FitReport, features_from_names, fit_and_evaluate
+from lut.report import write_report
+from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
+from lut.table import Conditions, FixedEntry, LatencyTable, OpEntry, load, save, write_json_atomic
+from profilers import MeasureConfig, measure_interleaved
+from search_spaces.architecture import Architecture
+from search_spaces.base import SearchSpace
+from search_spaces.counting import count_macs, count_params
+from search_spaces.registry import get_space
+
+MANIFEST = "profile.json"
+MANIFEST_FORMAT = "hwnas-profile"
+MANIFEST_VERSION = 1
+REFERENCE_STREAM = 2**31 - 1
+"""Seed stream of the reference network (sample streams are 0, 1, 2, ...)."""
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """One device profile request; `resolve_settings` fills the per-device defaults."""
+
+    space: str
+    space_config: dict[str, Any]
+    device: str
+    backend: str
+    batch_size: int
+    precision: str
+    samples: int
+    out: Path
+    shard: Shard = Shard()
+    retest: int = 0
+    block_size: int = 8
+    seed: int = 0
+    test_fraction: float = 0.2
+    skip_ops: bool = False
+    net_config: MeasureConfig | None = None
+    op_config: MeasureConfig | None = None
+    progress: bool = True
+
+
+def is_gpu(device: str) -> bool:
+    return device.startswith("cuda")
+
+
+def resolve_settings(
+    *,
+    space: str = "proxyless",
+    space_options: dict[str, Any] | None = None,
+    device: str = "cpu",
+    backend: str = "eager",
+    batch_size: int | None = None,
+    precision: str | None = None,
+    input_size: int | None = None,
+    samples: int | None = None,
+    out: str | Path | None = None,
+    shard: str | None = None,
+    retest: int | None = None,
+    block_size: int | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    skip_ops: bool = False,
+    progress: bool = True,
+) -> ProfileSettings:
+    """The settings with every None replaced by the device's default.
+
+    GPU: batch 32 (UNAS's setting), fp32 (fp16 for TensorRT), 2000 samples,
+    blocks of 16. CPU: batch 1, 64 px (where the space has a resolution),
+    300 samples, blocks of 8. Retest: 10% of the samples, at most 50.
+    """
+    gpu = is_gpu(device)
+    config = dict(space_options or {})
+    defaults = get_space(space).config
+    if input_size is not None:
+        config["resolution"] = input_size
+    elif not gpu and "resolution" in defaults and "resolution" not in config:
+        config["resolution"] = 64
+    samples = samples if samples is not None else (2000 if gpu else 300)
+    if samples < 1:
+        raise LutError(f"--samples must be at least 1, got {samples}")
+    if not 0.0 < test_fraction < 1.0:
+        raise LutError(f"--test-fraction must be between 0 and 1, got {test_fraction}")
+    batch_size = batch_size if batch_size is not None else (32 if gpu else 1)
+    precision = precision if precision is not None else ("fp16" if backend == "tensorrt" else "fp32")
+    retest = retest if retest is not None else min(50, max(2, samples // 10))
+    block_size = block_size if block_size is not None else (16 if gpu else 8)
+    if block_size < 1:
+        raise LutError(f"--block-size must be at least 1, got {block_size}")
+    if out is None:
+        out = Path("profiles") / f"{space}-{device.replace(':', '')}-{backend}-b{batch_size}-{precision}"
+    net_config, op_config = default_measure_configs(gpu, threads)
+    return ProfileSettings(
+        space=space,
+        space_config=config,
+        device=device,
+        backend=backend,
+        batch_size=batch_size,
+        precision=precision,
+        samples=samples,
+        out=Path(out),
+        shard=Shard.parse(shard),
+        retest=min(max(0, retest), samples),
+        block_size=block_size,
+        seed=seed,
+        test_fraction=test_fraction,
+        skip_ops=skip_ops,
+        net_config=net_config,
+        op_config=op_config,
+        progress=progress,
+    )
+
+
+def default_measure_configs(gpu: bool, threads: int | None) -> tuple[MeasureConfig, MeasureConfig]:
+    """Timing budgets per whole net and per op: enough runs for a median within ~1%, bounded in time."""
+    base = MeasureConfig(threads=threads, remeasure=0, verify_outputs=False)
+    if gpu:
+        return replace(base, budget_s=3.0), replace(base, budget_s=1.0)
+    net = replace(base, warmup_runs=5, warmup_s=0.1, min_runs=15, max_runs=400, budget_s=1.0)
+    op = replace(base, warmup_runs=5, warmup_s=0.05, min_runs=15, max_runs=400, budget_s=0.3)
+    return net, op
+
+
+@dataclass(frozen=True)
+class ProfileOutcome:
+    """What a profile run leaves: the table, the fit (None when too few samples), the problems seen."""
+
+    out: Path
+    table: LatencyTable | None
+    fit: FitReport | None
+    samples: int
+    measured_now: int
+    problems: tuple[str, ...]
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def summary(self) -> str:
+        from lut.report import fit_table  # noqa: PLC0415
+
+        lines = [f"profile {self.out}: {self.samples} samples ({self.measured_now} measured now) in {self.seconds:.0f} s"]
+        lines += [f"warning: {p}" for p in self.problems]
+        lines += list(self.notes)
+        if self.fit is not None:
+            lines += ["", fit_table(self.fit), "", f"report: {self.out / 'report.md'}"]
+        return "\n".join(lines)
+
+
+# ---- the plan ---------------------------------------------------------------------------
+
+
+def make_space(settings: ProfileSettings) -> SearchSpace:
+    return get_space(settings.space, **settings.space_config)
+
+
+def planned_arch(space: SearchSpace, seed: int, index: int) -> Architecture:
+    """Sample `index` of the plan: the same architecture in every run and every shard."""
+    return space.sample(np.random.default_rng([seed, index]))
+
+
+def retest_indices(samples: int, retest: int) -> list[int]:
+    """Nets measured twice: spread evenly over the plan."""
+    if retest <= 0:
+        return []
+    return sorted({int(round(v)) for v in np.linspace(0, samples - 1, retest)})
+
+
+def planned_jobs(settings: ProfileSettings) -> list[tuple[int, int]]:
+    """(index, repeat) this shard measures, in order: first passes, then the retest pass."""
+    first = [(i, 0) for i in range(settings.samples) if settings.shard.owns(i)]
+    second = [(i, 1) for i in retest_indices(settings.samples, settings.retest) if settings.shard.owns(i)]
+    return first + second
+
+
+def conditions_of(settings: ProfileSettings, space: SearchSpace, device_name: str = "") -> Conditions:
+    return Conditions(
+        device=settings.device,
+        backend=settings.backend,
+        batch_size=settings.batch_size,
+        precision=settings.precision,
+        input_shape=tuple(space.input_shape(settings.batch_size)),
+        device_name=device_name,
+    )
+
+
+def manifest_of(settings: ProfileSettings, space: SearchSpace) -> dict[str, Any]:
+    return {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "space": space.name,
+        "space_version": space.version,
+        "space_config": space.config,
+        "space_signature": space.signature(),
+        "seed": settings.seed,
+        "device": settings.device,
+        "backend": settings.backend,
+        "batch_size": settings.batch_size,
+        "precision": settings.precision,
+    }
+
+
+def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write profile.json, or refuse to resume a directory profiled under other conditions."""
+    import json  # noqa: PLC0415
+
+    path = out / MANIFEST
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise LutError(f"{path} is corrupt ({error}); remove it or use another --out") from error
+        for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision"):
+            if old.get(key) != manifest[key]:
+                raise LutError(
+                    f"{key} differs: {out} was profiled with {key}={old.get(key)!r}, this run asks {manifest[key]!r}; "
+                    "use another --out, or the original settings to resume"
+                )
+        return
+    write_json_atomic(path, manifest)
+
+
+def load_manifest(out: Path) -> dict[str, Any]:
+    import json  # noqa: PLC0415
+
+    path = Path(out) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise LutError(f"{out} is not a profile directory (no {MANIFEST}); run `hwnas profile --device ... --out {out}`") from error
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress]:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _measure(settings: ProfileSettings, modules: Sequence[Any], shapes: Sequence[tuple[int, ...]], config: MeasureConfig | None) -> list[Any]:
+    return measure_interleaved(
+        list(modules),
+        backend=settings.backend,
+        device=settings.device,
+        input_shapes=list(shapes),
+        precision=settings.precision,
+        config=config,
+    )
+
+
+def _device_name(context: dict[str, Any]) -> str:
+    return str(context.get("device_name") or context.get("device") or "")
+
+
+def measure_ops(settings: ProfileSettings, space: SearchSpace, progress: Progress) -> LatencyTable:
+    """Time every op item and fixed part alone, round-robin in blocks; return the table (no model)."""
+    items = list(space.op_items(settings.batch_size))
+    fixed = list(space.fixed_items(settings.batch_size))
+    everything = items + fixed
+    task = progress.add_task("per-op LUT", total=len(everything))
+    results: list[Any] = []
+    for chunk in _chunks(everything, max(settings.block_size, 16)):
+        results += _measure(settings, [it.module for it in chunk], [tuple(it.input_shape) for it in chunk], settings.op_config)
+        progress.advance(task, len(chunk))
+    ops = tuple(
+        OpEntry(str(it.decision), str(it.choice), tuple(it.input_shape), float(r.latency_ms), float(r.cv))
+        for it, r in zip(items, results[: len(items)], strict=True)
+    )
+    fixed_entries = tuple(
+        FixedEntry(it.name, tuple(it.input_shape), float(r.latency_ms), float(r.cv))
+        for it, r in zip(fixed, results[len(items) :], strict=True)
+    )
+    context = results[0].to_dict()["context"] if results else {}
+    return LatencyTable(
+        space=space.name,
+        space_version=space.version,
+        space_config=space.config,
+        space_signature=space.signature(),
+        conditions=conditions_of(settings, space, _device_name(context)),
+        context=context,
+        ops=ops,
+        fixed=fixed_entries,
+    )
+
+
+def measure_block(
+    settings: ProfileSettings,
+    space: SearchSpace,
+    jobs: Sequence[tuple[int, int]],
+    reference: Any,
+) -> list[SampleRecord]:
+    """Build the block's nets, time them round-robin with the reference net, return the records."""
+    archs = [planned_arch(space, settings.seed, index) for index, _ in jobs]
+    models = [space.build(arch) for arch in archs]
+    one = tuple(space.input_shape(1))
+    counts = [(count_macs(m, one), count_params(m)) for m in models]
+    shape = tuple(space.input_shape(settings.batch_size))
+    results = _measure(settings, [*models, reference], [shape] * (len(models) + 1), settings.net_config)
+    reference_ms = float(results[-1].value_ms)
+    block = f"{settings.shard.index}-{uuid.uuid4().hex[:12]}"
+    return [
+        SampleRecord(
+            index=index,
+            repeat=repeat,
+            block=block,
+            arch=arch.to_dict(),
+            latency_ms=float(result.value_ms),
+            reference_ms=reference_ms,
+            macs=macs,
+            params=params,
+            result=result.to_dict(),
+        )
+        for (index, repeat), arch, result, (macs, params) in zip(jobs, archs, results[:-1], counts, strict=True)
+    ]
+
+
+def _existing_table(out: Path, signature: str, settings: ProfileSettings) -> LatencyTable | None:
+    from lut.table import Expectation  # noqa: PLC0415
+
+    if not (out / "lut.json").exists():
+        return None
+    return load(
+        out,
+        Expectation(
+            space_signature=signature,
+            device=settings.device,
+            backend=settings.backend,
+            batch_size=settings.batch_size,
+            precision=settings.precision,
+        ),
+    )
+
+
+def fit_directory(out: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple[LatencyTable, FitReport, ReadResult]:
+    """Refit the linear model from every samples file in `out`; rewrite lut.json and the report."""
+    manifest = load_manifest(out)
+    space = get_space(manifest["space"], **manifest["space_config"])
+    read = read_directory(out)
+    table = load(out) if (out / "lut.json").exists() else None
+    if table is None:
+        raise LutError(f"{out} has no lut.json yet; run the profile (without --skip-ops) first")
+    report = fit_and_evaluate(read.records, features_from_names(space.feature_names()), table, test_fraction, seed)
+    table = table.with_model(report.model)
+    save(table, out / "lut.json")
+    write_report(out, table, report, read)
+    return table, report, read
+
+
+def profile_device(settings: ProfileSettings) -> ProfileOutcome:
+    """Run (or resume) the whole profile; see the module docstring."""
+    started = time.perf_counter()
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    space = make_space(settings)
+    check_manifest(out, manifest_of(settings, space))
+    table = _existing_table(out, space.signature(), settings)
+    measured_now = 0
+    with _progress(settings.progress) as progress:
+        if table is None and not settings.skip_ops and settings.shard.index == 0:
+            table = measure_ops(settings, space, progress)
+            save(table, out / "lut.json")
+        done = read_directory(out).done()
+        todo = [job for job in planned_jobs(settings) if job not in done]
+        if todo:
+            reference = space.build(planned_arch(space, settings.seed, REFERENCE_STREAM))
+            task = progress.add_task(f"networks (shard {settings.shard})", total=len(todo))
+            path = out / settings.shard.file_name
+            for block in _chunks(todo, settings.block_size):
+                append(path, measure_block(settings, space, block, reference))
+                measured_now += len(block)
+                progress.advance(task, len(block))
+    read = read_directory(out)
+    fit: FitReport | None = None
+    notes: list[str] = []
+    if settings.shard.index == 0 and table is not None:
+        try:
+            table, fit, read = fit_directory(out, settings.test_fraction, settings.seed)
+        except LutError as error:
+            notes.append(f"not fitted: {error}")
+    return ProfileOutcome(
+        out=out,
+        table=table,
+        fit=fit,
+        samples=len(read.records),
+        measured_now=measured_now,
+        problems=read.problems,
+        seconds=time.perf_counter() - started,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,209 @@
+"""report.md and its PNG plots: how good the fitted latency model is, in words a reader can check.
+
+The tables put the fitted linear model beside the baselines and the
+test-retest noise floor, all on the held-out networks; the learning curve
+says how many samples the fit needs. Plots use matplotlib's Agg backend
+(no display needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lut.fit import FitReport
+from lut.metrics import FitMetrics, relative_errors
+from lut.samples import ReadResult
+from lut.table import LatencyTable
+
+PLOT_PREDICTED = "predicted_vs_measured.png"
+PLOT_ERRORS = "error_histogram.png"
+PLOT_LEARNING = "learning_curve.png"
+
+
+def _row(name: str, m: FitMetrics) -> str:
+    return (
+        f"| {name} | {m.n} | {m.mape:.2f} | {m.rmse_ms:.4f} | {100 * m.within_5:.0f} | {100 * m.within_10:.0f} "
+        f"| {m.spearman:.3f} | {m.kendall:.3f} |"
+    )
+
+
+def metrics_table(
+    rows: Mapping[str, FitMetrics],
+    chosen: str | None = None,
+    noise: FitMetrics | None = None,
+    noise_raw: FitMetrics | None = None,
+) -> str:
+    """Markdown table: every predictor on the held-out nets, then the noise floors."""
+    lines = [
+        "| predictor (held-out nets) | n | MAPE % | RMSE ms | ±5% | ±10% | Spearman | Kendall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, metrics in rows.items():
+        lines.append(_row(name + (" **(stored)**" if name == chosen else ""), metrics))
+    if noise is not None:
+        lines.append(_row("noise floor: retest vs first pass (drift-corrected)", noise))
+    if noise_raw is not None:
+        lines.append(_row("noise floor: retest vs first pass (raw)", noise_raw))
+    return "\n".join(lines)
+
+
+def fit_table(report: FitReport) -> str:
+    """The held-out table of a fresh fit."""
+    return metrics_table(report.metrics, report.chosen, report.noise, report.noise_raw)
+
+
+def stored_fit_table(model_metrics: Mapping[str, Any], kind: str) -> str:
+    """The same table from the metrics stored in lut.json (no refit)."""
+
+    def metric(data: Mapping[str, Any] | None) -> FitMetrics | None:
+        return None if data is None else FitMetrics.from_dict(data)
+
+    rows = {name: FitMetrics.from_dict(data) for name, data in model_metrics.get("test", {}).items()}
+    return metrics_table(
+        rows, f"linear ({kind})", metric(model_metrics.get("noise_floor")), metric(model_metrics.get("noise_floor_raw"))
+    )
+
+
+def learning_table(report: FitReport) -> str:
+    kinds = sorted({p.kind for p in report.learning})
+    sizes = sorted({p.n_train for p in report.learning})
+    by = {(p.kind, p.n_train): p for p in report.learning}
+    header = "| training nets | " + " | ".join(f"{k}: MAPE % | {k}: Spearman" for k in kinds) + " |"
+    lines = [header, "|---|" + "---|---|" * len(kinds)]
+    for n in sizes:
+        cells = []
+        for k in kinds:
+            p = by.get((k, n))
+            cells += ["", ""] if p is None else [f"{p.mape:.2f}", f"{p.spearman:.3f}"]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot(out: Path, report: FitReport) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    names = list(report.predictions)
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    measured = report.measured_test
+    for ax, name in zip(axes.ravel(), names):
+        predicted = report.predictions[name]
+        ax.scatter(measured, predicted, s=10, alpha=0.7)
+        low, high = float(min(measured.min(), predicted.min())), float(max(measured.max(), predicted.max()))
+        ax.plot([low, high], [low, high], "k--", linewidth=0.8)
+        m = report.metrics[name]
+        ax.set_title(f"{name}\nMAPE {m.mape:.1f}%  Spearman {m.spearman:.2f}", fontsize=9)
+        ax.set_xlabel("measured (ms)")
+        ax.set_ylabel("predicted (ms)")
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / PLOT_PREDICTED, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    shown = [n for n in (report.chosen, "LUT sum, calibrated", "MACs (linear)") if n in report.predictions]
+    for name in shown:
+        ax.hist(100 * relative_errors(report.predictions[name], measured), bins=30, alpha=0.5, label=name)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_xlabel("prediction error (% of measured)")
+    ax.set_ylabel("held-out networks")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / PLOT_ERRORS, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind in sorted({p.kind for p in report.learning}):
+        points = sorted((p for p in report.learning if p.kind == kind), key=lambda p: p.n_train)
+        ax.plot([p.n_train for p in points], [p.spearman for p in points], marker="o", label=f"linear ({kind})")
+    if report.noise is not None:
+        ax.axhline(report.noise.spearman, color="k", linestyle="--", linewidth=0.8, label="noise floor (retest)")
+    ax.set_xscale("log")
+    ax.set_xlabel("training networks")
+    ax.set_ylabel("held-out Spearman")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / PLOT_LEARNING, dpi=110)
+    plt.close(fig)
+
+
+def _context_lines(table: LatencyTable) -> list[str]:
+    c = table.conditions
+    context: dict[str, Any] = dict(table.context)
+    keep = {k: v for k, v in context.items() if isinstance(v, str | int | float) and k != "input_shape"}
+    lines = [
+        f"- space: `{table.space}` v{table.space_version}, signature `{table.space_signature}`, "
+        f"config `{dict(table.space_config)}`",
+        f"- device `{c.device}` ({c.device_name or 'name not recorded'}), backend `{c.backend}`, "
+        f"batch {c.batch_size}, precision {c.precision}, input {list(c.input_shape)}",
+        f"- per-op LUT: {len(table.ops)} (decision, choice) entries, fixed parts "
+        + ", ".join(f"{e.name} {e.median_ms:.3f} ms" for e in table.fixed),
+    ]
+    if keep:
+        lines.append("- measurement context: " + ", ".join(f"{k}={v}" for k, v in sorted(keep.items())))
+    return lines
+
+
+def render(table: LatencyTable, report: FitReport, read: ReadResult) -> str:
+    """The text of report.md."""
+    model = report.model
+    repeats = sum(1 for r in read.records if r.repeat == 1)
+    blocks = len({r.block for r in read.records})
+    lines = [
+        f"# Latency profile: {table.space} on {table.conditions.device} ({table.conditions.backend})",
+        "",
+        *_context_lines(table),
+        f"- samples: {len(read.records)} measurements in {blocks} blocks "
+        f"({len(read.records) - repeats} networks, {repeats} measured twice for the noise floor); "
+        f"{report.n_train} for training, {report.n_test} held out",
+        f"- target: {model.target}",
+    ]
+    if read.problems:
+        lines += ["", "Problems in the samples files (those lines were skipped):", ""]
+        lines += [f"- {p}" for p in read.problems]
+    lines += [
+        "",
+        "## Held-out accuracy",
+        "",
+        "Every predictor is fitted on the training split only (MACs and params: one scale and offset each).",
+        f"The stored model, **{report.chosen}**, won 5-fold cross-validation on the training split "
+        f"(RMSE ms: " + ", ".join(f"{k} {v:.4f}" for k, v in report.cv_rmse_ms.items()) + f"); ridge alpha {model.alpha:g}.",
+        "The noise-floor rows score the second measurement of the same networks against the first: "
+        "no model can be expected to beat them.",
+        "",
+        fit_table(report),
+        "",
+        f"![predicted vs measured]({PLOT_PREDICTED})",
+        "",
+        f"![error histogram]({PLOT_ERRORS})",
+        "",
+        "## How many samples the fit needs",
+        "",
+        "Linear models refitted on random subsets of the training split (mean of 5 draws), scored on the same held-out nets.",
+        "",
+        learning_table(report),
+        "",
+        f"![learning curve]({PLOT_LEARNING})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(out: Path | str, table: LatencyTable, report: FitReport, read: ReadResult) -> Path:
+    """Write report.md and the three PNGs into the profile directory; return report.md's path."""
+    out = Path(out)
+    _plot(out, report)
+    path = out / "report.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render(table, report, read), encoding="utf-8")
+    tmp.replace(path)
+    return path

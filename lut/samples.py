@@ -1,0 +1,198 @@
+"""The whole-network samples store: JSON Lines, one measured architecture per line.
+
+A profile can be stopped at any moment (Ctrl-C, SIGKILL, a lost machine)
+and resumed: each block of measurements is appended and fsynced as soon as it
+is timed, and a sample is identified by (index, pass) so a re-run measures
+only what is missing. A line cut short by a kill, or otherwise corrupt, is
+reported with its line number and skipped; every other line is kept. Shards
+(`--shard i/n`) write their own file, samples-i-of-n.jsonl, so processes on
+different GPUs never share a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lut.errors import LutError
+
+SAMPLES_GLOB = "samples*.jsonl"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (0-based) owns the samples whose index % count == index."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        if text is None:
+            return cls()
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or int(match.group(2)) < 1 or int(match.group(1)) >= int(match.group(2)):
+            raise LutError(f"--shard {text!r} must be I/N with 0 <= I < N, e.g. --shard 0/4")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def owns(self, sample_index: int) -> bool:
+        return sample_index % self.count == self.index
+
+    @property
+    def file_name(self) -> str:
+        return "samples.jsonl" if self.count == 1 else f"samples-{self.index}-of-{self.count}.jsonl"
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One whole network measured once.
+
+    index: position in the profile's seeded sample plan; repeat: 0 for the
+    first measurement, 1 for the test-retest pass. latency_ms is the network's
+    latency (the profiler's reported statistic, the median unless configured
+    otherwise); reference_ms the same statistic of the fixed reference network
+    timed in the same block (for drift correction); macs and params are per
+    image. result is the profiler's full LatencyResult as a dict.
+    """
+
+    index: int
+    repeat: int
+    block: str
+    arch: Mapping[str, Any]
+    latency_ms: float
+    reference_ms: float | None
+    macs: int
+    params: int
+    result: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.index, self.repeat)
+
+    @property
+    def choices(self) -> Mapping[str, str]:
+        return self.arch["choices"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "repeat": self.repeat,
+            "block": self.block,
+            "latency_ms": self.latency_ms,
+            "reference_ms": self.reference_ms,
+            "macs": self.macs,
+            "params": self.params,
+            "arch": dict(self.arch),
+            "result": dict(self.result),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleRecord:
+        reference = data.get("reference_ms")
+        record = cls(
+            index=int(data["index"]),
+            repeat=int(data["repeat"]),
+            block=str(data["block"]),
+            arch=dict(data["arch"]),
+            latency_ms=float(data["latency_ms"]),
+            reference_ms=None if reference is None else float(reference),
+            macs=int(data["macs"]),
+            params=int(data["params"]),
+            result=dict(data["result"]),
+        )
+        if not isinstance(record.arch.get("choices"), dict):
+            raise ValueError("arch has no 'choices' object")
+        if not record.latency_ms > 0:
+            raise ValueError(f"latency_ms {record.latency_ms} is not positive")
+        return record
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """The usable records (first occurrence of each (index, repeat)) and one line per problem."""
+
+    records: tuple[SampleRecord, ...]
+    problems: tuple[str, ...]
+
+    def done(self) -> set[tuple[int, int]]:
+        return {r.key for r in self.records}
+
+
+def _read_lines(path: Path) -> tuple[list[SampleRecord], list[str]]:
+    records: list[SampleRecord] = []
+    problems: list[str] = []
+    with path.open("rb") as handle:
+        raw_lines = handle.read().split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    for number, raw in enumerate(raw_lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = SampleRecord.from_dict(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            problems.append(f"{path.name} line {number}: truncated or corrupt JSON ({error.__class__.__name__}), skipped")
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            problems.append(f"{path.name} line {number}: not a sample record ({error}), skipped")
+            continue
+        records.append(record)
+    return records, problems
+
+
+def read_samples(paths: Iterable[Path | str]) -> ReadResult:
+    """Read sample files in order; corrupt lines and repeated (index, repeat) keys are reported and skipped."""
+    records: list[SampleRecord] = []
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            continue
+        found, bad = _read_lines(path)
+        problems.extend(bad)
+        for record in found:
+            if record.key in seen:
+                problems.append(f"{path.name}: sample {record.index} pass {record.repeat} appears twice, the later one skipped")
+                continue
+            seen.add(record.key)
+            records.append(record)
+    return ReadResult(tuple(records), tuple(problems))
+
+
+def read_directory(directory: Path | str) -> ReadResult:
+    """All samples*.jsonl of a profile directory (every shard), merged."""
+    return read_samples(sorted(Path(directory).glob(SAMPLES_GLOB)))
+
+
+def append(path: Path | str, records: Sequence[SampleRecord]) -> None:
+    """Append records as lines and fsync, so a kill right after loses none of them.
+
+    If an earlier run was killed mid-line, the fragment is closed with a
+    newline first: it stays a single corrupt line (reported on read) instead
+    of swallowing the first new record.
+    """
+    if not records:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r.to_dict(), allow_nan=False, separators=(",", ":")) + "\n" for r in records)
+    with path.open("ab+") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"\n")
+        handle.seek(0, os.SEEK_END)
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())

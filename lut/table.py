@@ -1,0 +1,330 @@
+"""The LUT file (lut.json): per-op latencies, fixed parts and the fitted linear model.
+
+One JSON document per profile (DESIGN.md section 3). It says what was
+measured (space name + signature of its configuration), where and how
+(device, backend, batch size, precision, full measurement context), the
+per-op entries and fixed parts (ms), and the fitted linear model
+g(z) = bias_ms + sum coef_ms[decision, choice] * z[decision, choice].
+Writes are atomic (temporary file + rename) and the file holds only JSON,
+so a table loads in any future Python or scikit-learn. `load(path, expect=...)`
+refuses a table measured under other conditions and names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from lut.errors import LutError
+
+FORMAT_NAME = "hwnas-lut"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What keys every latency number: the same net is another number under other conditions.
+
+    device is what the user asked for ("cpu", "cuda:0"); device_name is what
+    the profiler found there (e.g. the GPU model), kept for the reader.
+    """
+
+    device: str
+    backend: str
+    batch_size: int
+    precision: str
+    input_shape: tuple[int, ...]
+    device_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "input_shape": list(self.input_shape)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Conditions:
+        return cls(
+            device=str(data["device"]),
+            backend=str(data["backend"]),
+            batch_size=int(data["batch_size"]),
+            precision=str(data["precision"]),
+            input_shape=tuple(int(v) for v in data["input_shape"]),
+            device_name=str(data.get("device_name", "")),
+        )
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    """One (decision, choice) timed alone as a module at its exact input shape (median ms, cv)."""
+
+    decision: str
+    choice: str
+    input_shape: tuple[int, ...]
+    median_ms: float
+    cv: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "choice": self.choice,
+            "input_shape": list(self.input_shape),
+            "median_ms": self.median_ms,
+            "cv": self.cv,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OpEntry:
+        return cls(
+            decision=str(data["decision"]),
+            choice=str(data["choice"]),
+            input_shape=tuple(int(v) for v in data["input_shape"]),
+            median_ms=float(data["median_ms"]),
+            cv=float(data["cv"]),
+        )
+
+
+@dataclass(frozen=True)
+class FixedEntry:
+    """A part every architecture has (stem, head), timed alone (median ms, cv)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    median_ms: float
+    cv: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input_shape": list(self.input_shape), "median_ms": self.median_ms, "cv": self.cv}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FixedEntry:
+        return cls(
+            name=str(data["name"]),
+            input_shape=tuple(int(v) for v in data["input_shape"]),
+            median_ms=float(data["median_ms"]),
+            cv=float(data["cv"]),
+        )
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """g(z) = bias_ms + sum coef_ms[decision, choice] * z: the surrogate the RELAX estimator uses.
+
+    coefficients maps (decision, choice) to ms; a pair that is absent counts 0.
+    kind says how it was fitted (e.g. ridge toward 0, or ridge toward the
+    calibrated per-op LUT); metrics holds the held-out evaluation (JSON).
+    """
+
+    bias_ms: float
+    coefficients: Mapping[tuple[str, str], float]
+    kind: str
+    alpha: float
+    n_train: int
+    target: str
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    def predict(self, choices: Mapping[str, str]) -> float:
+        """Predicted latency (ms) of one architecture given its {decision: choice}."""
+        return self.bias_ms + sum(self.coefficients.get((d, c), 0.0) for d, c in choices.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "target": self.target,
+            "bias_ms": self.bias_ms,
+            "alpha": self.alpha,
+            "n_train": self.n_train,
+            "coefficients": [
+                {"decision": d, "choice": c, "coef_ms": v} for (d, c), v in self.coefficients.items()
+            ],
+            "metrics": dict(self.metrics),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LinearModel:
+        return cls(
+            bias_ms=float(data["bias_ms"]),
+            coefficients={(str(e["decision"]), str(e["choice"])): float(e["coef_ms"]) for e in data["coefficients"]},
+            kind=str(data["kind"]),
+            alpha=float(data["alpha"]),
+            n_train=int(data["n_train"]),
+            target=str(data.get("target", "")),
+            metrics=dict(data.get("metrics", {})),
+        )
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """Everything lut.json holds; `lut_sum` and `predict` answer in ms."""
+
+    space: str
+    space_version: int
+    space_config: Mapping[str, Any]
+    space_signature: str
+    conditions: Conditions
+    context: Mapping[str, Any]
+    ops: tuple[OpEntry, ...]
+    fixed: tuple[FixedEntry, ...]
+    model: LinearModel | None = None
+
+    def op_ms(self) -> dict[tuple[str, str], float]:
+        """{(decision, choice): median ms} of the per-op LUT; items sharing a pair (a decision
+        used by several cells) add up."""
+        table: dict[tuple[str, str], float] = {}
+        for e in self.ops:
+            table[(e.decision, e.choice)] = table.get((e.decision, e.choice), 0.0) + e.median_ms
+        return table
+
+    def lut_sum(self, choices: Mapping[str, str]) -> float:
+        """Per-op LUT sum (ms): the chosen ops plus the fixed parts (a skipped layer counts 0)."""
+        table = self.op_ms()
+        return sum(e.median_ms for e in self.fixed) + sum(table.get((d, c), 0.0) for d, c in choices.items())
+
+    def predict(self, choices: Mapping[str, str]) -> float:
+        """Latency (ms) from the fitted linear model; refuses a table that has none."""
+        if self.model is None:
+            raise LutError("this LUT has no fitted model yet; run `hwnas lut fit DIR` once samples are measured")
+        return self.model.predict(choices)
+
+    def with_model(self, model: LinearModel | None) -> LatencyTable:
+        return replace(self, model=model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "space": self.space,
+            "space_version": self.space_version,
+            "space_config": dict(self.space_config),
+            "space_signature": self.space_signature,
+            "conditions": self.conditions.to_dict(),
+            "context": dict(self.context),
+            "ops": [e.to_dict() for e in self.ops],
+            "fixed": [e.to_dict() for e in self.fixed],
+            "model": None if self.model is None else self.model.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyTable:
+        _check_format(data)
+        try:
+            return cls(
+                space=str(data["space"]),
+                space_version=int(data["space_version"]),
+                space_config=dict(data["space_config"]),
+                space_signature=str(data["space_signature"]),
+                conditions=Conditions.from_dict(data["conditions"]),
+                context=dict(data.get("context", {})),
+                ops=tuple(OpEntry.from_dict(e) for e in data["ops"]),
+                fixed=tuple(FixedEntry.from_dict(e) for e in data["fixed"]),
+                model=None if data.get("model") is None else LinearModel.from_dict(data["model"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise LutError(f"LUT file is missing or has a bad field {error}; re-run `hwnas profile --device`") from error
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the caller needs a LUT to have been measured for; None accepts anything."""
+
+    space: str | None = None
+    space_signature: str | None = None
+    device: str | None = None
+    backend: str | None = None
+    batch_size: int | None = None
+    precision: str | None = None
+
+
+def _check_format(data: Mapping[str, Any]) -> None:
+    if data.get("format") != FORMAT_NAME:
+        raise LutError(f"format is {data.get('format')!r}, expected {FORMAT_NAME!r}: this is not an hwnas LUT file")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise LutError(
+            f"format_version is {data.get('format_version')!r}, this hwnas reads {FORMAT_VERSION}; "
+            "re-run `hwnas profile --device` to measure a new LUT"
+        )
+
+
+def normalize_device(device: str) -> str:
+    """"cuda" and "cuda:0" name the same device; everything else is compared as written."""
+    return "cuda:0" if device == "cuda" else device
+
+
+def check(table: LatencyTable, expect: Expectation) -> None:
+    """Refuse `table` if any field of `expect` differs; the message names that field."""
+    found: dict[str, Any] = {
+        "space": table.space,
+        "space_signature": table.space_signature,
+        "device": normalize_device(table.conditions.device),
+        "backend": table.conditions.backend,
+        "batch_size": table.conditions.batch_size,
+        "precision": table.conditions.precision,
+    }
+    for name, wanted in (
+        ("space", expect.space),
+        ("space_signature", expect.space_signature),
+        ("device", None if expect.device is None else normalize_device(expect.device)),
+        ("backend", expect.backend),
+        ("batch_size", expect.batch_size),
+        ("precision", expect.precision),
+    ):
+        if wanted is not None and found[name] != wanted:
+            raise LutError(
+                f"{name} differs: the LUT was measured with {name}={found[name]!r} but {wanted!r} is needed; "
+                "profile the device under those conditions (hwnas profile --device ...)"
+            )
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as null so any reader can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path | str, data: Mapping[str, Any]) -> None:
+    """Write JSON to `path` via a temporary file in the same folder + fsync + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(_finite(dict(data)), handle, indent=1, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(table: LatencyTable, path: Path | str) -> None:
+    """Write lut.json atomically."""
+    write_json_atomic(path, table.to_dict())
+
+
+def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
+    """Read lut.json (a file or a profile directory) and check it against `expect`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "lut.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first") from error
+    except json.JSONDecodeError as error:
+        raise LutError(f"{path} is not valid JSON ({error}); re-run the profile") from error
+    if not isinstance(data, dict):
+        raise LutError(f"{path} holds a JSON {type(data).__name__}, not a LUT object")
+    table = LatencyTable.from_dict(data)
+    if expect is not None:
+        check(table, expect)
+    return table
