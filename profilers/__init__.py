@@ -1,1 +1,35 @@
-"""profilers package of hwnas."""
+"""Latency profilers: time a module or an ONNX/TensorRT file on a real device and runtime.
+
+Every measurement returns a `LatencyResult` (median, mean, p10, p90, std, cv,
+runs, raw samples in ms, and the `MeasurementContext` that keys it).
+
+    from profilers import measure, MeasureConfig
+    result = measure(model, backend="ort", device="cpu", input_shape=(1, 3, 64, 64))
+    print(result.median_ms, result.context.provider)
+"""
+
+from __future__ import annotations
+
+from profilers.api import available_backends, check, measure, measure_interleaved
+from profilers.backends import Backend, Runner, get_backend, list_backends, register_backend
+from profilers.config import MeasureConfig
+from profilers.errors import ProfilerError
+from profilers.result import GpuState, LatencyResult, LayerTime, MeasurementContext
+
+__all__ = [
+    "Backend",
+    "GpuState",
+    "LatencyResult",
+    "LayerTime",
+    "MeasureConfig",
+    "MeasurementContext",
+    "ProfilerError",
+    "Runner",
+    "available_backends",
+    "check",
+    "get_backend",
+    "list_backends",
+    "measure",
+    "measure_interleaved",
+    "register_backend",
+]

@@ -1,0 +1,64 @@
+"""What the context record needs from the machine: library versions and NVML readings.
+
+Clocks and temperature are only *read* (DESIGN.md section 5: never touch
+clocks, power limits or GPU modes); a GPU that was throttling during a
+measurement shows it in the before/after readings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+from functools import cache
+
+import torch
+
+from profilers.result import GpuState
+
+_LIBRARIES = ("torch", "torchvision", "numpy", "onnx", "onnxscript", "onnxruntime", "tensorrt")
+
+
+@cache
+def library_versions() -> dict[str, str]:
+    """Versions of Python, the libraries that time or build models, and CUDA/cuDNN."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = str(importlib.import_module(name).__version__)
+        except Exception:  # noqa: BLE001 - a missing optional library is simply not listed
+            continue
+    if torch.version.cuda is not None:
+        versions["cuda"] = torch.version.cuda
+        cudnn = torch.backends.cudnn.version()
+        if cudnn is not None:
+            versions["cudnn"] = str(cudnn)
+    return dict(versions)
+
+
+def gpu_state(device: torch.device) -> GpuState | None:
+    """Clocks (MHz), temperature (C), power (W) and throttle reasons of `device` through NVML."""
+    if device.type != "cuda":
+        return None
+    try:
+        import pynvml  # noqa: PLC0415 - optional at runtime, only needed on CUDA
+
+        pynvml.nvmlInit()
+        try:
+            uuid = str(torch.cuda.get_device_properties(device).uuid)
+            handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+            return GpuState(
+                sm_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+                memory_clock_mhz=pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+                temperature_c=pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
+                power_w=pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
+                throttle_reasons=_clock_event_reasons(pynvml)(handle),
+            )
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as error:  # noqa: BLE001 - a failed reading is recorded, never fatal
+        return GpuState(error=f"{type(error).__name__}: {error}")
+
+
+def _clock_event_reasons(pynvml):  # noqa: ANN001, ANN202 - pynvml has no type stubs
+    """NVML renamed 'throttle reasons' to 'clocks event reasons'; accept either binding."""
+    return getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons

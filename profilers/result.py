@@ -1,0 +1,142 @@
+"""The one latency record every backend returns: statistics (ms), raw samples, context.
+
+A latency number without its device, backend, precision, batch size and
+threads is not comparable to anything, so the record never travels without
+its `MeasurementContext` (DESIGN.md section 3). Everything here is plain JSON
+through `to_dict()` / `from_dict()`; no pickles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESULT_FORMAT = "hwnas.latency"
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GpuState:
+    """NVML reading of one GPU at one moment; a field is None when NVML cannot tell."""
+
+    sm_clock_mhz: int | None = None
+    memory_clock_mhz: int | None = None
+    temperature_c: int | None = None
+    power_w: float | None = None
+    throttle_reasons: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Time of one layer or ONNX node (ms, median over the profiling runs).
+
+    `kind` says what was measured: "gpu execution" (TensorRT IProfiler) or
+    "cpu execution" / "host launch" (ORT's profiler: under CUDA it sees only the
+    kernel launch on the host, not the GPU work).
+    """
+
+    name: str
+    op_type: str
+    median_ms: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class MeasurementContext:
+    """Everything that keys a latency number (DESIGN.md section 5)."""
+
+    device: str
+    device_name: str
+    backend: str
+    provider: str
+    precision: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+    versions: dict[str, str]
+    channels_last: bool = False
+    cuda_graphs: bool = False
+    gpu_before: GpuState | None = None
+    gpu_after: GpuState | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    timestamp: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasurementContext:
+        values = dict(data)
+        values["input_shape"] = tuple(values["input_shape"])
+        for key in ("gpu_before", "gpu_after"):
+            if values.get(key) is not None:
+                values[key] = GpuState(**values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Latency of one model on one device/backend/precision/batch, in ms.
+
+    `value_ms` is the statistic named by `statistic` (the median unless the
+    config asked for p10); `statistic_reason` says why it is the one to
+    compare. `rel_ci` is the half-width of that statistic's 95% confidence
+    interval relative to it; `noisy` is True when it stayed above the
+    requested bound even after `attempts` measurements.
+    """
+
+    model: str
+    median_ms: float
+    mean_ms: float
+    p10_ms: float
+    p90_ms: float
+    std_ms: float
+    cv: float
+    runs: int
+    samples_ms: tuple[float, ...]
+    statistic: str
+    statistic_reason: str
+    rel_ci: float
+    noisy: bool
+    attempts: int
+    outliers: int
+    warmup_runs: int
+    context: MeasurementContext
+    layers: tuple[LayerTime, ...] | None = None
+
+    @property
+    def value_ms(self) -> float:
+        """The reported statistic (ms)."""
+        return {"median": self.median_ms, "p10": self.p10_ms}[self.statistic]
+
+    @property
+    def throughput(self) -> float:
+        """Inputs per second at the reported statistic (batch size / latency)."""
+        return self.context.batch_size * 1000.0 / self.value_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = RESULT_FORMAT
+        data["version"] = RESULT_VERSION
+        data["samples_ms"] = list(self.samples_ms)
+        data["context"] = self.context.to_dict()
+        data["value_ms"] = self.value_ms
+        data["layers"] = None if self.layers is None else [asdict(layer) for layer in self.layers]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyResult:
+        if data.get("format") != RESULT_FORMAT or data.get("version") != RESULT_VERSION:
+            raise ValueError(
+                f"not a {RESULT_FORMAT} v{RESULT_VERSION} record: format={data.get('format')!r} "
+                f"version={data.get('version')!r}"
+            )
+        values = {key: value for key, value in data.items() if key not in ("format", "version", "value_ms")}
+        values["samples_ms"] = tuple(values["samples_ms"])
+        values["context"] = MeasurementContext.from_dict(values["context"])
+        if values.get("layers") is not None:
+            values["layers"] = tuple(LayerTime(**layer) for layer in values["layers"])
+        return cls(**values)
