@@ -1,0 +1,106 @@
+"""`hwnas doctor`: what this machine offers for timing, and why the rest does not work.
+
+Devices, the backends that work on each (ONNX Runtime per provider, each
+provider tried on a one-node model so "listed" is never mistaken for
+"works"), library versions, and for CUDA / TensorRT the reason they are
+unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("doctor", help="devices, backends and providers that work here, versions")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415 - keeps `hwnas --help` fast
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    import profilers  # noqa: PLC0415
+    from profilers._context import library_versions  # noqa: PLC0415
+    from profilers._device import cuda_unavailable_reason, device_name  # noqa: PLC0415
+
+    console = Console()
+    devices = ["cpu"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    table = Table(title="devices and backends")
+    for column in ("device", "name", "backend", "status"):
+        table.add_column(column)
+    for device in devices:
+        name = device_name(torch.device(device))
+        if device == "cpu":
+            name += f" ({torch.get_num_threads()} torch threads)"
+        for backend, reason in profilers.available_backends(device).items():
+            table.add_row(device, name, backend, "[green]works[/]" if reason is None else f"[red]no[/]: {escape(reason)}")
+    cuda_reason = cuda_unavailable_reason()
+    if cuda_reason is not None:
+        table.add_row("cuda", "-", "all", f"[red]no[/]: {escape(cuda_reason)}")
+    console.print(table)
+    console.print(_provider_table(devices))
+    versions = Table(title="versions")
+    versions.add_column("library")
+    versions.add_column("version")
+    for library, version in library_versions().items():
+        versions.add_row(library, version)
+    if "tensorrt" not in library_versions():
+        versions.add_row("tensorrt", escape(f"not importable ({_import_error('tensorrt')}): pip install 'hwnas[tensorrt]' on a machine with an NVIDIA GPU"))
+    console.print(versions)
+    return 0
+
+
+def _provider_table(devices: list[str]) -> Any:
+    """ONNX Runtime providers: listed by the wheel, and whether a session really uses them."""
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="ONNX Runtime execution providers")
+    table.add_column("provider")
+    table.add_column("status")
+    try:
+        import onnxruntime as ort  # noqa: PLC0415
+    except ImportError as error:
+        table.add_row("-", f"[red]onnxruntime not importable[/]: {escape(str(error))}")
+        return table
+    for provider in ort.get_available_providers():
+        reason = _provider_reason(ort, provider, has_gpu=len(devices) > 1)
+        table.add_row(provider, "[green]works[/]" if reason is None else f"[red]no[/]: {escape(reason)}")
+    return table
+
+
+def _provider_reason(ort: Any, provider: str, has_gpu: bool) -> str | None:
+    """Open a one-node (Identity) model with only `provider`; None when the session uses it."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    if provider != "CPUExecutionProvider" and not has_gpu:
+        return "no CUDA GPU here"
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [value], [output])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = min(model.ir_version, 10)
+    previous = 2
+    ort.set_default_logger_severity(4)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=[provider])
+    except Exception as error:  # noqa: BLE001 - report any load failure
+        return str(error).splitlines()[0][:200]
+    finally:
+        ort.set_default_logger_severity(previous)
+    used = session.get_providers()[0]
+    return None if used == provider else f"listed, but a session falls back to {used} (missing CUDA/cuDNN/TensorRT libraries?)"
+
+
+def _import_error(module: str) -> str:
+    import importlib  # noqa: PLC0415
+
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        return str(error)
+    return "imports"

@@ -1,0 +1,190 @@
+"""`hwnas profile --model NAME_OR_FILE[,...]`: time networks; without --model, profile the device.
+
+One table row per model x backend (median ms, p10-p90, cv, images/s), the
+statistic it reports and why; `--json` writes every result with its full
+context. Device profiling (no --model) lives in `hwnas.cli.profile_device`,
+which adds its own flags to this parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hwnas.cli import profile_device
+from hwnas.errors import UsageError
+
+PROFILE_FORMAT = "hwnas.profile"
+PROFILE_VERSION = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="time networks on a device and backend (--model), or profile a device for search",
+        description=(
+            "With --model: time each model with each backend and print median latency (ms) with its spread. "
+            "Without --model: profile the device for a search space (LUT, sampled networks, fitted latency model)."
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="comma-separated torchvision names, architecture names/JSON files, .onnx or .engine files",
+    )
+    parser.add_argument("--list-models", action="store_true", help="list the model names --model accepts and exit")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda:N (default: cpu)")
+    parser.add_argument("--backend", default="eager", help="comma-separated: eager, ort, tensorrt (default: eager)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: 1 with --model)")
+    parser.add_argument("--input-size", type=int, default=None, help="input height = width in pixels (default: the model's)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None, help="default: fp32 with --model")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write all results with their context to FILE")
+    parser.add_argument("--ort-provider", choices=("cpu", "cuda", "tensorrt"), default=None, help="ONNX Runtime provider (default: the device's)")
+    parser.add_argument("--channels-last", action="store_true", help="eager: channels_last memory format")
+    parser.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph")
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timing per model and backend at most (default: 10)")
+    parser.add_argument("--statistic", choices=("median", "p10"), default="median", help="reported statistic (default: median)")
+    profile_device.add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_models:
+        return _list_models()
+    if args.model is None:
+        return profile_device.run(args)
+    import profilers  # noqa: PLC0415 - keeps `hwnas --help` fast
+    from hwnas.models import resolve_model  # noqa: PLC0415
+
+    batch_size = 1 if args.batch_size is None else args.batch_size
+    precision = args.precision or "fp32"
+    backends = _split(args.backend, "--backend")
+    specs = _split(args.model, "--model")
+    if args.budget <= 0:
+        raise UsageError(f"--budget {args.budget} is not positive: give seconds per model, e.g. --budget 10")
+    for backend in backends:
+        profilers.check(backend, args.device, precision)
+    models = [resolve_model(spec, batch_size=batch_size, input_size=args.input_size) for spec in specs]
+    json_path = _json_target(args.json)
+    config = profilers.MeasureConfig(
+        budget_s=args.budget,
+        threads=args.threads,
+        channels_last=args.channels_last,
+        cuda_graphs=args.cuda_graphs,
+        ort_provider=args.ort_provider,
+        statistic=args.statistic,
+        seed=args.seed,
+    )
+    results = _measure_all(models, backends, args.device, precision, config)
+    _print_table(results)
+    if json_path is not None:
+        _write_json(json_path, results)
+        print(f"wrote {len(results)} results with their context to {json_path}")
+    return 0
+
+
+def _measure_all(models: list[Any], backends: list[str], device: str, precision: str, config: Any) -> list[Any]:
+    """Each model x backend, one after another, with a progress bar on stderr."""
+    import profilers  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import Progress  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    results = []
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("profiling", total=len(models) * len(backends))
+        for resolved in models:
+            for backend in backends:
+                progress.update(task, description=f"{resolved.name} on {backend}")
+                results.append(
+                    profilers.measure(
+                        resolved.model,
+                        backend=backend,
+                        device=device,
+                        input_shape=resolved.input_shape,
+                        precision=precision,
+                        config=config,
+                        name=resolved.name,
+                    )
+                )
+                progress.advance(task)
+    return results
+
+
+def _print_table(results: list[Any]) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    first = results[0].context
+    table = Table(
+        title=f"{first.device_name} ({first.device}), batch {first.batch_size}, {first.precision}, {first.threads} threads"
+    )
+    for column in ("model", "backend", f"{results[0].statistic} ms", "p10-p90 ms", "cv", "runs", "images/s"):
+        table.add_column(column, justify="left" if column in ("model", "backend") else "right")
+    for result in results:
+        backend = result.context.backend
+        if result.context.provider and backend == "ort":
+            backend = f"ort ({result.context.provider.removesuffix('ExecutionProvider')})"
+        table.add_row(
+            result.model,
+            backend,
+            _ms(result.value_ms) + (" *" if result.noisy else ""),
+            f"{_ms(result.p10_ms)}-{_ms(result.p90_ms)}",
+            f"{result.cv:.3f}",
+            str(result.runs),
+            f"{result.throughput:.1f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"reported statistic: {results[0].statistic_reason}", highlight=False)
+    if any(result.noisy for result in results):
+        console.print(
+            "* noisy: the 95% interval stayed wider than +-1% after re-measuring; the machine is busy", highlight=False
+        )
+
+
+def _ms(value: float) -> str:
+    """Milliseconds with about four significant digits."""
+    return f"{value:.{max(0, 3 - len(str(int(value))))}f}"
+
+
+def _split(value: str, flag: str) -> list[str]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"{flag} is empty: give at least one name")
+    return items
+
+
+def _json_target(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise UsageError(f"--json {value}: folder {path.parent} does not exist; create it or choose another path")
+    if path.is_dir():
+        raise UsageError(f"--json {value} is a folder; give a file name such as {path / 'profile.json'}")
+    return path
+
+
+def _write_json(path: Path, results: list[Any]) -> None:
+    """Atomic write: a reader never sees half a file."""
+    document = {
+        "format": PROFILE_FORMAT,
+        "version": PROFILE_VERSION,
+        "results": [result.to_dict() for result in results],
+    }
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _list_models() -> int:
+    from hwnas.models import architecture_names, torchvision_model_names  # noqa: PLC0415
+
+    print("architectures (search_spaces):", ", ".join(architecture_names()) or "(none)")
+    print("torchvision:", ", ".join(torchvision_model_names()))
+    print("files: any .onnx file (ort, tensorrt) or TensorRT .engine file (tensorrt)")
+    return 0
