@@ -142,7 +142,7 @@ class MovingAverageBaseline:
         return 0.0 if self._value is None else self._value
 
     def update(self, reward: Tensor | float) -> float:
-        r = float(torch.as_tensor(reward).detach().mean())
+        r = reward if isinstance(reward, float) else float(torch.as_tensor(reward).detach().mean())
         self._value = r if self._value is None else self.decay * self._value + (1.0 - self.decay) * r
         return self._value
 
