@@ -40,15 +40,17 @@ def _on_stream(runner: Runner) -> Iterator[None]:
             yield
 
 
-def time_burst(runner: Runner, runs: int) -> list[float]:
-    """Time `runs` consecutive calls (ms each), after one untimed call.
+def time_burst(runner: Runner, runs: int, rewarm: bool = True) -> list[float]:
+    """Time `runs` consecutive calls (ms each), after one untimed call when `rewarm`
+    (another model ran just before: its switch-in cost is not this model's latency).
 
     CPU: `time.perf_counter` around each call. CUDA: a pair of CUDA events per
     call recorded on the runner's stream and one synchronize at the end, so
     the host never waits between runs and only GPU time between events counts.
     """
-    with _on_stream(runner):
-        runner()
+    if rewarm:
+        with _on_stream(runner):
+            runner()
     if runner.stream is None:
         samples = []
         for _ in range(runs):
@@ -97,12 +99,14 @@ def time_rounds(runners: Sequence[Runner], config: MeasureConfig) -> list[list[f
     budget = config.budget_s * len(runners)
     start = time.perf_counter()
     round_index = 0
+    count = len(runners)
+    # A lone model has no neighbour to share drift with: time it in longer bursts.
+    burst = config.runs_per_round if count > 1 else max(config.runs_per_round, 10)
     while True:
-        count = len(runners)
         for offset in range(count):
             index = (round_index + offset) % count
             if len(samples[index]) < config.max_runs:
-                samples[index].extend(time_burst(runners[index], config.runs_per_round))
+                samples[index].extend(time_burst(runners[index], burst, rewarm=count > 1))
         round_index += 1
         if all(_finished(s, config) for s in samples) or time.perf_counter() - start > budget:
             return samples

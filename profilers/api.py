@@ -81,7 +81,7 @@ def measure_interleaved(
 
     `input_shapes` is one shape for all or one per model. Noisy results
     (interval above the bound) are re-measured `config.remeasure` times,
-    together, and the tightest attempt is kept. Returns one result per model,
+    together, and their samples pooled. Returns one result per model,
     in order.
     """
     config = config or MeasureConfig()
@@ -116,7 +116,12 @@ def measure_interleaved(
 
 
 def _measure_with_retries(runners: Sequence[Runner], config: MeasureConfig) -> tuple[list[list[float]], list[int]]:
-    """Time all runners; then re-time the noisy ones together and keep each one's tightest attempt."""
+    """Time all runners; re-time the noisy ones together and pool their samples.
+
+    Pooling (rather than keeping the better attempt) spreads a noisy model's
+    samples over two time windows, which is what makes it repeatable under
+    slow drift; the median stays robust to a disturbed window.
+    """
     samples = time_rounds(runners, config)
     attempts = [1] * len(runners)
     for _ in range(config.remeasure):
@@ -126,8 +131,7 @@ def _measure_with_retries(runners: Sequence[Runner], config: MeasureConfig) -> t
         again = time_rounds([runners[i] for i in noisy], config)
         for index, new in zip(noisy, again, strict=True):
             attempts[index] += 1
-            if relative_ci(new, config.quantile) < relative_ci(samples[index], config.quantile):
-                samples[index] = new
+            samples[index] = samples[index] + new
     return samples, attempts
 
 

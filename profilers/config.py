@@ -32,15 +32,16 @@ class MeasureConfig:
     """Timing settings shared by every backend (times in seconds, latencies in ms).
 
     - warmup_runs / warmup_s: untimed runs first, until *both* are reached.
-    - min_runs / max_runs: bounds on the timed runs per model.
+    - min_runs / max_runs: bounds on the timed runs per model and attempt.
     - target_rel_ci: stop once the reported statistic's 95% confidence interval
       half-width is below this fraction of it (0.01 = +-1%) ...
     - budget_s: ... or once this many seconds per model are spent timing.
     - runs_per_round: consecutive timed runs of one model before the next model's
-      turn (interleaved measurement); each turn starts with one untimed run so
-      the switch between models is not timed.
-    - remeasure: extra attempts for a result whose interval stayed above the
-      bound; the attempt with the tightest interval is kept.
+      turn (interleaved measurement). Few runs per turn make rounds short, so
+      drift is shared finely; with several models each turn starts with one
+      untimed run so the switch between models (cold caches) is not timed.
+    - remeasure: extra attempts for results whose interval stayed above the
+      bound, timed together in a later window; their samples are pooled.
     - statistic: "median" (default) or "p10"; see `STATISTICS` for why.
     - threads: CPU threads for eager (torch.set_num_threads) and ORT
       (intra-op threads); None keeps torch's current setting. Always recorded.
@@ -62,7 +63,7 @@ class MeasureConfig:
     max_runs: int = 2000
     target_rel_ci: float = 0.01
     budget_s: float = 10.0
-    runs_per_round: int = 5
+    runs_per_round: int = 2
     remeasure: int = 1
     statistic: str = "median"
     threads: int | None = None
