@@ -29,6 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from lut.costs import CostTable
 from lut.errors import LutError
 from lut.fit import FitReport, features_from_names, fit_and_evaluate
 from lut.report import write_report
@@ -37,7 +38,6 @@ from lut.table import Conditions, FixedEntry, LatencyTable, OpEntry, load, save,
 from profilers import MeasureConfig, measure_interleaved
 from search_spaces.architecture import Architecture
 from search_spaces.base import SearchSpace
-from search_spaces.counting import count_macs, count_params
 from search_spaces.registry import get_space
 
 MANIFEST = "profile.json"
@@ -68,6 +68,7 @@ class ProfileSettings:
     net_config: MeasureConfig | None = None
     op_config: MeasureConfig | None = None
     progress: bool = True
+    fit: bool = True
 
 
 def is_gpu(device: str) -> bool:
@@ -310,11 +311,11 @@ def measure_ops(settings: ProfileSettings, space: SearchSpace, progress: Progres
         results += _measure(settings, [it.module for it in chunk], [tuple(it.input_shape) for it in chunk], settings.op_config)
         progress.advance(task, len(chunk))
     ops = tuple(
-        OpEntry(str(it.decision), str(it.choice), tuple(it.input_shape), float(r.latency_ms), float(r.cv))
+        OpEntry(str(it.decision), str(it.choice), tuple(it.input_shape), float(r.median_ms), float(r.cv))
         for it, r in zip(items, results[: len(items)], strict=True)
     )
     fixed_entries = tuple(
-        FixedEntry(it.name, tuple(it.input_shape), float(r.latency_ms), float(r.cv))
+        FixedEntry(it.name, tuple(it.input_shape), float(r.median_ms), float(r.cv))
         for it, r in zip(fixed, results[len(items) :], strict=True)
     )
     context = results[0].to_dict()["context"] if results else {}
@@ -335,12 +336,12 @@ def measure_block(
     space: SearchSpace,
     jobs: Sequence[tuple[int, int]],
     reference: Any,
+    costs: CostTable,
 ) -> list[SampleRecord]:
     """Build the block's nets, time them round-robin with the reference net, return the records."""
     archs = [planned_arch(space, settings.seed, index) for index, _ in jobs]
     models = [space.build(arch) for arch in archs]
-    one = tuple(space.input_shape(1))
-    counts = [(count_macs(m, one), count_params(m)) for m in models]
+    counts = [costs.counts(arch.choices, model, space) for arch, model in zip(archs, models, strict=True)]
     shape = tuple(space.input_shape(settings.batch_size))
     results = _measure(settings, [*models, reference], [shape] * (len(models) + 1), settings.net_config)
     reference_ms = float(results[-1].value_ms)
@@ -409,17 +410,19 @@ def profile_device(settings: ProfileSettings) -> ProfileOutcome:
         done = read_directory(out).done()
         todo = [job for job in planned_jobs(settings) if job not in done]
         if todo:
-            reference = space.build(planned_arch(space, settings.seed, REFERENCE_STREAM))
+            reference_arch = planned_arch(space, settings.seed, REFERENCE_STREAM)
+            reference = space.build(reference_arch)
+            costs = CostTable.for_space(space, reference_arch)
             task = progress.add_task(f"networks (shard {settings.shard})", total=len(todo))
             path = out / settings.shard.file_name
             for block in _chunks(todo, settings.block_size):
-                append(path, measure_block(settings, space, block, reference))
+                append(path, measure_block(settings, space, block, reference, costs))
                 measured_now += len(block)
                 progress.advance(task, len(block))
     read = read_directory(out)
     fit: FitReport | None = None
     notes: list[str] = []
-    if settings.shard.index == 0 and table is not None:
+    if settings.fit and settings.shard.index == 0 and table is not None:
         try:
             table, fit, read = fit_directory(out, settings.test_fraction, settings.seed)
         except LutError as error:

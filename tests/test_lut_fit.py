@@ -135,3 +135,16 @@ def test_design_matrix_is_the_space_encoding() -> None:
     features = features_from_names(space.feature_names())
     archs = [space.sample(np.random.default_rng(i)) for i in range(5)]
     assert design_matrix([a.choices for a in archs], features) == pytest.approx(np.stack([space.encode(a) for a in archs]))
+
+
+def test_cost_table_adds_up_to_whole_network_counts() -> None:
+    from lut.costs import CostTable
+    from search_spaces import count_macs, count_params
+
+    space = get_space("proxyless", resolution=32, small_input=True, depths=[2, 1, 1, 1, 1, 1])
+    archs = [space.sample(np.random.default_rng(i)) for i in range(3)]
+    costs = CostTable.for_space(space, archs[0])
+    assert costs.op_macs is not None
+    for arch in archs:
+        model = space.build(arch)
+        assert costs.counts(arch.choices, model, space) == (count_macs(model, space.input_shape(1)), count_params(model))
