@@ -41,7 +41,8 @@ def flatten(values: Mapping[DecisionKey, Tensor]) -> Tensor:
 class EstimateStatistics:
     """Monte-Carlo summary of ``n`` estimates of a flattened gradient.
 
-    ``z`` = (mean - exact) / standard error per coordinate; ``variance`` is the
+    ``z`` = (mean - exact) / standard error per coordinate (+-inf for a
+    deterministic estimator that misses); ``variance`` is the
     mean per-coordinate variance of one estimate; ``bias`` the norm of
     (mean - exact), ``relative_bias`` that over the norm of ``exact``.
     """
@@ -66,7 +67,7 @@ def summarise(estimates: Mapping[DecisionKey, Tensor], exact: Mapping[DecisionKe
     return EstimateStatistics(
         mean=mean,
         standard_error=se,
-        z=error / se.clamp_min(torch.finfo(se.dtype).tiny),
+        z=torch.where(se > 0, error / se, torch.where(error == 0, 0.0, torch.inf * error.sign())),
         variance=float(var.mean()),
         bias=float(error.norm()),
         relative_bias=float(error.norm() / target.norm().clamp_min(torch.finfo(se.dtype).tiny)),
