@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -155,7 +156,7 @@ def _result(
     rel = relative_ci(samples, config.quantile)
     context = MeasurementContext(
         device=str(device),
-        device_name=_device_name(device),
+        device_name=device_name(device),
         backend=backend,
         provider=runner.provider,
         precision=precision,
@@ -172,13 +173,7 @@ def _result(
     )
     return LatencyResult(
         model=label,
-        median_ms=summary.median_ms,
-        mean_ms=summary.mean_ms,
-        p10_ms=summary.p10_ms,
-        p90_ms=summary.p90_ms,
-        std_ms=summary.std_ms,
-        cv=summary.cv,
-        runs=summary.runs,
+        **dataclasses.asdict(summary),
         samples_ms=tuple(samples),
         statistic=config.statistic,
         statistic_reason=STATISTICS[config.statistic],
@@ -190,10 +185,6 @@ def _result(
         context=context,
         layers=layers,
     )
-
-
-def _device_name(device: torch.device) -> str:
-    return device_name(device)
 
 
 def _shapes_for(models: Sequence[Model], input_shapes: Shape | Sequence[Shape]) -> list[Shape]:

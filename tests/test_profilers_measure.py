@@ -159,3 +159,10 @@ def test_config_validation() -> None:
         MeasureConfig(statistic="mean")
     with pytest.raises(ProfilerError, match="threads"):
         MeasureConfig(threads=0)
+
+
+def test_dynamo_exporter_is_available_on_request() -> None:
+    config = MeasureConfig(**{**FAST.__dict__, "onnx_exporter": "dynamo"})
+    result = measure(tiny_net(), backend="ort", input_shape=SHAPE, config=config)
+    assert result.context.details["onnx_exporter"] == "dynamo"
+    assert float(result.context.details["max_abs_diff_vs_eager"]) < 1e-4

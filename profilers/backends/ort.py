@@ -105,7 +105,6 @@ class OrtRunner(Runner):
         assert self.stream is not None
         cuda_options = {
             "device_id": str(device.index or 0),
-            "has_user_compute_stream": "1",
             "user_compute_stream": str(self.stream.cuda_stream),
             "cudnn_conv_algo_search": "EXHAUSTIVE",
         }
@@ -114,7 +113,6 @@ class OrtRunner(Runner):
             workdir = str(self.request.workdir)
             trt_options = {
                 "device_id": str(device.index or 0),
-                "has_user_compute_stream": "1",
                 "user_compute_stream": str(self.stream.cuda_stream),
                 "trt_fp16_enable": str(self.request.precision == "fp16"),
                 "trt_engine_cache_enable": "True",

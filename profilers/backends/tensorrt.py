@@ -140,7 +140,8 @@ class TensorRTRunner(Runner):
         self.request = request
         self.logger = trt.Logger(trt.Logger.WARNING)
         engine_bytes, reference = self._engine_bytes(request)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(engine_bytes)
+        self.runtime = trt.Runtime(self.logger)  # must outlive the engine
+        self.engine = self.runtime.deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
             raise ProfilerError("TensorRT cannot deserialize the engine (built by another TensorRT version or GPU?); rebuild it")
         self.stream = torch.cuda.Stream(request.device)
@@ -231,6 +232,7 @@ class TensorRTRunner(Runner):
     def close(self) -> None:
         self.context = None
         self.engine = None
+        self.runtime = None
         self.buffers = {}
 
 
