@@ -102,9 +102,35 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
     return StepOutcome(status, summary, {"results": results, "failures": failures})
 
 
+def lut_profile(context: SuiteContext) -> StepOutcome:
+    """`hwnas profile --device cuda` on the proxyless space, eager batch 32, few samples; print the fit table."""
+    import tempfile  # noqa: PLC0415
+    from dataclasses import replace  # noqa: PLC0415
+
+    from lut.profile import profile_device, resolve_settings  # noqa: PLC0415
+    from lut.report import fit_table  # noqa: PLC0415
+
+    samples = 96 if context.quick or context.seconds_left() < 300 else 192
+    settings = resolve_settings(space="proxyless", device=context.device, backend="eager", batch_size=32,
+                                samples=samples, retest=16, out=tempfile.mkdtemp(prefix="hwnas-gpu-profile-"),
+                                progress=False)
+    settings = replace(settings, net_config=replace(settings.net_config, budget_s=0.5),
+                       op_config=replace(settings.op_config, budget_s=0.3))
+    outcome = profile_device(settings)
+    if outcome.fit is None:
+        return StepOutcome("failed", "; ".join(outcome.notes) or "no fit", {"out": str(outcome.out)})
+    print(f"\nproxyless, {context.device} eager fp32 batch 32, {outcome.samples} samples ({outcome.seconds:.0f} s):")
+    print(fit_table(outcome.fit))
+    linear = outcome.fit.metrics[outcome.fit.chosen]
+    summary = (f"{outcome.samples} nets; {outcome.fit.chosen}: MAPE {linear.mape:.1f}% Spearman {linear.spearman:.3f}"
+               + ("" if outcome.fit.noise is None else f"; noise floor Spearman {outcome.fit.noise.spearman:.3f}"))
+    return StepOutcome("ok", summary, {"out": str(outcome.out), "metrics": dict(outcome.fit.model.metrics)})
+
+
 STEPS: list[tuple[str, Callable[[SuiteContext], StepOutcome]]] = [
     ("GPU tests (pytest -m 'cuda or tensorrt')", gpu_tests),
     ("profilers: CUDA eager / ORT / TensorRT timings", gpu_timings),
+    ("lut: proxyless CUDA eager batch-32 profile and fit", lut_profile),
 ]
 
 

@@ -90,6 +90,7 @@ def resolve_settings(
     retest: int | None = None,
     block_size: int | None = None,
     threads: int | None = None,
+    statistic: str = "median",
     seed: int = 0,
     test_fraction: float = 0.2,
     skip_ops: bool = False,
@@ -121,7 +122,7 @@ def resolve_settings(
         raise LutError(f"--block-size must be at least 1, got {block_size}")
     if out is None:
         out = Path("profiles") / f"{space}-{device.replace(':', '')}-{backend}-b{batch_size}-{precision}"
-    net_config, op_config = default_measure_configs(gpu, threads)
+    net_config, op_config = default_measure_configs(gpu, threads, statistic)
     return ProfileSettings(
         space=space,
         space_config=config,
@@ -143,9 +144,9 @@ def resolve_settings(
     )
 
 
-def default_measure_configs(gpu: bool, threads: int | None) -> tuple[MeasureConfig, MeasureConfig]:
+def default_measure_configs(gpu: bool, threads: int | None, statistic: str = "median") -> tuple[MeasureConfig, MeasureConfig]:
     """Timing budgets per whole net and per op: enough runs for a median within ~1%, bounded in time."""
-    base = MeasureConfig(threads=threads, remeasure=0, verify_outputs=False)
+    base = MeasureConfig(threads=threads, remeasure=0, verify_outputs=False, statistic=statistic)
     if gpu:
         return replace(base, budget_s=3.0), replace(base, budget_s=1.0)
     net = replace(base, warmup_runs=5, warmup_s=0.1, min_runs=15, max_runs=400, budget_s=1.0)
@@ -265,6 +266,8 @@ def load_manifest(out: Path) -> dict[str, Any]:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Progress]:
+    """Bars with ETA on stderr when it is a terminal (logs stay clean)."""
+    console = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -272,8 +275,8 @@ def _progress(enabled: bool) -> Iterator[Progress]:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
+        console=console,
+        disable=not (enabled and console.is_terminal),
         transient=False,
     )
     with progress:

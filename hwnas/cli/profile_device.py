@@ -122,8 +122,8 @@ def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
         retest=args.retest,
         block_size=args.block_size,
         threads=args.threads,
+        statistic=getattr(args, "statistic", "median"),
         seed=args.seed,
         test_fraction=args.test_fraction,
         skip_ops=args.skip_ops,
-        progress=not getattr(args, "json", False),
     )
