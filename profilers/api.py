@@ -8,7 +8,6 @@ import datetime
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +18,7 @@ from profilers._timing import time_rounds, warm_up
 from profilers.backends import PrepareRequest, Runner, check_request, get_backend, list_backends
 from profilers.config import STATISTICS, MeasureConfig
 from profilers.errors import ProfilerError
-from profilers.result import GpuState, LatencyResult, MeasurementContext
+from profilers.result import LatencyResult, LayerTime, MeasurementContext
 from profilers.stats import outlier_count, relative_ci, summarize
 
 Model = nn.Module | str | Path
@@ -29,12 +28,11 @@ LAYER_PROFILE_RUNS = 20
 
 def available_backends(device: str | torch.device = "cpu") -> dict[str, str | None]:
     """Each backend's name -> None if it works on `device`, else why it does not."""
-    parsed = torch.device(device) if isinstance(device, str) and device.startswith("cuda") else None
     try:
         parsed = parse_device(device)
     except ProfilerError as error:
-        if parsed is None:
-            raise
+        if not str(device).startswith("cuda"):
+            raise  # not a device name at all
         return {name: str(error) for name in list_backends()}
     return {name: get_backend(name).unavailable_reason(parsed) for name in list_backends()}
 
@@ -100,8 +98,9 @@ def measure_interleaved(
         stack.enter_context(_torch_threads(threads))
         runners: list[Runner] = []
         stack.callback(lambda: [runner.close() for runner in runners])
-        for model, shape, label in zip(models, shapes, labels, strict=True):
-            request = PrepareRequest(model, parsed, shape, precision, threads, config, workdir, _file_safe(label))
+        for index, (model, shape, label) in enumerate(zip(models, shapes, labels, strict=True)):
+            file_stem = f"{index:03d}-{_file_safe(label)}"
+            request = PrepareRequest(model, parsed, shape, precision, threads, config, workdir, file_stem)
             runners.append(get_backend(backend).prepare(request))
         before = gpu_state(parsed)
         with torch.inference_mode():
@@ -109,9 +108,22 @@ def measure_interleaved(
             samples, attempts = _measure_with_retries(runners, config)
         after = gpu_state(parsed)
         layers = [runner.layer_times(LAYER_PROFILE_RUNS) if config.layer_profile else None for runner in runners]
-        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        shared = {
+            "device": str(parsed),
+            "device_name": device_name(parsed),
+            "backend": backend,
+            "precision": precision,
+            "threads": threads,
+            "versions": library_versions(),
+            "channels_last": config.channels_last and backend == "eager",
+            "cuda_graphs": config.cuda_graphs and backend == "eager",
+            "gpu_before": before,
+            "gpu_after": after,
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
         return [
-            _result(label, runner, backend, parsed, precision, threads, config, run_samples, tries, warmup, before, after, stamp, layer)
+            _result(label, MeasurementContext(**shared, provider=runner.provider, batch_size=runner.input_shape[0],
+                    input_shape=tuple(runner.input_shape), details=dict(runner.details)), config, run_samples, tries, warmup, layer)
             for label, runner, run_samples, tries, warmup, layer in zip(labels, runners, samples, attempts, warmups, layers, strict=True)
         ]
 
@@ -138,39 +150,15 @@ def _measure_with_retries(runners: Sequence[Runner], config: MeasureConfig) -> t
 
 def _result(
     label: str,
-    runner: Runner,
-    backend: str,
-    device: torch.device,
-    precision: str,
-    threads: int,
+    context: MeasurementContext,
     config: MeasureConfig,
     samples: list[float],
     attempts: int,
     warmup: int,
-    before: GpuState | None,
-    after: GpuState | None,
-    stamp: str,
-    layers: Any,
+    layers: tuple[LayerTime, ...] | None,
 ) -> LatencyResult:
     summary = summarize(samples)
     rel = relative_ci(samples, config.quantile)
-    context = MeasurementContext(
-        device=str(device),
-        device_name=device_name(device),
-        backend=backend,
-        provider=runner.provider,
-        precision=precision,
-        batch_size=runner.input_shape[0],
-        input_shape=tuple(runner.input_shape),
-        threads=threads,
-        versions=library_versions(),
-        channels_last=config.channels_last and backend == "eager",
-        cuda_graphs=config.cuda_graphs and backend == "eager",
-        gpu_before=before,
-        gpu_after=after,
-        details=dict(runner.details),
-        timestamp=stamp,
-    )
     return LatencyResult(
         model=label,
         **dataclasses.asdict(summary),
