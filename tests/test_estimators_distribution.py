@@ -8,8 +8,17 @@ import pytest
 import torch
 
 from hwnas.estimators import ArchitectureDistribution, sample_hard, sample_relaxed
+from hwnas.estimators.evaluation import torch_threads
 from hwnas.estimators.exact import enumerate_architectures
 from hwnas.estimators.gumbel import conditional_perturbation, invert_conditional, log_exponential_noise, perturb
+
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    with torch_threads(1):
+        yield
+
 
 LOGITS = {"a": torch.tensor([0.3, -1.0, 1.2], dtype=torch.float64), "b": torch.tensor([0.0, 2.0], dtype=torch.float64)}
 

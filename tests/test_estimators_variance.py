@@ -112,7 +112,7 @@ def test_online_tuning_from_a_poor_temperature_lowers_the_variance():
     tuner = VarianceTuner(tau=0.1, eta=1.0, lr=0.05)
     leaves = {k: t.clone().requires_grad_(True) for k, t in toy.logits.items()}
     g = torch.Generator().manual_seed(1)
-    for _ in range(150):
+    for _ in range(100):
         s = sample_relaxed(leaves, tuner.tau, sample_shape=(64,), generator=g)
         tuner.step(relax(s, toy.lookup(s.index), surrogate, eta=tuner.eta), leaves)
     tau, eta = float(tuner.tau.detach()), float(tuner.eta.detach())

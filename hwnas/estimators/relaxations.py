@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -75,27 +76,19 @@ def gumbel_softmax(
     loss_fn: WeightsFn,
     tau: Temperature = 1.0,
     *,
+    straight_through: bool = False,
     sample_shape: Sequence[int] = (),
     generator: torch.Generator | None = None,
 ) -> PathwiseResult:
-    """SNAS: ``d L(softmax((log theta + G) / tau)) / d phi``."""
+    """SNAS: ``d L(softmax((log theta + G) / tau)) / d phi``; with ``straight_through``, GDAS:
+    the loss sees exactly ``b`` and the gradient is that of ``zeta``."""
     dist = as_distribution(logits)
     s = sample_relaxed(dist, tau, sample_shape=sample_shape, generator=generator)
-    return _evaluate(dist, loss_fn, s.relaxed, s.hard)
+    return _evaluate(dist, loss_fn, s.straight_through() if straight_through else s.relaxed, s.hard)
 
 
-def straight_through_gumbel(
-    logits: Logits | ArchitectureDistribution,
-    loss_fn: WeightsFn,
-    tau: Temperature = 1.0,
-    *,
-    sample_shape: Sequence[int] = (),
-    generator: torch.Generator | None = None,
-) -> PathwiseResult:
-    """GDAS: the loss sees exactly ``b``; the gradient is that of ``zeta``."""
-    dist = as_distribution(logits)
-    s = sample_relaxed(dist, tau, sample_shape=sample_shape, generator=generator)
-    return _evaluate(dist, loss_fn, s.straight_through(), s.hard)
+straight_through_gumbel = partial(gumbel_softmax, straight_through=True)
+"""GDAS (hard Gumbel-softmax): `gumbel_softmax` with ``straight_through=True``."""
 
 
 @dataclass(frozen=True)
