@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.profile",
     "hwnas.cli.arch",
     "hwnas.cli.lut",
+    "hwnas.cli.export",
 )
 
 

@@ -1,0 +1,249 @@
+"""`export_network`: architecture (+ weights) -> checked, parity-tested, measured export folder.
+
+Order of work, each step refusing with one line what it cannot do:
+1. validate the options and the destination (nothing is written yet);
+2. resolve the architecture, build the network, load or inherit weights
+   (or seed a random initialisation with calibrated BatchNorm statistics);
+3. in a staging folder beside the destination: `arch.json`, `model.onnx`
+   (checked, optionally simplified), parity on ONNX Runtime, the TensorRT
+   engine with its parity, latency per backend, `manifest.json`;
+4. rename the staging folder into place.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import profilers
+from hwnas.export.manifest import latency_entry, read_manifest, sha256_file, write_manifest
+from hwnas.export.onnx_export import check_onnx, export_onnx, simplify_onnx
+from hwnas.export.options import ExportOptions
+from hwnas.export.parity import Parity, check_parity
+from hwnas.export.staging import check_destination, staged_folder
+from hwnas.export.tensorrt_export import TensorRTEngine, build_tensorrt_engine
+from hwnas.export.weights import calibrate_batchnorm, inherit_weights, load_weights
+from profilers import LatencyResult
+from profilers.backends.tensorrt import engine_precision
+from profilers.backends.base import PRECISIONS, module_copy, random_input
+from search_spaces import Architecture, SearchSpace, load_architecture, space_for
+
+ONNX_NAME = "model.onnx"
+ARCH_NAME = "arch.json"
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The export folder and its manifest (the same dict that manifest.json holds)."""
+
+    out: Path
+    manifest: dict[str, Any]
+
+    @property
+    def onnx(self) -> Path:
+        return self.out / ONNX_NAME
+
+    @property
+    def latency_ms(self) -> dict[str, float]:
+        """Reported latency statistic per backend (ms)."""
+        return {backend: entry["value_ms"] for backend, entry in self.manifest["latency"].items()}
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where files go: `staging` (renamed to `out` at the end) and `work` (runtime scratch, discarded)."""
+
+    staging: Path
+    out: Path
+    work: Path
+
+
+@dataclass(frozen=True)
+class _Network:
+    arch: Architecture
+    space: SearchSpace
+    model: nn.Module
+    input_shape: tuple[int, ...]  # at batch 1
+    weights: dict[str, Any]
+
+
+def export_network(
+    arch: Architecture | str,
+    out: str | Path,
+    options: ExportOptions | None = None,
+    *,
+    model: nn.Module | None = None,
+    report: Report | None = None,
+) -> ExportResult:
+    """Export `arch` (an Architecture, a named architecture or an architecture JSON path) to `out`.
+
+    `model` passes an already built and trained network of `arch` (the search
+    pipeline's), instead of building one and loading `options.weights`.
+    `report` receives the progress lines (parity figures, files, latencies).
+    """
+    options = options or ExportOptions()
+    say = report or (lambda line: None)
+    out = Path(out)
+    options.validate()
+    device = _check_device(options)
+    check_destination(out, options.force)
+    network = _network(arch, model, options)
+    with tempfile.TemporaryDirectory(prefix="hwnas-export-") as work, staged_folder(out, options.force) as staging:
+        network.arch.save(staging / ARCH_NAME)
+        sections = _export_into(_Target(staging, out, Path(work)), network, options, device, say)
+        write_manifest(staging, sections)
+    manifest = read_manifest(out)
+    say(f"wrote {out} ({', '.join(sorted(manifest['files']))}, manifest.json)")
+    return ExportResult(out, manifest)
+
+
+def _check_device(options: ExportOptions) -> torch.device:
+    """Parse the device and refuse missing runtimes (TensorRT, ORT's CUDA EP) before any work."""
+    device = profilers.check("eager", options.device, options.precision)
+    profilers.check("ort", "cpu", "fp32")
+    runtimes = {"ort"} | ({"tensorrt"} if "tensorrt" in options.formats else set())
+    for backend in sorted(runtimes | set(options.measured_backends)):
+        profilers.check(backend, device, options.precision)
+    return device
+
+
+def _network(arch: Architecture | str, model: nn.Module | None, options: ExportOptions) -> _Network:
+    arch = arch if isinstance(arch, Architecture) else load_architecture(str(arch))
+    space = space_for(arch)
+    shape = tuple(space.input_shape(1))
+    if options.input_size is not None:
+        shape = (*shape[:-2], options.input_size, options.input_size)
+    if model is not None:
+        return _Network(arch, space, model.eval(), shape, {"source": "given module (trained by the caller)"})
+    if options.inherit_from is not None:
+        built = inherit_weights(space, arch, options.inherit_from)
+        weights = {"source": "inherited from supernet", "path": str(options.inherit_from)}
+    else:
+        torch.manual_seed(options.seed)
+        built = space.build(arch)
+        if options.weights is not None:
+            load_weights(built, options.weights)
+            weights = {"source": "checkpoint", "path": str(options.weights)}
+        else:
+            calibrate_batchnorm(built, shape, options.seed)
+            weights = {
+                "source": f"random initialisation (seed {options.seed}), BatchNorm statistics calibrated on N(0,1) inputs",
+                "note": "for latency and parity only: not a trained classifier",
+            }
+    if "path" in weights:
+        weights["sha256"] = sha256_file(Path(weights["path"]))
+    return _Network(arch, space, built.eval(), shape, weights)
+
+
+def _export_into(
+    target: _Target, network: _Network, options: ExportOptions, device: torch.device, say: Report
+) -> dict[str, Any]:
+    """Write the artifacts into the staging folder; return the manifest sections."""
+    batch = options.batch
+    shape = (batch.opt, *network.input_shape[1:])
+    export_device = device if options.precision != "fp32" else torch.device("cpu")
+    example = random_input(shape, PRECISIONS[options.precision], export_device, options.seed)
+    onnx_path = target.staging / ONNX_NAME
+    onnx_file = export_onnx(
+        module_copy(network.model, export_device, options.precision),
+        example,
+        onnx_path,
+        opset=options.opset,
+        dynamic_batch=batch.dynamic,
+        exporter=options.exporter,
+    )
+    say(f"exported {ONNX_NAME}: opset {onnx_file.opset}, {onnx_file.exporter} exporter, checker {onnx_file.checker}")
+    simplification = simplify_onnx(onnx_path) if options.simplify else {"applied": False, "note": "not requested"}
+    if simplification["applied"]:
+        checked = check_onnx(onnx_path, onnx_file.exporter)
+        onnx_file = replace(checked, checker=f"{checked.checker} after simplification")
+    if options.simplify:
+        say(f"simplification: {simplification.get('note') or simplification}")
+    parities = _onnx_parity(onnx_path, network, options, device, target.work, say)
+    engine, precision = None, None
+    if "tensorrt" in options.formats:
+        engine = build_tensorrt_engine(onnx_path, target.staging)
+        parity = _parity(network, engine.engine, "tensorrt", device, options, shape, target.work)
+        parities.append(parity)
+        say(parity.line())
+        layers = engine.layers_json  # written by the TensorRT runner the parity check made
+        precision = engine_precision(layers.read_text()) if layers.exists() else "unknown (no inspector output)"
+        say(f"built {engine.engine.name}: TensorRT {engine.version}, engine precision {precision}")
+    latency = _measure(network, onnx_path, engine, options, device, shape, say)
+    return {
+        "architecture": network.arch.to_dict(),
+        "space_signature": network.space.signature(),
+        "weights": network.weights,
+        "precision": options.precision,
+        "batch": batch.to_dict(),
+        "input_shape": list(shape),
+        "device": str(device),
+        "onnx": {**onnx_file.to_dict(), "simplification": simplification},
+        "tensorrt": None if engine is None else engine.to_dict(precision),
+        "inputs": [spec.to_dict() for spec in onnx_file.inputs],
+        "outputs": [spec.to_dict() for spec in onnx_file.outputs],
+        "parity": [parity.to_dict() for parity in parities],
+        "latency": {backend: latency_entry(result, target.staging, target.out) for backend, result in latency.items()},
+    }
+
+
+def _onnx_parity(
+    onnx_path: Path, network: _Network, options: ExportOptions, device: torch.device, work: Path, say: Report
+) -> list[Parity]:
+    """fp32: ONNX Runtime's CPU provider at the strict bound, plus the device's provider on a GPU;
+    fp16: the device's provider. Each batch size the graph is exported for (both ends if dynamic)."""
+    places = [torch.device("cpu")] if options.precision == "fp32" else []
+    if device.type == "cuda":
+        places.append(device)
+    results = []
+    for place in places:
+        for size in options.batch.checked_sizes:
+            shape = (size, *network.input_shape[1:])
+            parity = _parity(network, onnx_path, "ort", place, options, shape, work)
+            say(parity.line())
+            results.append(parity)
+    return results
+
+
+def _parity(
+    network: _Network, artifact: Path, backend: str, device: torch.device, options: ExportOptions,
+    shape: tuple[int, ...], work: Path,
+) -> Parity:
+    return check_parity(
+        network.model, artifact, backend=backend, device=device, precision=options.precision,
+        input_shape=shape, config=options.measure_config, workdir=work,
+    )
+
+
+def _measure(
+    network: _Network, onnx_path: Path, engine: TensorRTEngine | None, options: ExportOptions,
+    device: torch.device, shape: tuple[int, ...], say: Report,
+) -> dict[str, LatencyResult]:
+    """Time each requested backend on the exported files themselves (eager: the module)."""
+    subjects: dict[str, tuple[Any, str]] = {
+        "eager": (network.model, str(network.arch.extra.get("name", "model"))),
+        "ort": (onnx_path, onnx_path.name),
+    }
+    if engine is not None:
+        subjects["tensorrt"] = (engine.engine, engine.engine.name)
+    results = {}
+    for backend in options.measured_backends:
+        subject, name = subjects[backend]
+        result = profilers.measure(
+            subject, backend=backend, device=device, input_shape=shape, precision=options.precision,
+            config=options.measure_config, name=name,
+        )
+        say(
+            f"latency {backend} ({result.context.provider or 'torch'}) on {device}, batch {shape[0]}: "
+            f"{result.statistic} {result.value_ms:.3f} ms (p10-p90 {result.p10_ms:.3f}-{result.p90_ms:.3f}, {result.runs} runs)"
+        )
+        results[backend] = result
+    return results
+
