@@ -131,7 +131,7 @@ def main() -> None:
         print_table(
             f"interaction {interaction}: corr(f, linear g) under p = {_correlation(toy, surrogate):.3f}, "
             f"||exact grad|| = {float(torch.cat(list(exact.values())).norm()):.3f}",
-            ["estimator", "tau", "rel. bias", "max |z|", "variance", "var / REINFORCE", "us per estimate"],
+            ["estimator", "tau", "rel. bias", "max abs z", "variance", "var / REINFORCE", "us per estimate"],
             rows,
         )
         tuning = _tuning(toy, surrogate, args.tuning_steps, n, args.seed + 2)

@@ -5,8 +5,8 @@ input or op selector, ...). UNAS Sec. 3 assumes the factorial form
 ``p_phi(z) = prod_e p_phi_e(z_e)`` with ``p_phi_e = Categorical(softmax(phi_e))``;
 this class is exactly that, and nothing about networks.
 
-Logits come as a mapping ``name -> tensor(..., K_e)`` or a sequence of such
-tensors; every decision may have its own number of choices ``K_e``, and all
+Logits come as a mapping ``name -> tensor(..., K_e)`` (``nn.ParameterDict``
+included) or a sequence of such tensors; every decision may have its own number of choices ``K_e``, and all
 share the same leading batch shape (usually none: one architecture at a
 time). Values handed back to user callables (one-hot, relaxed or multi-hot
 weights) are packed in the same container kind as the logits, so a search
@@ -37,7 +37,7 @@ class ArchitectureDistribution:
     """
 
     def __init__(self, logits: Logits) -> None:
-        if isinstance(logits, Mapping):
+        if isinstance(logits, Mapping) or hasattr(logits, "items"):  # nn.ParameterDict is no Mapping
             self._keyed = True
             items = list(logits.items())
         else:

@@ -27,7 +27,7 @@ Coefficients = Union[Mapping[str, Tensor], Sequence[Tensor]]
 
 
 def _items(values: Mapping | Sequence) -> dict[DecisionKey, Tensor]:
-    return dict(values.items()) if isinstance(values, Mapping) else dict(enumerate(values))
+    return dict(values.items()) if hasattr(values, "items") else dict(enumerate(values))
 
 
 @dataclass(frozen=True)
