@@ -294,6 +294,9 @@ def write_json_atomic(path: Path | str, data: Mapping[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a LUT is meant to be shared
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(_finite(dict(data)), handle, indent=1, allow_nan=False)
