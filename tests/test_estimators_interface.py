@@ -3,6 +3,7 @@ RELAX for a measured latency, sharing b; nn.ParameterDict logits; tensors for ta
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -56,3 +57,14 @@ def test_tensor_temperature_reaches_tau_by_autograd():
     s = sample_relaxed(logits, log_tau.exp(), generator=torch.Generator().manual_seed(0), conditional="fresh")
     (grad,) = torch.autograd.grad((s.relaxed["d"] * torch.tensor([1.0, 2.0, 3.0])).sum(), log_tau)
     assert torch.isfinite(grad) and grad != 0
+
+
+@pytest.mark.cuda
+def test_estimators_run_on_cuda_logits():
+    device = torch.device("cuda")
+    logits = {"a": torch.zeros(3, device=device, requires_grad=True), "b": torch.zeros(5, device=device, requires_grad=True)}
+    lut = LinearSurrogate(0.0, {"a": torch.arange(3.0, device=device), "b": torch.arange(5.0, device=device)})
+    s = sample_relaxed(logits, 0.5, sample_shape=(16,), generator=torch.Generator(device).manual_seed(0))
+    result = relax(s, lut(s.hard) + 0.1, lut)
+    result.surrogate.sum().backward()
+    assert logits["a"].grad.device.type == "cuda" and torch.isfinite(logits["b"].grad).all()

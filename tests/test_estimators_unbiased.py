@@ -119,3 +119,14 @@ def test_reinforce_and_relax_surrogates_have_the_documented_gradients():
     r = reinforce(s, 4.2, baseline=1.0)
     (got,) = torch.autograd.grad(r.surrogate, logits["x"])
     torch.testing.assert_close(got, 3.2 * s.score["x"])
+
+
+@pytest.mark.parametrize("name", ["rebar-reuse", "relax-reuse"])
+def test_unbiased_in_float32(name):
+    """The search loop runs in float32: the reuse-u inversion must stay exact enough there."""
+    toy = ToyProblem.random(decisions=4, choices=5, interaction=1.0, seed=3, dtype=torch.float32)
+    exact = exact_gradient({k: v.double() for k, v in toy.logits.items()},
+                           lambda w: toy.lookup({k: x.argmax(-1) for k, x in w.items()}).double())
+    est = _estimator(name, toy, 0.5, torch.Generator().manual_seed(9))
+    stats = summarise({k: v.double() for k, v in per_sample_gradients(toy.logits, N, est).items()}, exact)
+    assert stats.z.abs().max() < 4

@@ -9,6 +9,18 @@ a toy (DESIGN.md Sec. 4). Pieces:
 * `rebar`, `relax`, `reinforce`, `control_variate_surrogate` — unbiased (UNAS Eq. 1-5).
 * `gumbel_softmax`, `straight_through_gumbel`, `ensemble_gumbel`, `expected_latency` — biased baselines.
 * `VarianceTuner` — online tau / eta tuning by minimising the estimator's variance.
+
+One search step (accuracy by REBAR, measured latency by RELAX, one shared ``b``)::
+
+    alpha = nn.ParameterDict({name: nn.Parameter(torch.zeros(k)) for name, k in choices.items()})
+    s = sample_relaxed(ArchitectureDistribution(alpha), tau=0.5)      # b, zeta, zeta~ ("reuse")
+    arch = {name: int(i) for name, i in s.index.items()}              # -> measure its latency
+    acc = rebar(s, lambda w: supernet_loss(w, val_batch))             # L_d at s.hard, zeta, zeta~
+    lat = relax(s, measured_ms(arch), lut_model)                      # L_n(b) and g = LinearSurrogate
+    (acc.surrogate + lam * lat.surrogate).backward()                  # alpha and supernet weights
+
+For a latency *penalty* h(L) (hinge, power), pass ``h(measured_ms)`` as the
+reward and ``lambda w: h(lut_model(w))`` as the control variate.
 """
 
 from __future__ import annotations

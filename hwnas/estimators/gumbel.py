@@ -133,6 +133,7 @@ def sample_relaxed(
 
     Output shapes are ``sample_shape + batch_shape (+ (K_e,))``. Temperatures
     may be a Python float or a (positive) tensor, e.g. ``exp(log_tau)`` being tuned.
+    A ``generator`` must live on the logits' device.
     """
     if conditional not in ("reuse", "fresh"):
         raise ValueError(f"conditional must be 'reuse' or 'fresh', got {conditional!r}")
