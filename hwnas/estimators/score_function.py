@@ -59,7 +59,13 @@ class ScoreFunctionResult:
 
 
 def control_variate_surrogate(sample: HardSample, reward: Tensor, relaxed: Tensor, conditional: Tensor) -> ScoreFunctionResult:
-    """UNAS Eq. 3 / Eq. 5 from values: ``reward = f(b)``, ``relaxed = c(zeta)``, ``conditional = c(zeta~)``."""
+    """UNAS Eq. 3 / Eq. 5 from values: ``reward = f(b)``, ``relaxed = c(zeta)``, ``conditional = c(zeta~)``.
+
+    ``c`` already includes eta (``c = eta L_d`` for REBAR, ``eta g`` for RELAX).
+    For a search loop that evaluates its supernet itself, e.g. to batch the
+    two relaxed forwards: ``L(b)`` on ``sample.hard``, ``c`` on
+    ``sample.relaxed`` and ``sample.conditional``.
+    """
     reward = torch.as_tensor(reward, dtype=sample.log_prob.dtype, device=sample.log_prob.device)
     advantage = reward.detach() - conditional
     reparameterised = relaxed - conditional
