@@ -97,6 +97,9 @@ def test_unreadable_or_mismatched_onnx_file(tmp_path: Path, capsys: pytest.Captu
     fp16 = tiny_onnx(tmp_path / "half.onnx", torch.float16)
     assert "--precision fp16" in one_error_line(capsys, ["profile", "--model", str(fp16), "--backend", "ort"])
     assert "--backend ort" in one_error_line(capsys, ["profile", "--model", str(fp16), "--precision", "fp16"])
+    engine = tmp_path / "net.engine"
+    engine.write_bytes(b"engine bytes")
+    assert "--backend tensorrt" in one_error_line(capsys, ["profile", "--model", str(engine), "--backend", "ort"])
 
 
 def test_installed_script_reports_bad_input_in_one_line() -> None:

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     for backend in backends:
         profilers.check(backend, args.device, precision)
     models = [resolve_model(spec, batch_size=batch_size, input_size=args.input_size) for spec in specs]
+    for resolved in models:
+        _check_file_backends(resolved, backends)
     json_path = _json_target(args.json)
     config = profilers.MeasureConfig(
         budget_s=args.budget,
@@ -78,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
         statistic=args.statistic,
         seed=args.seed,
     )
-    results = _measure_all(models, backends, args.device, precision, config)
+    results: list[Any] = []
+    try:
+        _measure_all(models, backends, args.device, precision, config, results)
+    except KeyboardInterrupt:
+        if json_path is not None and results:
+            _write_json(json_path, results)  # keep what was measured before the interrupt
+        raise
     _print_table(results)
     if json_path is not None:
         _write_json(json_path, results)
@@ -86,14 +94,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_all(models: list[Any], backends: list[str], device: str, precision: str, config: Any) -> list[Any]:
-    """Each model x backend, one after another, with a progress bar on stderr."""
+def _check_file_backends(resolved: Any, backends: list[str]) -> None:
+    """An .onnx file runs on ort/tensorrt and an .engine on tensorrt only: refuse before timing anything."""
+    allowed = {"onnx file": ("ort", "tensorrt"), "tensorrt engine": ("tensorrt",)}.get(resolved.source)
+    if allowed is None:
+        return
+    refused = [backend for backend in backends if backend not in allowed]
+    if refused:
+        raise UsageError(
+            f"{resolved.name} is an {resolved.source}; backend {', '.join(refused)} cannot run it: "
+            f"use --backend {','.join(allowed)}"
+        )
+
+
+def _measure_all(models: list[Any], backends: list[str], device: str, precision: str, config: Any, results: list[Any]) -> None:
+    """Each model x backend, one after another, with a progress bar on stderr; appends to `results`."""
     import profilers  # noqa: PLC0415
     from rich.console import Console  # noqa: PLC0415
     from rich.progress import Progress  # noqa: PLC0415
 
     console = Console(stderr=True)
-    results = []
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("profiling", total=len(models) * len(backends))
         for resolved in models:
@@ -111,7 +131,6 @@ def _measure_all(models: list[Any], backends: list[str], device: str, precision:
                     )
                 )
                 progress.advance(task)
-    return results
 
 
 def _print_table(results: list[Any]) -> None:
