@@ -1,0 +1,72 @@
+"""Checkpoints: atomic writes, weights_only loads, exact RNG round trips, SIGTERM / SIGINT as a stop request."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.checkpoint import StopSignal, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from hwnas.errors import UsageError
+
+
+def _draws() -> tuple[float, float, torch.Tensor]:
+    return random.random(), float(np.random.rand()), torch.rand(3)
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    random.gauss(0, 1)  # leaves a cached gaussian in Python's state
+    np.random.randn()
+    save_checkpoint(tmp_path / "c.pt", {"rng": capture_rng()})
+    expected = _draws()
+    _draws()
+    restore_rng(load_checkpoint(tmp_path / "c.pt")["rng"])
+    again = _draws()
+    assert again[:2] == expected[:2] and torch.equal(again[2], expected[2])
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    target = save_checkpoint(tmp_path / "run" / "ckpt.pt", {"state_dict": model.state_dict(), "step": 7})
+    save_checkpoint(target, {"state_dict": model.state_dict(), "step": 8})
+    assert [p.name for p in target.parent.iterdir()] == ["ckpt.pt"]
+    assert load_checkpoint(target)["step"] == 8
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    target = save_checkpoint(tmp_path / "ckpt.pt", {"step": 1})
+    with pytest.raises(Exception):  # noqa: B017 - torch.save refuses a lambda (pickling error)
+        save_checkpoint(target, {"step": 2, "bad": lambda: 0})
+    assert load_checkpoint(target)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_load_refuses_code_missing_and_foreign_files_in_one_line(tmp_path: Path) -> None:
+    torch.save({"format": "hwnas-checkpoint", "version": 1, "x": Path("not allowed")}, tmp_path / "code.pt")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "foreign.pt")
+    for name, expected in (("code.pt", "weights_only=True"), ("foreign.pt", "not an hwnas checkpoint"),
+                           ("absent.pt", "does not exist")):
+        with pytest.raises(UsageError) as error:
+            load_checkpoint(tmp_path / name)
+        assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_turns_the_signal_into_a_request_and_restores_handlers(sig: signal.Signals) -> None:
+    before = signal.getsignal(sig)
+    with StopSignal() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), sig)
+        assert stop.requested and stop.name == sig.name
+    assert signal.getsignal(sig) is before
+
+
+def test_a_second_sigint_interrupts_at_once() -> None:
+    with StopSignal(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
