@@ -115,19 +115,21 @@ def engine_precision(layers_json: str) -> str:
     return ", ".join(f"{precision}: {count} layers" for precision, count in counts.most_common())
 
 
-class _LayerProfiler:
-    """Collects `IProfiler.report_layer_time` calls (ms per layer per run)."""
+def _layer_profiler(trt: Any) -> Any:
+    """An `IProfiler` that keeps every `report_layer_time` call (ms per layer per run).
 
-    def __init__(self, trt: Any) -> None:
-        class Profiler(trt.IProfiler):
-            def __init__(inner) -> None:  # noqa: N805 - nested class closes over `times`
-                trt.IProfiler.__init__(inner)
+    Defined at use because its base class lives in the optional tensorrt module.
+    """
 
-            def report_layer_time(inner, layer_name: str, ms: float) -> None:  # noqa: N805
-                self.times[layer_name].append(ms)
+    class LayerTimes(trt.IProfiler):
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+            self.times: dict[str, list[float]] = collections.defaultdict(list)
 
-        self.times: dict[str, list[float]] = collections.defaultdict(list)
-        self.profiler = Profiler()
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            self.times[layer_name].append(ms)
+
+    return LayerTimes()
 
 
 class TensorRTRunner(Runner):
@@ -221,13 +223,13 @@ class TensorRTRunner(Runner):
     def layer_times(self, runs: int) -> tuple[LayerTime, ...]:
         """Median GPU time per engine layer, from IProfiler on a separate context."""
         assert self.stream is not None
-        collector = _LayerProfiler(self.trt)
+        profiler = _layer_profiler(self.trt)
         context = self._context()
-        context.profiler = collector.profiler
+        context.profiler = profiler
         for _ in range(runs):
             context.execute_async_v3(self.stream.cuda_stream)
             self.stream.synchronize()
-        return tuple(LayerTime(name, "", statistics.median(times), "gpu execution") for name, times in collector.times.items())
+        return tuple(LayerTime(name, "", statistics.median(times), "gpu execution") for name, times in profiler.times.items())
 
     def close(self) -> None:
         self.context = None
