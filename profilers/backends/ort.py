@@ -72,6 +72,8 @@ class OrtRunner(Runner):
         self.details["io_binding"] = "device buffers" if request.device.type == "cuda" else "host buffers"
         if reference is not None:
             self.session.run_with_iobinding(self.binding)
+            if self.stream is not None:
+                self.stream.synchronize()  # the output is written on our stream
             self.details["max_abs_diff_vs_eager"] = compare_outputs(
                 reference, self.output, request.precision, request.device.type == "cuda", f"ONNX Runtime ({self.provider})"
             )
