@@ -32,7 +32,25 @@ def library_versions() -> dict[str, str]:
         cudnn = torch.backends.cudnn.version()
         if cudnn is not None:
             versions["cudnn"] = str(cudnn)
+        driver = _driver_version()
+        if driver is not None:
+            versions["nvidia_driver"] = driver
     return dict(versions)
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver version through NVML, or None without a driver."""
+    try:
+        import pynvml  # noqa: PLC0415
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no driver, no NVML: nothing to record
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)
 
 
 def gpu_state(device: torch.device) -> GpuState | None:

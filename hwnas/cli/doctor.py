@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         name = device_name(torch.device(device))
         if device == "cpu":
             name += f" ({torch.get_num_threads()} torch threads)"
+        else:
+            props = torch.cuda.get_device_properties(device)
+            name += f" ({props.total_memory / 2**30:.0f} GiB, sm_{props.major}{props.minor})"
         for backend, reason in profilers.available_backends(device).items():
             table.add_row(device, name, backend, "[green]works[/]" if reason is None else f"[red]no[/]: {escape(reason)}")
     cuda_reason = cuda_unavailable_reason()
