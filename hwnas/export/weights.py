@@ -21,7 +21,7 @@ from search_spaces import Architecture, SearchSpace
 
 _NESTED_KEYS = ("state_dict", "model")
 _SHOWN = 2  # keys named in a mismatch message; the counts say how many there are
-CALIBRATION_BATCH = 16
+CALIBRATION_BATCH = 8
 
 
 def read_checkpoint(path: Path) -> dict[str, Tensor]:
