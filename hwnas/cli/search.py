@@ -1,0 +1,131 @@
+"""`hwnas search`: latency-constrained architecture search with true latency in the loop.
+
+With no arguments it runs the whole pipeline on the bundled MNIST subset on
+the CPU: profile the small-input proxyless space under ONNX Runtime (unless a
+profile exists), fit the linear latency model, place the target inside the
+measured range, search with REBAR + RELAX, derive, train the network
+briefly, export it to ONNX, time it, and print where everything went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import UsageError
+
+DEFAULTS: dict[str, Any] = {"steps": 100, "warmup_steps": 30, "batch_size": 64}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search an architecture under a latency target (default: the whole demo run on MNIST, CPU)",
+        description=(
+            "Bi-level architecture search (weights on search-train, architecture on search-val) with a "
+            "gradient estimator per term: REBAR for accuracy + RELAX for measured latency is UNAS."
+        ),
+    )
+    space = parser.add_argument_group("space and data")
+    space.add_argument("--space", default="proxyless", help="search space: proxyless or darts (default: proxyless)")
+    space.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
+                            "default: a small-input configuration sized for the bundled data")
+    space.add_argument("--data", default="mnist", help="bundled data set: mnist (5,000 images 28x28) or digits (default: mnist)")
+    space.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: as stored)")
+    space.add_argument("--data-limit", type=int, default=None, help="use only this many images (quick runs)")
+
+    estimator = parser.add_argument_group("estimators and objective")
+    estimator.add_argument("--estimator", default="rebar",
+                           help="accuracy-term estimator: darts, gdas, egs, snas, reinforce, rebar (default: rebar)")
+    estimator.add_argument("--darts-order", default="first", help="darts only: first, second or amended (default: first)")
+    estimator.add_argument("--amended-eta", type=float, default=0.1, help="Amended-DARTS coefficient eta (default: 0.1)")
+    estimator.add_argument("--egs-samples", type=int, default=4, help="egs only: samples M per decision (default: 4)")
+    estimator.add_argument("--tau", type=float, nargs=2, default=None, metavar=("START", "END"),
+                           help="Gumbel temperature, annealed linearly (default: gdas 10 0.1, snas/egs 1 0.1, rebar 0.4 0.4)")
+    estimator.add_argument("--latency-estimator", default="relax",
+                           help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
+                                "(differentiable LUT expectation) or none (default: relax)")
+    estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
+
+    latency = parser.add_argument_group("latency target and conditions")
+    latency.add_argument("--latency-target", default="auto",
+                         help="target in ms, or auto: the 30%% quantile of the profile's random networks (default: auto)")
+    latency.add_argument("--latency-penalty", default="hinge", help="hinge, power or abs (default: hinge)")
+    latency.add_argument("--latency-weight", type=float, default=1.0, help="lambda_lat (default: 1.0)")
+    latency.add_argument("--latency-beta", type=float, default=1.0, help="beta of the power penalty (default: 1.0)")
+    latency.add_argument("--latency-device", default="cpu", help="device whose latency counts (default: cpu)")
+    latency.add_argument("--backend", default="ort", help="runtime whose latency counts: eager, ort, tensorrt (default: ort)")
+    latency.add_argument("--latency-batch-size", type=int, default=None, help="batch of the latency (default: 1 on CPU, 32 on GPU)")
+    latency.add_argument("--precision", default="fp32", help="fp32 or fp16 (default: fp32)")
+    latency.add_argument("--threads", type=int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")
+    latency.add_argument("--lut", default=None, help="device profile directory or lut.json to use (default: profile now, or reuse)")
+    latency.add_argument("--profile-samples", type=int, default=40, help="random networks timed when profiling (default: 40)")
+    latency.add_argument("--profile-root", default="profiles", help="where profiles live (default: profiles/)")
+
+    loop = parser.add_argument_group("search loop")
+    loop.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"architecture steps (default: {DEFAULTS['steps']})")
+    loop.add_argument("--warmup-steps", type=int, default=DEFAULTS["warmup_steps"],
+                      help=f"weight-only steps first (default: {DEFAULTS['warmup_steps']})")
+    loop.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
+    loop.add_argument("--w-lr", type=float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
+    loop.add_argument("--arch-lr", type=float, default=0.01, help="architecture Adam learning rate (default: 0.01)")
+    loop.add_argument("--device", default="cpu", help="device that trains the supernet (default: cpu)")
+    loop.add_argument("--train-steps", type=int, default=300, help="training steps of the found network (default: 300)")
+    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--out", default=None, help="run directory (default: runs/search-<UTC time>)")
+    loop.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values are JSON when they parse (numbers, lists, true), else strings."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--space-option {item!r} must be KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from hwnas.search import SearchConfig  # noqa: PLC0415 - keeps `hwnas --help` fast
+
+    gpu = args.latency_device.startswith("cuda")
+    tau = {} if args.tau is None else {"tau_start": args.tau[0], "tau_end": args.tau[1]}
+    target = None
+    if args.latency_estimator != "none" and args.latency_target != "auto":
+        try:
+            target = float(args.latency_target.removesuffix("ms"))
+        except ValueError:
+            raise UsageError(f"--latency-target {args.latency_target!r} must be milliseconds (e.g. 2.5) or auto") from None
+    return SearchConfig(
+        space=args.space, space_config=parse_options(args.space_option), dataset=args.data, image_size=args.image_size,
+        data_limit=args.data_limit, estimator=args.estimator, darts_order=args.darts_order, amended_eta=args.amended_eta,
+        egs_samples=args.egs_samples, objective=args.objective, latency_estimator=args.latency_estimator,
+        latency_target_ms=target,
+        latency_penalty=args.latency_penalty, latency_weight=args.latency_weight, latency_beta=args.latency_beta,
+        steps=args.steps, warmup_steps=args.warmup_steps, batch_size=args.batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
+        device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
+        latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
+        latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress, **tau,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
+    from hwnas.search.rundir import default_run_dir  # noqa: PLC0415
+
+    config = config_from_args(args)
+    out = Path(args.out) if args.out else default_run_dir()
+    target = "auto" if config.latency_target_ms is None else str(config.latency_target_ms)
+    result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
+                          profile_samples=args.profile_samples, train_steps=args.train_steps)
+    print("\n".join(result.lines()))
+    return 0

@@ -1,0 +1,141 @@
+"""What one search run is: `SearchConfig`, and which estimator pairs make sense.
+
+The accuracy term and the latency term each get their own gradient estimator
+(UNAS Sec. 3.1 splits L = L_d + L_n): REBAR for the cross-entropy plus RELAX
+for the measured latency is UNAS; GDAS with the expected-LUT latency is
+FBNet/ProxylessNAS-like; REINFORCE for both is MnasNet-like. A pair that
+cannot work is refused by `check_combination` with one line that says why
+and what to use instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from hwnas.darts_gradients import DARTS_ORDERS
+from hwnas.errors import UsageError
+from hwnas.objectives import ACCURACY_OBJECTIVES, LATENCY_PENALTIES
+
+ESTIMATORS = ("darts", "gdas", "egs", "snas", "reinforce", "rebar")
+LATENCY_ESTIMATORS = ("relax", "reinforce", "expected", "none")
+SAMPLING_ESTIMATORS = ("gdas", "snas", "reinforce", "rebar")
+"""Accuracy estimators that draw one architecture b ~ p per step: only those
+give a network whose latency can be measured for RELAX / REINFORCE."""
+
+DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.1), "rebar": (0.4, 0.4), "reinforce": (0.4, 0.4)}
+"""(start, end) of the linearly annealed Gumbel temperature: GDAS's official
+10 -> 0.1; the UNAS code's fixed 0.4 for REBAR/RELAX (REINFORCE uses it only for RELAX's zeta)."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every knob of one search (units: learning rates per step, latencies in ms).
+
+    Steps count architecture updates after `warmup_steps` weight-only steps;
+    each step also takes one weight step first (GDAS Alg. 1: W on a
+    search-train batch, then A on a search-val batch).
+    """
+
+    space: str = "proxyless"
+    space_config: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "mnist"
+    image_size: int | None = None
+    data_limit: int | None = None
+    val_fraction: float = 0.25
+    test_fraction: float = 0.2
+
+    estimator: str = "rebar"
+    darts_order: str = "first"
+    amended_eta: float = 0.1
+    egs_samples: int = 4
+    rebar_eta: float = 1.0
+    conditional: str = "reuse"
+    baseline_decay: float = 0.9
+    tau_start: float | None = None
+    tau_end: float | None = None
+
+    objective: str = "gen"
+    gen_lambda: float = 0.5
+
+    latency_estimator: str = "relax"
+    latency_target_ms: float | None = None
+    latency_penalty: str = "hinge"
+    latency_weight: float = 1.0
+    latency_beta: float = 1.0
+
+    steps: int = 100
+    warmup_steps: int = 20
+    batch_size: int = 64
+    w_lr: float = 0.05
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    arch_lr: float = 0.01
+    arch_weight_decay: float = 0.0
+
+    device: str = "cpu"
+    latency_device: str = "cpu"
+    latency_backend: str = "eager"
+    latency_batch_size: int = 1
+    latency_precision: str = "fp32"
+    latency_threads: int | None = None
+    lut: str | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_combination(self)
+
+    @property
+    def temperatures(self) -> tuple[float, float]:
+        start, end = DEFAULT_TEMPERATURES.get(self.estimator, (1.0, 1.0))
+        return (self.tau_start if self.tau_start is not None else start, self.tau_end if self.tau_end is not None else end)
+
+    @property
+    def uses_latency(self) -> bool:
+        return self.latency_estimator != "none"
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether the search times sampled architectures on the target device."""
+        return self.latency_estimator in ("relax", "reinforce")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return replace(self, **changes)
+
+
+def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r} is unknown; choose one of {', '.join(allowed)}")
+
+
+def check_combination(config: SearchConfig) -> None:
+    """Refuse a configuration that cannot work, with one line naming the fix."""
+    _one_of("--estimator", config.estimator, ESTIMATORS)
+    _one_of("--latency-estimator", config.latency_estimator, LATENCY_ESTIMATORS)
+    _one_of("--darts-order", config.darts_order, DARTS_ORDERS)
+    _one_of("--objective", config.objective, ACCURACY_OBJECTIVES)
+    _one_of("--latency-penalty", config.latency_penalty, LATENCY_PENALTIES)
+    _one_of("--conditional", config.conditional, ("reuse", "fresh"))
+    if config.darts_order != "first" and config.estimator != "darts":
+        raise UsageError(f"--darts-order {config.darts_order} applies to --estimator darts only, not {config.estimator}")
+    if config.measures_latency and config.estimator not in SAMPLING_ESTIMATORS:
+        what = "softmax mixture" if config.estimator == "darts" else "multi-hot ensemble"
+        raise UsageError(
+            f"--latency-estimator {config.latency_estimator} measures a sampled architecture, but {config.estimator} "
+            f"trains a {what} with no single architecture to time; use --latency-estimator expected "
+            f"or an estimator that samples ({', '.join(SAMPLING_ESTIMATORS)})"
+        )
+    if config.latency_target_ms is not None and config.latency_target_ms <= 0:
+        raise UsageError(f"--latency-target must be positive, got {config.latency_target_ms} ms")
+    if config.steps < 1 or config.warmup_steps < 0 or config.batch_size < 1:
+        raise UsageError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
+    if config.egs_samples < 1:
+        raise UsageError(f"--egs-samples (M) must be >= 1, got {config.egs_samples}")
+    start, end = config.temperatures
+    if start <= 0 or end <= 0:
+        raise UsageError(f"temperatures must be positive, got {start} -> {end}")
+

@@ -1,0 +1,180 @@
+"""True latency in the loop: measure sampled architectures, predict with the linear model.
+
+UNAS Sec. 5 measures each sampled network on the device the search runs on;
+`LatencyOracle` does that through `profilers.measure` on the target device,
+backend, batch size and precision, memoised per architecture (a network is
+timed once per search, however often it is drawn again) and appended to a
+JSON Lines file in the run directory.
+
+The linear model g(z) = bias + sum coef * z (the device profile's lut.json,
+`lut`) is RELAX's control variate and the predicted / expected latency shown
+during search. Without a profile, `OnlineSurrogate` refits g by ridge
+regression on the latencies measured so far (before each new sample is
+drawn, so the control variate never depends on the value it corrects:
+RELAX stays unbiased).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwnas.estimators import LinearSurrogate
+from lut.fit import fit_ridge
+from lut.table import Expectation, LatencyTable, load
+from profilers import MeasureConfig, measure
+from profilers.result import LatencyResult
+from search_spaces import Architecture, SearchSpace
+
+SEARCH_MEASURE = MeasureConfig(
+    warmup_runs=3, warmup_s=0.02, min_runs=10, max_runs=60, budget_s=0.15, remeasure=0, verify_outputs=False
+)
+"""Per sampled network during search: a median good to a few percent in well under a second."""
+
+FINAL_MEASURE = MeasureConfig(warmup_runs=10, warmup_s=0.3, min_runs=30, max_runs=2000, budget_s=3.0, remeasure=1)
+"""The found network: the full protocol (DESIGN.md Sec. 5), parity check included."""
+
+
+@dataclass(frozen=True)
+class LatencyConditions:
+    """Where and how latency is measured; every number of a search is keyed by this."""
+
+    device: str = "cpu"
+    backend: str = "eager"
+    batch_size: int = 1
+    precision: str = "fp32"
+    threads: int | None = None
+
+    def measure_config(self, base: MeasureConfig) -> MeasureConfig:
+        return replace(base, threads=self.threads)
+
+    def expectation(self, space: SearchSpace) -> Expectation:
+        """What a LUT must have been measured for to serve this search."""
+        return Expectation(
+            space=space.name,
+            space_signature=space.signature(),
+            device=self.device,
+            backend=self.backend,
+            batch_size=self.batch_size,
+            precision=self.precision,
+        )
+
+
+def arch_key(space: SearchSpace, choices: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(choices[d.name] for d in space.decisions)
+
+
+class LatencyOracle:
+    """Measured latency (ms) of architectures of one space under one set of conditions, memoised."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        conditions: LatencyConditions,
+        *,
+        config: MeasureConfig = SEARCH_MEASURE,
+        log_path: Path | None = None,
+    ) -> None:
+        self.space = space
+        self.conditions = conditions
+        self.config = conditions.measure_config(config)
+        self.log_path = log_path
+        self._memo: dict[tuple[str, ...], float] = {}
+        self.hits = 0
+        self.seconds = 0.0
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def measured(self) -> list[tuple[dict[str, str], float]]:
+        """Every (choices, ms) measured so far, in order."""
+        names = [d.name for d in self.space.decisions]
+        return [(dict(zip(names, key, strict=True)), ms) for key, ms in self._memo.items()]
+
+    def latency_ms(self, arch: Architecture) -> float:
+        """The measured latency of `arch` (ms): timed on first request, remembered after."""
+        key = arch_key(self.space, arch.choices)
+        if key in self._memo:
+            self.hits += 1
+            return self._memo[key]
+        started = time.perf_counter()
+        result = self.measure(arch, self.config)
+        self.seconds += time.perf_counter() - started
+        self._memo[key] = result.value_ms
+        if self.log_path is not None:
+            with self.log_path.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"choices": dict(arch.choices), "latency_ms": result.value_ms, "cv": result.cv,
+                                         "runs": result.runs}) + "\n")
+        return result.value_ms
+
+    def measure(self, arch: Architecture, config: MeasureConfig, *, workdir: Path | None = None,
+                name: str | None = None, model: torch.nn.Module | None = None) -> LatencyResult:
+        """One fresh measurement of `arch` (or of `model`, its trained network) under these conditions."""
+        network = model if model is not None else self.space.build(arch)
+        network.eval()
+        if workdir is not None:
+            config = replace(config, workdir=str(workdir))
+        return measure(
+            network,
+            backend=self.conditions.backend,
+            device=self.conditions.device,
+            input_shape=tuple(self.space.input_shape(self.conditions.batch_size)),
+            precision=self.conditions.precision,
+            config=replace(config, threads=self.conditions.threads),
+            name=name,
+        )
+
+
+def surrogate_from_table(table: LatencyTable, space: SearchSpace) -> LinearSurrogate:
+    """The fitted linear model of a device profile as per-decision coefficient tensors (ms)."""
+    if table.model is None:
+        raise ValueError("the LUT has no fitted model")
+    coefficients = {
+        d.name: torch.tensor([table.model.coefficients.get((d.name, c), 0.0) for c in d.choices], dtype=torch.float64)
+        for d in space.decisions
+    }
+    return LinearSurrogate(bias=float(table.model.bias_ms), coefficients=coefficients)
+
+
+def load_surrogate(path: str | Path, space: SearchSpace, conditions: LatencyConditions) -> tuple[LatencyTable, LinearSurrogate]:
+    """Load a profile's lut.json, refusing one measured for another space or conditions."""
+    table = load(path, conditions.expectation(space))
+    return table, surrogate_from_table(table, space)
+
+
+class OnlineSurrogate:
+    """g refitted by ridge on the oracle's measurements so far; a constant until there are enough."""
+
+    MIN_SAMPLES = 5
+
+    def __init__(self, space: SearchSpace, oracle: LatencyOracle, refit_every: int = 5) -> None:
+        self.space = space
+        self.oracle = oracle
+        self.refit_every = refit_every
+        self._fitted_at = -1
+        self.current = LinearSurrogate(0.0, {d.name: torch.zeros(len(d.choices), dtype=torch.float64) for d in space.decisions})
+
+    def update(self) -> LinearSurrogate:
+        """Refit if enough new measurements arrived; returns the model to use for the next sample."""
+        measured = self.oracle.measured()
+        count = len(measured)
+        if count == 0 or count == self._fitted_at or (self._fitted_at >= 0 and count - self._fitted_at < self.refit_every):
+            return self.current
+        y = np.array([ms for _, ms in measured])
+        if count < self.MIN_SAMPLES:
+            self.current = LinearSurrogate(float(y.mean()), self.current.coefficients)
+        else:
+            z = np.stack([self.space.encode(self.space.architecture(choices)) for choices, _ in measured])
+            fit = fit_ridge(z, y)
+            chunks = np.split(fit.coef_ms, np.cumsum([len(d.choices) for d in self.space.decisions])[:-1])
+            self.current = LinearSurrogate(
+                fit.bias_ms, {d.name: torch.tensor(c, dtype=torch.float64) for d, c in zip(self.space.decisions, chunks, strict=True)}
+            )
+        self._fitted_at = count
+        return self.current

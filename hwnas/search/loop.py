@@ -1,0 +1,203 @@
+"""The bi-level search loop: warm-up, then alternate weight and architecture steps, then derive.
+
+    for each step:  w   <- SGD on L_train(search-train batch) at the estimator's weights
+                    phi <- Adam on the estimator's gradient of accuracy + latency terms
+                           (search-val batch; a fresh search-train batch for L_gen)
+
+The derived architecture is the space's derivation of the final
+probabilities (argmax per decision; DARTS edges keep the two strongest
+edges per node). Its latency is measured on the target device with the full
+protocol and reported against the target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwnas.data import DataSplits, endless, load_dataset
+from hwnas.errors import UsageError
+from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
+from hwnas.objectives import LatencyPenalty
+from hwnas.search.config import SearchConfig
+from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
+from hwnas.search.progress import search_progress, status_line
+from hwnas.search.rundir import RunDirectory
+from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
+from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
+from profilers import LatencyResult
+from search_spaces import Architecture, SearchSpace, get_space
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search leaves: the derived architecture (probabilities inside), where the
+    files are, and the numbers to report (ms, seconds). `supernet` holds the trained
+    shared weights for inheritance (not serialised)."""
+
+    arch: Architecture
+    space: SearchSpace
+    probabilities: dict[str, dict[str, float]]
+    run_dir: Path
+    seconds: float
+    measured_during_search: int
+    predicted_latency_ms: float | None
+    final_latency: LatencyResult | None
+    target_ms: float | None
+    supernet: nn.Module = field(repr=False, compare=False)
+    data: DataSplits = field(repr=False, compare=False)
+
+
+def space_for_data(config: SearchConfig, data: DataSplits) -> SearchSpace:
+    """The search space with the data's channels, classes and side filled in (user keys win)."""
+    channels, height, _ = data.image_shape
+    filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.space_config}
+    return get_space(config.space, **filled)
+
+
+def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
+                  surrogate: LinearSurrogate | None) -> tuple[LatencyTerm | None, str]:
+    if not config.uses_latency:
+        return None, "none"
+    if config.latency_target_ms is None:
+        raise UsageError("a latency term needs a latency target in ms (or latency estimator none)")
+    penalty = LatencyPenalty(config.latency_target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
+    if surrogate is not None:
+        model: LinearSurrogate | OnlineSurrogate = surrogate
+        source = "given"
+    elif config.lut is not None:
+        _, model = load_surrogate(config.lut, space, _conditions(config))
+        source = str(config.lut)
+    else:
+        if oracle is None:
+            raise UsageError(f"latency estimator {config.latency_estimator} needs a fitted latency model: give a device profile (--lut)")
+        model, source = OnlineSurrogate(space, oracle), "online ridge fit on the latencies measured during search"
+    return LatencyTerm(space, config.latency_estimator, penalty, model, oracle, config.baseline_decay), source
+
+
+def _conditions(config: SearchConfig) -> LatencyConditions:
+    return LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
+                             config.latency_precision, config.latency_threads)
+
+
+def _probabilities(space: SearchSpace, logits: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    return {
+        d.name: {c: float(p) for c, p in zip(d.choices, torch.softmax(logits[d.name].detach(), -1).tolist(), strict=True)}
+        for d in space.decisions
+    }
+
+
+def _cosine(step: int, total: int, start: float, floor: float = 0.1) -> float:
+    return start * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
+
+
+def run_search(
+    config: SearchConfig,
+    out: str | Path,
+    *,
+    data: DataSplits | None = None,
+    surrogate: LinearSurrogate | None = None,
+    measure_final: bool = True,
+    extra_config: dict[str, Any] | None = None,
+) -> SearchResult:
+    """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`."""
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    run = RunDirectory(out)
+    if data is None:
+        data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
+                            test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+    space = space_for_data(config, data)
+    device = torch.device(config.device)
+    net = space.supernet().to(device).train()
+    logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
+
+    oracle = LatencyOracle(space, _conditions(config), log_path=run.latencies_path) if config.measures_latency else None
+    latency, surrogate_source = _latency_term(config, space, oracle, surrogate)
+    run.write_json("config.json", {
+        "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
+        "data": data.record.to_dict(), "latency_model": surrogate_source, **(extra_config or {}),
+    })
+
+    w_optimizer = torch.optim.SGD(net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
+                                  weight_decay=config.w_weight_decay)
+    a_optimizer = torch.optim.Adam(list(logits.values()), lr=config.arch_lr, betas=(0.5, 0.999),
+                                   weight_decay=config.arch_weight_decay)
+    temperature = LinearTemperature(config.steps, *config.temperatures)
+    train_batches = endless(data.loader("train", config.batch_size, seed=config.seed))
+    arch_train_batches = endless(data.loader("train", config.batch_size, seed=config.seed + 1))
+    val_batches = endless(data.loader("val", config.batch_size, seed=config.seed))
+    baseline = MovingAverageBaseline(config.baseline_decay)
+    total = config.warmup_steps + config.steps
+
+    def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch[0].to(device), batch[1].to(device)
+
+    with search_progress(config.progress) as bar:
+        for phase, count in (("warm-up", config.warmup_steps), ("search", config.steps)):
+            if count:
+                bar.phase(f"{phase} ({config.estimator}{'+' + config.latency_estimator if latency else ''})", count)
+            for index in range(count):
+                step = index if phase == "search" else -1
+                global_step = index + (config.warmup_steps if phase == "search" else 0)
+                lr = _cosine(global_step, total, config.w_lr)
+                for group in w_optimizer.param_groups:
+                    group["lr"] = lr
+                tau = temperature(max(step, 0))
+                dist = ArchitectureDistribution(logits)
+                train_loss, train_acc = weight_step(net, w_optimizer, weights_for_training(config, dist, tau),
+                                                    to_device(next(train_batches)))
+                record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
+                                          "train_loss": train_loss, "train_acc": train_acc}
+                if phase == "search":
+                    train_batch = to_device(next(arch_train_batches))
+                    term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, to_device(next(val_batches)))
+                    ctx = ArchContext(config, net, logits, term, latency, tau, lr, train_batch, baseline)
+                    report = arch_step(ctx, a_optimizer)
+                    record.update({"objective": report.objective, "val_loss": report.val_loss, "val_acc": report.val_acc,
+                                   "entropy": float(ArchitectureDistribution(logits).entropy().detach())})
+                    if report.latency is not None:
+                        record.update({"expected_latency_ms": report.latency.expected_ms,
+                                       "sampled_latency_ms": report.latency.sampled_ms,
+                                       "predicted_latency_ms": report.latency.predicted_ms,
+                                       "latency_penalty": report.latency.penalty})
+                    if report.sampled is not None:
+                        record["sampled"] = choices_of(space, {k: torch.tensor(v) for k, v in report.sampled.items()})
+                record["seconds"] = time.perf_counter() - started
+                run.append_metrics(record)
+                bar.advance(status_line(record, config.latency_target_ms))
+
+    probabilities = _probabilities(space, logits)
+    derived = space.derive({name: list(p.values()) for name, p in probabilities.items()})
+    predicted = latency.predicted_ms(derived) if latency is not None else None
+    final: LatencyResult | None = None
+    if measure_final:
+        final_oracle = oracle or LatencyOracle(space, _conditions(config))
+        final = final_oracle.measure(derived, FINAL_MEASURE, name="derived")
+    seconds = time.perf_counter() - started
+    search_summary = {
+        "estimator": config.estimator, "latency_estimator": config.latency_estimator, "objective": config.objective,
+        "steps": config.steps, "target_ms": config.latency_target_ms, "latency_penalty": config.latency_penalty,
+        "predicted_latency_ms": predicted, "measured_latency_ms": None if final is None else final.value_ms,
+        "conditions": _conditions(config).__dict__, "seconds": seconds,
+        "measured_during_search": 0 if oracle is None else len(oracle),
+    }
+    arch = Architecture(derived.space, derived.space_version, derived.config, derived.choices,
+                        {"probabilities": probabilities, "search": search_summary})
+    arch.save(run.arch_path)
+    if final is not None:
+        run.write_json("derived_latency.json", final.to_dict())
+    return SearchResult(arch, space, probabilities, run.path, seconds, 0 if oracle is None else len(oracle),
+                        predicted, final, config.latency_target_ms, net, data)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics.jsonl of a run, one dict per step."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]

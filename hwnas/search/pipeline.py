@@ -1,0 +1,202 @@
+"""The whole `hwnas search` run: profile -> fit -> target -> search -> train -> export -> measure.
+
+1. Device profile of the search space under the latency conditions (lut's
+   pipeline: per-op LUT, whole-network samples, linear fit), reused when the
+   profile directory already holds one for the same space and conditions.
+2. Latency target: given in ms, or `auto` = a quantile of the latencies of
+   the profile's random networks, so it lies inside what this machine
+   measures (the search must find networks faster than most random ones).
+3. Search with true latency in the loop (`run_search`), derive.
+4. Train the derived network briefly from the supernet's weights, export it
+   to ONNX and time that file with the target backend, report vs the target.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwnas.data import load_dataset
+from hwnas.errors import UsageError
+from hwnas.objectives import LatencyPenalty
+from hwnas.search.config import SearchConfig
+from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle
+from hwnas.search.loop import SearchResult, run_search, space_for_data
+from hwnas.search.train import TrainReport, train_network
+from lut.samples import read_directory
+from lut.table import load, write_json_atomic
+from profilers import LatencyResult
+from search_spaces import SearchSpace
+
+DEFAULT_SPACE_CONFIGS: dict[str, dict[str, Any]] = {
+    "proxyless": {"small_input": True, "widths": [16, 8, 16, 24, 32, 48, 64, 96, 256], "depths": [2, 2, 2, 2, 2, 1]},
+    "darts": {"parameterization": "factorized", "C": 8, "layers": 5},
+}
+"""Small-input spaces sized so the whole default run takes minutes on 2 CPU cores
+(MNIST 28x28: the proxyless stem and stage 1 at stride 1; a 5-cell DARTS network)."""
+
+AUTO_TARGET_QUANTILE = 0.3
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Everything the default run reports (latencies in ms, times in seconds)."""
+
+    search: SearchResult
+    profile_dir: Path | None
+    target_ms: float | None
+    target_source: str
+    train: TrainReport
+    onnx_path: Path | None
+    measured: LatencyResult
+    accepted: bool | None
+    seconds: dict[str, float]
+
+    def lines(self) -> list[str]:
+        m = self.measured
+        run = self.search.run_dir
+        if self.target_ms is None:
+            target = "target         none (no latency term)"
+        else:
+            off = 100.0 * (m.value_ms / self.target_ms - 1.0)
+            verdict = "within the target" if self.accepted else "MISSED the target"
+            target = f"target         {self.target_ms:.3f} ms ({self.target_source}); measured is {off:+.1f}% -> {verdict}"
+        profile = "none" if self.profile_dir is None else f"{self.profile_dir}  (report: {self.profile_dir / 'report.md'})"
+        return [
+            f"architecture   {run / 'arch.json'}",
+            *[f"               {line}" for line in self.search.space.describe(self.search.arch)],
+            f"metrics        {run / 'metrics.jsonl'}  (latencies timed during search: {run / 'latencies.jsonl'})",
+            f"device profile {profile}",
+            f"onnx           {self.onnx_path or '(not exported: the backend runs PyTorch eager)'}",
+            f"weights        {run / 'model.pt'}",
+            f"test accuracy  {self.train.test_accuracy:.4f} after {self.train.steps} training steps",
+            f"latency        {m.value_ms:.3f} ms measured ({m.context.backend} {m.context.provider or ''} on {m.context.device},"
+            f" batch {m.context.batch_size}, {m.context.precision}, {m.context.threads} threads; median of {m.runs} runs,"
+            f" cv {m.cv:.3f})",
+            target,
+            "time           " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
+        ]
+
+
+def profile_dir_for(space: SearchSpace, conditions: LatencyConditions, root: str | Path = "profiles") -> Path:
+    """profiles/<space>-<config signature>-<device>-<backend>-b<batch>-<precision>: one profile per condition."""
+    device = conditions.device.replace(":", "")
+    return Path(root) / f"{space.name}-{space.signature()[:8]}-{device}-{conditions.backend}-b{conditions.batch_size}-{conditions.precision}"
+
+
+def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path, samples: int, progress: bool) -> Path:
+    """Profile the device for this space (resumes or reuses what `out` already holds); returns lut.json."""
+    from lut.profile import profile_device, resolve_settings  # noqa: PLC0415 - heavy, only when profiling
+
+    settings = resolve_settings(
+        space=space.name, space_options=dict(space.config), device=conditions.device, backend=conditions.backend,
+        batch_size=conditions.batch_size, precision=conditions.precision, samples=samples, out=out,
+        threads=conditions.threads, progress=progress,
+    )
+    outcome = profile_device(settings)
+    if outcome.fit is None or outcome.table is None or outcome.table.model is None:
+        raise UsageError(f"profiling {out} gave no fitted latency model ({'; '.join(outcome.notes)}); use more --profile-samples")
+    return out / "lut.json"
+
+
+def auto_target(profile: Path, quantile: float = AUTO_TARGET_QUANTILE) -> float:
+    """A latency (ms) inside the range of the profile's random networks: their `quantile`."""
+    latencies = np.array([r.latency_ms for r in read_directory(profile).records if r.repeat == 0])
+    if latencies.size == 0:
+        raise UsageError(f"{profile} holds no measured networks to place an automatic target in")
+    return float(np.quantile(latencies, quantile))
+
+
+def _profile_for(config: SearchConfig, space: SearchSpace, conditions: LatencyConditions, root: str | Path,
+                 samples: int) -> tuple[Path | None, Path | None]:
+    """(profile directory, lut.json) to use: the one given, none ('none': RELAX's control variate
+    is then fitted online), or the default one for these conditions, profiled now if missing."""
+    if config.lut == "none":
+        return None, None
+    if config.lut is not None:
+        given = Path(config.lut)
+        lut_path = given if given.suffix == ".json" else given / "lut.json"
+        load(lut_path, conditions.expectation(space))
+        return lut_path.parent, lut_path
+    profile = profile_dir_for(space, conditions, root)
+    return profile, ensure_profile(space, conditions, profile, samples, config.progress)
+
+
+def _keep_onnx(export_dir: Path, target: Path) -> Path | None:
+    """The ONNX file the profiler exported and timed, moved to a stable name (None for eager)."""
+    files = sorted(export_dir.glob("*.onnx"), key=lambda path: path.stat().st_mtime) if export_dir.exists() else []
+    if not files:
+        return None
+    files[-1].replace(target)
+    return target
+
+
+def run_pipeline(
+    config: SearchConfig,
+    *,
+    out: Path,
+    target: str = "auto",
+    profile_root: str | Path = "profiles",
+    profile_samples: int = 40,
+    train_steps: int = 300,
+) -> PipelineResult:
+    """The default run (see the module docstring); `target` is 'auto' or milliseconds."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
+                        test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+    if not config.space_config:
+        config = replace(config, space_config=dict(DEFAULT_SPACE_CONFIGS.get(config.space, {})))
+    space = space_for_data(config, data)
+    conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
+                                   config.latency_precision, config.latency_threads)
+    profile, target_ms, source = None, None, "no latency term"
+    if config.uses_latency:
+        profile, lut_path = _profile_for(config, space, conditions, profile_root, profile_samples)
+        if target == "auto":
+            if profile is None:
+                raise UsageError("--latency-target auto places the target in a device profile's range; give a target in ms with --lut none")
+            target_ms, source = auto_target(profile), f"auto: {AUTO_TARGET_QUANTILE:.0%} quantile of the profile's random networks"
+        else:
+            target_ms, source = float(target), "given"
+        config = replace(config, latency_target_ms=target_ms, lut=None if lut_path is None else str(lut_path))
+    seconds["profile"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    result = run_search(config, out, data=data, measure_final=False,
+                        extra_config={"target_source": source, "profile": None if profile is None else str(profile)})
+    seconds["search"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    network = result.space.extract_subnet(result.supernet, result.arch)
+    train = train_network(network, data, steps=train_steps, batch_size=config.batch_size, seed=config.seed,
+                          device=config.device)
+    torch.save(network.state_dict(), result.run_dir / "model.pt")
+    seconds["train"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    oracle = LatencyOracle(result.space, conditions)
+    export_dir = result.run_dir / "export"
+    measured = oracle.measure(result.arch, FINAL_MEASURE, workdir=export_dir, name="model", model=network.cpu())
+    onnx_path = _keep_onnx(export_dir, result.run_dir / f"model-{conditions.precision}.onnx")
+    seconds["export+measure"] = time.perf_counter() - clock
+    accepted: bool | None = None
+    if target_ms is not None:
+        penalty = LatencyPenalty(target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
+        accepted = penalty.satisfied(measured.value_ms)
+    outcome = PipelineResult(result, profile, target_ms, source, train, onnx_path, measured, accepted, seconds)
+    summary = {
+        "arch": str(result.run_dir / "arch.json"), "onnx": None if onnx_path is None else str(onnx_path),
+        "profile": None if profile is None else str(profile), "target_ms": target_ms, "target_source": source,
+        "measured_latency_ms": measured.value_ms,
+        "relative_error": None if target_ms is None else measured.value_ms / target_ms - 1.0, "accepted": accepted,
+        "latency_penalty": config.latency_penalty, "predicted_latency_ms": result.predicted_latency_ms,
+        "train": train.to_dict(), "seconds": seconds, "measurement": measured.to_dict(),
+    }
+    write_json_atomic(result.run_dir / "summary.json", summary)
+    return outcome

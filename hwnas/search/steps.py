@@ -1,0 +1,190 @@
+"""One weight step and one architecture step per estimator (GDAS Alg. 1 / UNAS Sec. 3.2).
+
+Weight step: the supernet weights w descend L_train on a search-train batch
+at the weights the estimator trains with (softmax for DARTS, a soft Gumbel
+sample for SNAS, the hard sample b for GDAS / REINFORCE / REBAR — single
+path, so only the sampled ops run — and the multi-hot ensemble for EGS).
+
+Architecture step: the logits phi get the estimator's gradient of
+accuracy term + latency term on a search-val batch; Adam applies it.
+
+- darts:     softmax relaxation; first / second order / amended (`hwnas.darts_gradients`)
+- snas:      L(zeta), zeta = softmax((log theta + G) / tau)           (biased)
+- gdas:      L(b) forward, gradient of zeta (straight-through)        (biased)
+- egs:       L(max_m b_m) forward, gradient of max_m zeta_m           (biased)
+- reinforce: (L(b) - c) d log p(b)                                    (unbiased)
+- rebar:     UNAS Eq. 3 with eta                                      (unbiased)
+
+REBAR uses the "reuse" conditional sample by default (zeta~ equals zeta in
+value, `hwnas.estimators.gumbel`); then L(zeta) - L(zeta~) has the gradient
+dL/dx|zeta . (dzeta/dphi - dzeta~/dphi), which one forward at
+x = zeta.detach() + (zeta - zeta~) computes: two supernet evaluations per
+step instead of three. With "fresh" all three are evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hwnas.darts_gradients import darts_gradient
+from hwnas.estimators import (
+    ArchitectureDistribution,
+    MovingAverageBaseline,
+    control_variate_surrogate,
+    reinforce,
+    sample_ensemble,
+    sample_relaxed,
+)
+from hwnas.objectives import cross_entropy
+from hwnas.search.config import SearchConfig
+from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm, supernet_loss
+
+
+def weights_for_training(config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
+    """The (detached) per-decision weights the supernet is trained at in this step."""
+    with torch.no_grad():
+        if config.estimator == "darts":
+            return dict(dist.probabilities())  # type: ignore[arg-type]
+        if config.estimator == "egs":
+            return dict(sample_ensemble(dist, config.egs_samples, tau).codes)  # type: ignore[arg-type]
+        sample = sample_relaxed(dist, tau)
+        if config.estimator == "snas":
+            return dict(sample.relaxed)  # type: ignore[arg-type]
+        return dict(sample.hard)  # type: ignore[arg-type]
+
+
+def weight_step(
+    net: nn.Module, optimizer: torch.optim.Optimizer, weights: Mapping[str, Tensor], batch: Batch, clip: float = 5.0
+) -> tuple[float, float]:
+    """One SGD step of the supernet weights; returns (loss in nats, accuracy)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss, acc = supernet_loss(net, weights, batch)
+    loss.backward()
+    nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
+    optimizer.step()
+    return float(loss.detach()), acc
+
+
+@dataclass(frozen=True)
+class ArchStepReport:
+    """What one architecture step saw (losses in nats, latencies in ms)."""
+
+    objective: float
+    val_loss: float | None
+    val_acc: float | None
+    sampled: dict[str, int] | None
+    latency: LatencyOutcome | None
+
+
+@dataclass
+class ArchContext:
+    """Everything an architecture step needs; built fresh each step by the loop."""
+
+    config: SearchConfig
+    net: nn.Module
+    logits: dict[str, Tensor]
+    accuracy: AccuracyTerm
+    latency: LatencyTerm | None
+    tau: float
+    w_lr: float
+    train_batch: Batch
+    baseline: MovingAverageBaseline
+
+
+def _latency(ctx: ArchContext, dist: ArchitectureDistribution, sample=None) -> LatencyOutcome | None:  # noqa: ANN001
+    return None if ctx.latency is None else ctx.latency(dist, sample)
+
+
+def _darts(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[dict[str, Tensor], ArchStepReport]:
+    names = list(ctx.logits)
+    alphas = [ctx.logits[name] for name in names]
+
+    def soft() -> dict[str, Tensor]:
+        return {name: torch.softmax(alpha, dim=-1) for name, alpha in zip(names, alphas, strict=True)}
+
+    def train_loss() -> Tensor:
+        return cross_entropy(ctx.net(ctx.train_batch[0], soft()), ctx.train_batch[1])
+
+    weights = [p for p in ctx.net.parameters() if p.requires_grad]
+    result = darts_gradient(
+        ctx.config.darts_order, train_loss, lambda: ctx.accuracy(soft()), weights, alphas,
+        eta=ctx.config.amended_eta, xi=ctx.w_lr,
+    )
+    grads = dict(zip(names, result.total, strict=True))
+    latency = _latency(ctx, dist)
+    if latency is not None:
+        extra = torch.autograd.grad(latency.surrogate, alphas, allow_unused=True)
+        grads = {n: g if e is None else g + e for (n, g), e in zip(grads.items(), extra, strict=True)}
+    report = ArchStepReport(result.val_loss, ctx.accuracy.last_val_loss, ctx.accuracy.last_val_acc, None, latency)
+    return grads, report
+
+
+def _pathwise(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
+    if ctx.config.estimator == "egs":
+        ensemble = sample_ensemble(dist, ctx.config.egs_samples, ctx.tau)
+        loss = ctx.accuracy(ensemble.weights)
+        latency = _latency(ctx, dist)
+        sampled = None
+    else:
+        sample = sample_relaxed(dist, ctx.tau, conditional=ctx.config.conditional)
+        weights = sample.relaxed if ctx.config.estimator == "snas" else sample.straight_through()
+        loss = ctx.accuracy(weights)
+        latency = _latency(ctx, dist, sample)
+        sampled = {k: int(v) for k, v in sample.index.items()}
+    total = loss + (latency.surrogate if latency is not None else 0.0)
+    report = ArchStepReport(float(loss.detach()), ctx.accuracy.last_val_loss, ctx.accuracy.last_val_acc, sampled, latency)
+    return total, report
+
+
+def _score_function(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
+    sample = sample_relaxed(dist, ctx.tau, conditional=ctx.config.conditional)
+    with torch.no_grad():
+        reward = ctx.accuracy(sample.hard)
+    val_loss, val_acc = ctx.accuracy.last_val_loss, ctx.accuracy.last_val_acc
+    if ctx.config.estimator == "reinforce":
+        result = reinforce(sample, reward, ctx.baseline.value)
+        ctx.baseline.update(reward)
+    else:
+        eta = ctx.config.rebar_eta
+        if ctx.config.conditional == "reuse":
+            shifted = {k: z.detach() + (z - sample.conditional[k]) for k, z in sample.relaxed.items()}
+            relaxed = eta * ctx.accuracy(shifted)
+            conditional = relaxed.detach()
+        else:
+            relaxed = eta * ctx.accuracy(sample.relaxed)
+            conditional = eta * ctx.accuracy(sample.conditional)
+        result = control_variate_surrogate(sample, reward, relaxed, conditional)
+    latency = _latency(ctx, dist, sample)
+    total = result.surrogate + (latency.surrogate if latency is not None else 0.0)
+    report = ArchStepReport(float(reward), val_loss, val_acc, {k: int(v) for k, v in sample.index.items()}, latency)
+    return total, report
+
+
+STEPS: dict[str, Callable[[ArchContext, ArchitectureDistribution], tuple[Tensor, ArchStepReport]]] = {
+    "snas": _pathwise,
+    "gdas": _pathwise,
+    "egs": _pathwise,
+    "reinforce": _score_function,
+    "rebar": _score_function,
+}
+
+
+def arch_step(ctx: ArchContext, optimizer: torch.optim.Optimizer) -> ArchStepReport:
+    """Compute the estimator's gradient wrt the logits and take one optimizer step."""
+    dist = ArchitectureDistribution(ctx.logits)
+    names = list(ctx.logits)
+    if ctx.config.estimator == "darts":
+        grads, report = _darts(ctx, dist)
+    else:
+        surrogate, report = STEPS[ctx.config.estimator](ctx, dist)
+        values = torch.autograd.grad(surrogate, [ctx.logits[n] for n in names], allow_unused=True)
+        grads = {n: torch.zeros_like(ctx.logits[n]) if g is None else g for n, g in zip(names, values, strict=True)}
+    optimizer.zero_grad(set_to_none=True)
+    for name in names:
+        ctx.logits[name].grad = grads[name].detach().to(ctx.logits[name].dtype)
+    optimizer.step()
+    return report

@@ -1,0 +1,130 @@
+"""The two terms of the architecture objective as functions of per-decision weights.
+
+`AccuracyTerm` evaluates the accuracy objective (L_val, L_gen or L_train,
+`hwnas.objectives`) of the supernet for one step's batches at any weights:
+one-hot b, soft zeta, straight-through, multi-hot. `LatencyTerm` turns an
+architecture sample into the latency part of the surrogate loss with the
+chosen estimator (RELAX / REINFORCE on the *measured* latency, or the
+differentiable expected-LUT latency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hwnas.estimators import (
+    ArchitectureDistribution,
+    LinearSurrogate,
+    MovingAverageBaseline,
+    RelaxedSample,
+    expected_latency,
+    reinforce,
+    relax,
+)
+from hwnas.objectives import LatencyPenalty, accuracy, accuracy_objective, cross_entropy, needs_train_loss
+from hwnas.search.latency import LatencyOracle, OnlineSurrogate
+from search_spaces import Architecture, SearchSpace
+
+Batch = tuple[Tensor, Tensor]
+
+
+def supernet_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch) -> tuple[Tensor, float]:
+    """Cross-entropy (nats) and top-1 accuracy of the supernet at `weights` on one batch."""
+    images, labels = batch
+    logits = net(images, weights)
+    return cross_entropy(logits, labels), accuracy(logits.detach(), labels)
+
+
+class AccuracyTerm:
+    """The accuracy objective on this step's search-val batch (and a fresh search-train batch
+    for L_gen / L_train); remembers the last validation loss and accuracy for the metrics."""
+
+    def __init__(self, net: nn.Module, kind: str, lam: float, train_batch: Batch | None, val_batch: Batch) -> None:
+        self.net, self.kind, self.lam = net, kind, lam
+        self.train_batch = train_batch if needs_train_loss(kind) else None
+        self.val_batch = val_batch
+        self.last_val_loss: float | None = None
+        self.last_val_acc: float | None = None
+
+    def __call__(self, weights: Mapping[str, Tensor]) -> Tensor:
+        train_loss = supernet_loss(self.net, weights, self.train_batch)[0] if self.train_batch is not None else None
+        val_loss: Tensor | None = None
+        if self.kind != "train":
+            val_loss, acc = supernet_loss(self.net, weights, self.val_batch)
+            self.last_val_loss, self.last_val_acc = float(val_loss.detach()), acc
+        return accuracy_objective(self.kind, train_loss, val_loss, self.lam)
+
+
+@dataclass(frozen=True)
+class LatencyOutcome:
+    """The latency part of one architecture step: its surrogate loss and what to log (ms)."""
+
+    surrogate: Tensor
+    expected_ms: float
+    sampled_ms: float | None = None
+    predicted_ms: float | None = None
+    penalty: float | None = None
+
+
+def choices_of(space: SearchSpace, index: Mapping[str, Tensor]) -> dict[str, str]:
+    """Choice indices of a sample -> {decision: choice name}."""
+    return {d.name: d.choices[int(index[d.name])] for d in space.decisions}
+
+
+class LatencyTerm:
+    """lambda_lat * h(latency) with its gradient estimator (`relax`, `reinforce` or `expected`)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        estimator: str,
+        penalty: LatencyPenalty,
+        surrogate: LinearSurrogate | OnlineSurrogate,
+        oracle: LatencyOracle | None,
+        baseline_decay: float = 0.9,
+    ) -> None:
+        if estimator in ("relax", "reinforce") and oracle is None:
+            raise ValueError(f"latency estimator {estimator} needs a latency oracle to measure samples")
+        self.space, self.estimator, self.penalty = space, estimator, penalty
+        self._surrogate = surrogate
+        self.oracle = oracle
+        self.baseline = MovingAverageBaseline(baseline_decay)
+
+    @property
+    def model(self) -> LinearSurrogate:
+        """g for this step (an online surrogate is refitted on past measurements only)."""
+        return self._surrogate.update() if isinstance(self._surrogate, OnlineSurrogate) else self._surrogate
+
+    def expected_ms(self, dist: ArchitectureDistribution) -> float:
+        """E_p[g(b)] (ms) under the current distribution."""
+        with torch.no_grad():
+            return float(expected_latency(dist, self.model))
+
+    def predicted_ms(self, arch: Architecture) -> float:
+        with torch.no_grad():
+            return float(self.model(self.space.one_hot(arch)))
+
+    def __call__(self, dist: ArchitectureDistribution, sample: RelaxedSample | None) -> LatencyOutcome:
+        g = self.model
+        expected = self.expected_ms(dist)
+        if self.estimator == "expected":
+            value = self.penalty(expected_latency(dist, g))
+            return LatencyOutcome(value, expected, penalty=float(value.detach()))
+        if sample is None:
+            raise ValueError(f"latency estimator {self.estimator} needs an architecture sample")
+        assert self.oracle is not None
+        arch = self.space.architecture(choices_of(self.space, sample.index))
+        measured = self.oracle.latency_ms(arch)
+        reward = self.penalty(measured)
+        if self.estimator == "relax":
+            result = relax(sample, reward, lambda weights: self.penalty(g(weights)))
+        else:
+            result = reinforce(sample, reward, self.baseline.value)
+            self.baseline.update(reward)
+        with torch.no_grad():
+            predicted = float(g(sample.packed_hard()))
+        return LatencyOutcome(result.surrogate, expected, measured, predicted, reward)
