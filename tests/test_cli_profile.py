@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 from hwnas.cli import main
+from profilers._onnx import export_onnx
 
 QUICK = ["--device", "cpu", "--input-size", "32", "--budget", "0.2", "--threads", "1"]
 
 
 def tiny_onnx(path: Path, dtype: torch.dtype = torch.float32) -> Path:
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    model = model.to(dtype)
-    torch.onnx.export(model, (torch.randn(1, 3, 32, 32, dtype=dtype),), str(path), dynamo=False, input_names=["input"])
+    export_onnx(model.to(dtype), torch.randn(1, 3, 32, 32, dtype=dtype), path, "torchscript")
     return path
 
 

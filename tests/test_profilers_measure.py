@@ -16,6 +16,7 @@ from torch import nn
 
 import profilers
 from profilers import LatencyResult, MeasureConfig, ProfilerError, measure, measure_interleaved
+from profilers._onnx import export_onnx
 
 FAST = MeasureConfig(warmup_runs=2, warmup_s=0.0, min_runs=5, max_runs=40, budget_s=0.2, runs_per_round=3, threads=1)
 SHAPE = (1, 3, 32, 32)
@@ -93,7 +94,7 @@ def test_ort_outputs_equal_eager(tmp_path) -> None:
 
 def test_onnx_file_is_timed_at_its_own_shape_and_precision(tmp_path) -> None:
     path = tmp_path / "tiny.onnx"
-    torch.onnx.export(tiny_net(), (torch.randn(1, 3, 40, 40),), str(path), dynamo=False, input_names=["input"])
+    export_onnx(tiny_net(), torch.randn(1, 3, 40, 40), path, "torchscript")
     result = measure(path, backend="ort", input_shape=SHAPE, config=FAST)
     assert result.context.input_shape == (1, 3, 40, 40) and result.model == "tiny.onnx"
     with pytest.raises(ProfilerError, match="--precision fp32"):
