@@ -133,10 +133,90 @@ def lut_profile(context: SuiteContext) -> StepOutcome:
     return StepOutcome("ok", summary, {"out": str(outcome.out), "metrics": dict(outcome.fit.model.metrics)})
 
 
+def export_found_networks(context: SuiteContext) -> StepOutcome:
+    """`hwnas export` of proxyless_gpu and unas_gpu at batch 32 (ONNX, and TensorRT where installed), then timed."""
+    import tempfile  # noqa: PLC0415
+
+    from hwnas.export import BatchSpec, ExportOptions, export_network  # noqa: PLC0415
+    from profilers import MeasureConfig, available_backends  # noqa: PLC0415
+
+    formats = ("onnx", "tensorrt") if available_backends(context.device)["tensorrt"] is None else ("onnx",)
+    rows, data, failures = [], {}, []
+    for name in ("proxyless_gpu", "unas_gpu"):
+        if context.seconds_left() < 90:
+            failures.append(f"{name}: skipped, out of time")
+            continue
+        options = ExportOptions(formats=formats, device=context.device, batch=BatchSpec.static(32),
+                                measure_config=MeasureConfig(budget_s=1.5 if context.quick else 3.0, remeasure=0))
+        try:
+            result = export_network(name, Path(tempfile.mkdtemp(prefix="hwnas-gpu-export-")) / name, options)
+        except Exception as error:  # noqa: BLE001 - report the network and go on with the next one
+            failures.append(f"{name}: {type(error).__name__}: {error}")
+            continue
+        manifest = result.manifest
+        data[name] = {"out": str(result.out), "parity": manifest["parity"], "latency": manifest["latency"],
+                      "tensorrt": manifest["tensorrt"]}
+        worst = {p["runtime"] + "/" + p["device"]: p["max_rel_error"] for p in manifest["parity"]}
+        for backend, entry in manifest["latency"].items():
+            engine = (manifest["tensorrt"] or {}).get("engine_precision", "") if backend == "tensorrt" else ""
+            rows.append([name, backend, entry["context"]["provider"] or "torch", entry["median_ms"],
+                         f"{entry['p10_ms']:.2f}-{entry['p90_ms']:.2f}", engine])
+        rows.append([name, "parity (max rel)", ", ".join(f"{k} {v:.1e}" for k, v in worst.items()), "", "", ""])
+    print_table(f"hwnas export, batch 32 fp32, 224x224 on {torch.cuda.get_device_name(context.device)}",
+                ["network", "backend", "provider", "median ms", "p10-p90 ms", "engine precision"], rows)
+    status = "ok" if data and not failures else "failed"
+    summary = f"exported {', '.join(data) or 'nothing'} as {'+'.join(formats)}" + (f"; {failures[0]}" if failures else "")
+    return StepOutcome(status, summary, {"exports": data, "failures": failures})
+
+
+# UNAS Table 3 (V100, batch 32, PyTorch eager), ms; mnasnet1_0 and shufflenet_v2_x2_0 are timed beside them.
+UNAS_TABLE3_MS = {"mobilenet_v2": 9.2, "unas_gpu": 9.8, "proxyless_gpu": 10.1, "mobilenet_v2_1.4": 13.0, "efficientnet_b0": 14.5}
+
+
+def unas_table3(context: SuiteContext) -> StepOutcome:
+    """CUDA eager batch-32 latency of the UNAS Table 3 networks, timed interleaved, against the paper's order."""
+    import torchvision  # noqa: PLC0415
+
+    import search_spaces  # noqa: PLC0415
+    from profilers import MeasureConfig, measure_interleaved  # noqa: PLC0415
+
+    def named(name: str) -> torch.nn.Module:
+        arch = search_spaces.named_architecture(name)
+        return search_spaces.space_for(arch).build(arch)
+
+    models = {
+        "mobilenet_v2": torchvision.models.mobilenet_v2(),
+        "mobilenet_v2_1.4": torchvision.models.mobilenet_v2(width_mult=1.4),
+        "efficientnet_b0": torchvision.models.efficientnet_b0(),
+        "mnasnet1_0": torchvision.models.mnasnet1_0(),
+        "shufflenet_v2_x2_0": torchvision.models.shufflenet_v2_x2_0(),
+        "proxyless_gpu": named("proxyless_gpu"),
+        "unas_gpu": named("unas_gpu"),
+    }
+    config = MeasureConfig(budget_s=2.0 if context.quick else 4.0, remeasure=0)
+    results = measure_interleaved(list(models.values()), backend="eager", device=context.device,
+                                  input_shapes=(32, 3, 224, 224), config=config, names=list(models))
+    measured = {result.model: result for result in results}
+    order = sorted(measured, key=lambda name: measured[name].median_ms)
+    rows = [[name, measured[name].median_ms, f"{measured[name].p10_ms:.2f}-{measured[name].p90_ms:.2f}",
+             UNAS_TABLE3_MS.get(name, "-"), order.index(name) + 1] for name in order]
+    print_table(f"UNAS Table 3 set, CUDA eager fp32 batch 32 on {torch.cuda.get_device_name(context.device)} "
+                "(paper: V100)", ["network", "median ms", "p10-p90 ms", "UNAS V100 ms", "rank here"], rows)
+    paper = sorted(UNAS_TABLE3_MS, key=UNAS_TABLE3_MS.__getitem__)
+    here = [name for name in order if name in UNAS_TABLE3_MS]
+    flipped = [f"{a} < {b}" for i, a in enumerate(paper) for b in paper[i + 1:] if here.index(a) > here.index(b)]
+    summary = ("same order as UNAS Table 3: " if not flipped else f"{len(flipped)} pair(s) ordered unlike UNAS ({'; '.join(flipped)}): ")
+    summary += " < ".join(f"{name} {measured[name].median_ms:.1f}" for name in here)
+    return StepOutcome("ok", summary, {"results": [result.to_dict() for result in results], "paper_ms": UNAS_TABLE3_MS,
+                                       "order_here": order, "pairs_unlike_paper": flipped})
+
+
 STEPS: list[tuple[str, Callable[[SuiteContext], StepOutcome]]] = [
     ("GPU tests (pytest -m 'cuda or tensorrt')", gpu_tests),
     ("profilers: CUDA eager / ORT / TensorRT timings", gpu_timings),
     ("lut: proxyless CUDA eager batch-32 profile and fit", lut_profile),
+    ("export: proxyless_gpu and unas_gpu to ONNX/TensorRT, timed", export_found_networks),
+    ("UNAS Table 3 set: CUDA eager batch 32 vs the paper's order", unas_table3),
 ]
 
 
