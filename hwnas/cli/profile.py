@@ -30,23 +30,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Without --model: profile the device for a search space (LUT, sampled networks, fitted latency model)."
         ),
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="comma-separated torchvision names, architecture names/JSON files, .onnx or .engine files",
-    )
-    parser.add_argument("--list-models", action="store_true", help="list the model names --model accepts and exit")
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (default: cpu)")
     parser.add_argument("--backend", default="eager", help="comma-separated: eager, ort, tensorrt (default: eager)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: 1 with --model)")
     parser.add_argument("--input-size", type=int, default=None, help="input height = width in pixels (default: the model's)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None, help="default: fp32 with --model")
-    parser.add_argument("--json", default=None, metavar="FILE", help="write all results with their context to FILE")
-    parser.add_argument("--ort-provider", choices=("cpu", "cuda", "tensorrt"), default=None, help="ONNX Runtime provider (default: the device's)")
-    parser.add_argument("--channels-last", action="store_true", help="eager: channels_last memory format")
-    parser.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph")
-    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timing per model and backend at most (default: 10)")
-    parser.add_argument("--statistic", choices=("median", "p10"), default="median", help="reported statistic (default: median)")
+    group = parser.add_argument_group("timing networks (--model)")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="comma-separated torchvision names, architecture names/JSON files, .onnx or .engine files",
+    )
+    group.add_argument("--list-models", action="store_true", help="list the model names --model accepts and exit")
+    group.add_argument("--json", default=None, metavar="FILE", help="write all results with their context to FILE")
+    group.add_argument("--ort-provider", choices=("cpu", "cuda", "tensorrt"), default=None, help="ONNX Runtime provider (default: the device's)")
+    group.add_argument("--channels-last", action="store_true", help="eager: channels_last memory format")
+    group.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph")
+    group.add_argument("--budget", type=float, default=10.0, help="seconds of timing per model and backend at most (default: 10)")
+    group.add_argument("--statistic", choices=("median", "p10"), default="median", help="reported statistic (default: median)")
     profile_device.add_arguments(parser)
     parser.set_defaults(func=run)
 
