@@ -72,7 +72,7 @@ def build_engine(trt: Any, onnx_path: Path, engine_path: Path, timing_cache: Pat
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(index)) for index in range(parser.num_errors))
+        errors = "; ".join(_parser_error(parser.get_error(index)) for index in range(parser.num_errors))
         raise ProfilerError(f"TensorRT cannot parse {onnx_path.name}: {errors}; time it with --backend ort or eager")
     config = builder.create_builder_config()
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer names and formats for the inspector
@@ -87,6 +87,11 @@ def build_engine(trt: Any, onnx_path: Path, engine_path: Path, timing_cache: Pat
     data = bytes(serialized)
     _atomic_write(engine_path, data)
     return data
+
+
+def _parser_error(error: Any) -> str:
+    """IParserError's description (its node and message)."""
+    return str(error.desc()) if hasattr(error, "desc") else str(error)
 
 
 def engine_precision(layers_json: str) -> str:
