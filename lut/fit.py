@@ -1,7 +1,7 @@
 """Fit the linear latency model g(z) = bias + sum coef * z and judge it on held-out networks.
 
-The target is each network's median latency (ms), corrected for the
-machine's drift by the reference network timed in the same block. Two
+The target is each network's median latency (ms), read with the drift
+correction whose test-retest noise is lowest (lut.targets). Two
 regularised least-squares fits compete (scikit-learn RidgeCV, the penalty
 chosen by leave-one-out cross-validation over a log grid):
   * "ridge": coefficients shrunk toward 0;
@@ -25,14 +25,14 @@ from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.model_selection import KFold
 
 from lut.errors import LutError
-from lut.metrics import FitMetrics, noise_floor, score
+from lut.metrics import FitMetrics, score
 from lut.samples import SampleRecord
 from lut.table import LatencyTable, LinearModel
+from lut.targets import METHODS, choose, latencies, noise_floors
 
 ALPHAS: np.ndarray = np.logspace(-3, 4, 29)
 """Ridge penalties tried (targets in ms, features one-hot)."""
 
-TARGET = "median ms, drift-corrected by the block's reference network"
 MIN_TRAIN = 10
 
 Feature = tuple[str, str]
@@ -55,18 +55,6 @@ def design_matrix(choices: Sequence[Mapping[str, str]], features: Sequence[Featu
                                "the samples were measured for another space configuration")
             x[i, j] = 1.0
     return x
-
-
-def drift_corrected(records: Sequence[SampleRecord]) -> np.ndarray:
-    """Median ms of each record, rescaled by (typical reference ms / its block's reference ms).
-
-    Nets timed in the same block share the machine's state; the reference
-    network in every block measures that state. Records without a reference
-    keep their raw median.
-    """
-    refs = {r.block: r.reference_ms for r in records if r.reference_ms}
-    typical = float(np.median(list(refs.values()))) if refs else 1.0
-    return np.array([r.latency_ms * (typical / r.reference_ms if r.reference_ms else 1.0) for r in records])
 
 
 def is_test(index: int, test_fraction: float) -> bool:
@@ -102,10 +90,12 @@ class Dataset:
         return int(self.y.size)
 
 
-def make_dataset(records: Sequence[SampleRecord], features: Sequence[Feature], table: LatencyTable | None) -> Dataset:
-    """Arrays of the first-pass records (repeat 0), in index order."""
+def make_dataset(
+    records: Sequence[SampleRecord], features: Sequence[Feature], table: LatencyTable | None, method: str = "block"
+) -> Dataset:
+    """Arrays of the first-pass records (repeat 0), in index order; y read by `method` (lut.targets)."""
     firsts = sorted((r for r in records if r.repeat == 0), key=lambda r: r.index)
-    corrected = dict(zip([r.key for r in records], drift_corrected(records), strict=True))
+    corrected = dict(zip([r.key for r in records], latencies(records, method), strict=True))
     lut_sum = None
     if table is not None and table.ops:
         lut_sum = np.array([table.lut_sum(r.choices) for r in firsts])
@@ -215,7 +205,11 @@ def learning_curve(
 
 @dataclass(frozen=True)
 class FitReport:
-    """Everything the report shows: held-out metrics per predictor, noise floor, learning curve."""
+    """Everything the report shows: held-out metrics per predictor, noise floors, learning curve.
+
+    target names the latency reading fitted (lut.targets.METHODS); noise_floors
+    holds the retest agreement of every reading, `noise` the fitted one's.
+    """
 
     model: LinearModel
     chosen: str
@@ -223,18 +217,15 @@ class FitReport:
     metrics: Mapping[str, FitMetrics]
     predictions: Mapping[str, np.ndarray]
     measured_test: np.ndarray
-    noise: FitMetrics | None
-    noise_raw: FitMetrics | None
+    target: str
+    noise_floors: Mapping[str, FitMetrics]
     learning: tuple[LearningPoint, ...]
     n_train: int
     n_test: int
 
-
-def retest_pairs(records: Sequence[SampleRecord], corrected: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(first pass ms, second pass ms) of the nets measured twice."""
-    values = dict(zip([r.key for r in records], drift_corrected(records) if corrected else [r.latency_ms for r in records], strict=True))
-    both = sorted(i for (i, rep) in values if rep == 1 and (i, 0) in values)
-    return np.array([values[(i, 0)] for i in both]), np.array([values[(i, 1)] for i in both])
+    @property
+    def noise(self) -> FitMetrics | None:
+        return self.noise_floors.get(self.target)
 
 
 def fit_and_evaluate(
@@ -245,7 +236,9 @@ def fit_and_evaluate(
     seed: int = 0,
 ) -> FitReport:
     """Split, fit the linear models and baselines on train, score all on test; keep the CV winner."""
-    data = make_dataset(records, features, table)
+    floors = noise_floors(records)
+    target = choose(records, floors)
+    data = make_dataset(records, features, table, target)
     test_mask = np.array([is_test(int(i), test_fraction) for i in data.indices], dtype=bool)
     train, test = data.subset(~test_mask), data.subset(test_mask)
     if len(train) < MIN_TRAIN or len(test) < 2:
@@ -268,11 +261,6 @@ def fit_and_evaluate(
         predictions[f"{name} (linear)"] = scale * test_x + offset
     metrics = {name: score(pred, test.y) for name, pred in predictions.items()}
 
-    first, second = retest_pairs(records, corrected=True)
-    first_raw, second_raw = retest_pairs(records, corrected=False)
-    noise = noise_floor(first, second) if first.size >= 2 else None
-    noise_raw = noise_floor(first_raw, second_raw) if first_raw.size >= 2 else None
-
     best = fits[chosen]
     model = LinearModel(
         bias_ms=best.bias_ms,
@@ -280,15 +268,15 @@ def fit_and_evaluate(
         kind=best.kind,
         alpha=best.alpha,
         n_train=len(train),
-        target=TARGET,
+        target=METHODS[target],
         metrics={
+            "target_method": target,
             "n_train": len(train),
             "n_test": len(test),
             "test_fraction": test_fraction,
             "cv_rmse_ms": cv,
             "test": {name: m.to_dict() for name, m in metrics.items()},
-            "noise_floor": None if noise is None else noise.to_dict(),
-            "noise_floor_raw": None if noise_raw is None else noise_raw.to_dict(),
+            "noise_floors": {method: m.to_dict() for method, m in floors.items()},
         },
     )
     return FitReport(
@@ -298,8 +286,8 @@ def fit_and_evaluate(
         metrics=metrics,
         predictions=predictions,
         measured_test=test.y,
-        noise=noise,
-        noise_raw=noise_raw,
+        target=target,
+        noise_floors=floors,
         learning=tuple(learning_curve(fitters, train, test, seed=seed)),
         n_train=len(train),
         n_test=len(test),
@@ -318,7 +306,8 @@ def evaluate_stored(
     """
     if table.model is None:
         raise LutError("this LUT has no fitted model yet; run `hwnas lut fit DIR` first")
-    corrected = dict(zip([r.key for r in records], drift_corrected(records), strict=True))
+    method = str(table.model.metrics.get("target_method", "block"))
+    corrected = dict(zip([r.key for r in records], latencies(records, method), strict=True))
     chosen = [
         r for r in records if r.repeat == 0 and (test_fraction is None or is_test(r.index, test_fraction))
     ]

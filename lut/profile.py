@@ -100,7 +100,7 @@ def resolve_settings(
 
     GPU: batch 32 (UNAS's setting), fp32 (fp16 for TensorRT), 2000 samples,
     blocks of 16. CPU: batch 1, 64 px (where the space has a resolution),
-    300 samples, blocks of 8. Retest: 10% of the samples, at most 50.
+    300 samples, blocks of 8, one thread. Retest: 10% of the samples, at most 50.
     """
     gpu = is_gpu(device)
     config = dict(space_options or {})
@@ -149,9 +149,10 @@ def default_measure_configs(gpu: bool, threads: int | None, statistic: str = "me
     base = MeasureConfig(threads=threads, remeasure=0, verify_outputs=False, statistic=statistic)
     if gpu:
         return replace(base, budget_s=3.0), replace(base, budget_s=1.0)
-    net = replace(base, warmup_runs=5, warmup_s=0.1, min_runs=15, max_runs=400, budget_s=1.0)
-    op = replace(base, warmup_runs=5, warmup_s=0.05, min_runs=15, max_runs=400, budget_s=0.3)
-    return net, op
+    # One CPU thread unless asked: on a shared machine a descheduled OpenMP worker stalls every
+    # barrier, and two threads measured 20x slower and far noisier than one on the 2-core dev box.
+    base = replace(base, threads=threads or 1, warmup_runs=3, warmup_s=0.05, min_runs=9, max_runs=400, runs_per_round=3)
+    return replace(base, budget_s=0.8), replace(base, budget_s=0.25)
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def measure_block(
     settings: ProfileSettings,
     space: SearchSpace,
     jobs: Sequence[tuple[int, int]],
-    reference: Any,
+    reference_model: Any,
     costs: CostTable,
 ) -> list[SampleRecord]:
     """Build the block's nets, time them round-robin with the reference net, return the records."""
@@ -346,8 +347,8 @@ def measure_block(
     models = [space.build(arch) for arch in archs]
     counts = [costs.counts(arch.choices, model, space) for arch, model in zip(archs, models, strict=True)]
     shape = tuple(space.input_shape(settings.batch_size))
-    results = _measure(settings, [*models, reference], [shape] * (len(models) + 1), settings.net_config)
-    reference_ms = float(results[-1].value_ms)
+    results = _measure(settings, [*models, reference_model], [shape] * (len(models) + 1), settings.net_config)
+    reference = results[-1]
     block = f"{settings.shard.index}-{uuid.uuid4().hex[:12]}"
     return [
         SampleRecord(
@@ -356,10 +357,12 @@ def measure_block(
             block=block,
             arch=arch.to_dict(),
             latency_ms=float(result.value_ms),
-            reference_ms=reference_ms,
+            reference_ms=float(reference.value_ms),
             macs=macs,
             params=params,
             result=result.to_dict(),
+            reference_samples_ms=tuple(reference.samples_ms),
+            runs_per_round=settings.net_config.runs_per_round if settings.net_config else 0,
         )
         for (index, repeat), arch, result, (macs, params) in zip(jobs, archs, results[:-1], counts, strict=True)
     ]

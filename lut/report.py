@@ -34,38 +34,32 @@ def _row(name: str, m: FitMetrics) -> str:
 def metrics_table(
     rows: Mapping[str, FitMetrics],
     chosen: str | None = None,
-    noise: FitMetrics | None = None,
-    noise_raw: FitMetrics | None = None,
+    floors: Mapping[str, FitMetrics] | None = None,
+    target: str | None = None,
 ) -> str:
-    """Markdown table: every predictor on the held-out nets, then the noise floors."""
+    """Markdown table: every predictor on the held-out nets, then the noise floor of each latency reading."""
     lines = [
         "| predictor (held-out nets) | n | MAPE % | RMSE ms | ±5% | ±10% | Spearman | Kendall |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, metrics in rows.items():
         lines.append(_row(name + (" **(stored)**" if name == chosen else ""), metrics))
-    if noise is not None:
-        lines.append(_row("noise floor: retest vs first pass (drift-corrected)", noise))
-    if noise_raw is not None:
-        lines.append(_row("noise floor: retest vs first pass (raw)", noise_raw))
+    for method, metrics in (floors or {}).items():
+        mark = " **(fitted)**" if method == target else ""
+        lines.append(_row(f"noise floor: retest vs first pass, {method} reading{mark}", metrics))
     return "\n".join(lines)
 
 
 def fit_table(report: FitReport) -> str:
     """The held-out table of a fresh fit."""
-    return metrics_table(report.metrics, report.chosen, report.noise, report.noise_raw)
+    return metrics_table(report.metrics, report.chosen, report.noise_floors, report.target)
 
 
 def stored_fit_table(model_metrics: Mapping[str, Any], kind: str) -> str:
     """The same table from the metrics stored in lut.json (no refit)."""
-
-    def metric(data: Mapping[str, Any] | None) -> FitMetrics | None:
-        return None if data is None else FitMetrics.from_dict(data)
-
     rows = {name: FitMetrics.from_dict(data) for name, data in model_metrics.get("test", {}).items()}
-    return metrics_table(
-        rows, f"linear ({kind})", metric(model_metrics.get("noise_floor")), metric(model_metrics.get("noise_floor_raw"))
-    )
+    floors = {m: FitMetrics.from_dict(data) for m, data in (model_metrics.get("noise_floors") or {}).items()}
+    return metrics_table(rows, f"linear ({kind})", floors, model_metrics.get("target_method"))
 
 
 def learning_table(report: FitReport) -> str:
@@ -165,7 +159,8 @@ def render(table: LatencyTable, report: FitReport, read: ReadResult) -> str:
         f"- samples: {len(read.records)} measurements in {blocks} blocks "
         f"({len(read.records) - repeats} networks, {repeats} measured twice for the noise floor); "
         f"{report.n_train} for training, {report.n_test} held out",
-        f"- target: {model.target}",
+        f"- latency reading fitted: **{report.target}**, {model.target}; chosen as the reading with the lowest "
+        "test-retest MAPE (the noise-floor rows below show every reading)",
     ]
     if read.problems:
         lines += ["", "Problems in the samples files (those lines were skipped):", ""]

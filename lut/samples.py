@@ -59,8 +59,11 @@ class SampleRecord:
     first measurement, 1 for the test-retest pass. latency_ms is the network's
     latency (the profiler's reported statistic, the median unless configured
     otherwise); reference_ms the same statistic of the fixed reference network
-    timed in the same block (for drift correction); macs and params are per
-    image. result is the profiler's full LatencyResult as a dict.
+    timed in the same block (for drift correction), reference_samples_ms its
+    runs in order and runs_per_round the length of one round-robin turn (so
+    the net's and the reference's runs can be paired round by round, see
+    lut.targets); macs and params are per image. result is the profiler's
+    full LatencyResult as a dict.
     """
 
     index: int
@@ -72,6 +75,8 @@ class SampleRecord:
     macs: int
     params: int
     result: Mapping[str, Any]
+    reference_samples_ms: tuple[float, ...] = ()
+    runs_per_round: int = 0
 
     @property
     def key(self) -> tuple[int, int]:
@@ -90,6 +95,8 @@ class SampleRecord:
             "reference_ms": self.reference_ms,
             "macs": self.macs,
             "params": self.params,
+            "runs_per_round": self.runs_per_round,
+            "reference_samples_ms": list(self.reference_samples_ms),
             "arch": dict(self.arch),
             "result": dict(self.result),
         }
@@ -107,6 +114,8 @@ class SampleRecord:
             macs=int(data["macs"]),
             params=int(data["params"]),
             result=dict(data["result"]),
+            reference_samples_ms=tuple(float(v) for v in data.get("reference_samples_ms", ())),
+            runs_per_round=int(data.get("runs_per_round", 0)),
         )
         if not isinstance(record.arch.get("choices"), dict):
             raise ValueError("arch has no 'choices' object")

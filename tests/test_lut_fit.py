@@ -8,7 +8,6 @@ import pytest
 from lut.errors import LutError
 from lut.fit import (
     design_matrix,
-    drift_corrected,
     evaluate_stored,
     features_from_names,
     fit_and_evaluate,
@@ -18,6 +17,7 @@ from lut.fit import (
 from lut.metrics import score
 from lut.samples import SampleRecord
 from lut.table import Conditions, FixedEntry, LatencyTable, OpEntry
+from lut.targets import latencies
 from search_spaces import get_space
 
 DECISIONS = {f"d{i}": ("a", "b", "c") for i in range(6)}
@@ -68,16 +68,6 @@ def test_ridge_matches_the_closed_form_at_its_alpha() -> None:
     assert fit.bias_ms == pytest.approx(y.mean() - z.mean(0) @ coef, abs=1e-8)
 
 
-def test_drift_correction_removes_block_factors() -> None:
-    truth = _truth(np.random.default_rng(0))
-    records = _records(40, truth, noise=0.0, drift=0.3)
-    true_ms = np.array([1.0 + sum(truth[(d, c)] for d, c in r.choices.items()) for r in records])
-    corrected = drift_corrected(records)
-    ratio = corrected / true_ms
-    assert np.ptp(ratio) < 1e-9  # one common factor left, the block drift gone
-    assert np.ptp(np.array([r.latency_ms for r in records]) / true_ms) > 0.1
-
-
 def test_ridge_to_lut_recovers_an_exact_scaled_lut() -> None:
     rng = np.random.default_rng(2)
     truth = _truth(rng)
@@ -99,11 +89,11 @@ def test_fit_and_evaluate_on_a_known_linear_truth() -> None:
     assert set(report.metrics) == {"linear (ridge)", "linear (ridge to LUT)", "LUT sum", "LUT sum, calibrated",
                                    "MACs (linear)", "params (linear)"}
     # the noise floor is the retest pass scored against the first pass, drift-corrected
-    corrected = dict(zip([r.key for r in records], drift_corrected(records)))
+    corrected = dict(zip([r.key for r in records], latencies(records, "block")))
     first = [corrected[(i, 0)] for i in range(20)]
     second = [corrected[(i, 1)] for i in range(20)]
-    assert report.noise == score(second, first)
-    assert report.noise_raw is not None and report.noise_raw.mape > report.noise.mape
+    assert report.target == "block" and report.noise == score(second, first)
+    assert report.noise_floors["raw"].mape > report.noise.mape
     assert max(p.n_train for p in report.learning) == report.n_train
     stored = report.model
     assert stored.metrics["n_test"] == report.n_test and stored.kind in ("ridge", "ridge to LUT")

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="nets timed round-robin together, so drift hits all alike (default: 8 on CPU, 16 on GPU)",
     )
-    group.add_argument("--threads", type=int, default=None, help="CPU threads for timing (default: the profiler's)")
+    group.add_argument("--threads", type=int, default=None, help="CPU threads for timing (default: 1 for --device cpu profiles, repeatable on a shared machine)")
     group.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures (default: 0)")
     group.add_argument(
         "--test-fraction",
