@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.arch",
     "hwnas.cli.lut",
     "hwnas.cli.export",
+    "hwnas.cli.train",
 )
 
 

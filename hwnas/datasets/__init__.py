@@ -163,6 +163,16 @@ def load_folder(
                         test_set, record, workers)
 
 
+def data_kind(name_or_dir: str) -> str:
+    """"bundled", "cifar10" or "imagefolder", from the name or the folder's layout, before reading anything."""
+    if name_or_dir in list_datasets():
+        return "bundled"
+    path = Path(name_or_dir).expanduser()
+    if path.is_dir() and cifar.cifar_folder(path) is not None:
+        return "cifar10"
+    return "imagefolder"
+
+
 def load_data(name_or_dir: str, *, seed: int = 0, **options: object) -> DataSplits | FolderSplits:
     """A bundled data set by name, or a CIFAR-10 / ImageFolder folder (options go to `load_folder`)."""
     if name_or_dir in list_datasets():
@@ -173,5 +183,5 @@ def load_data(name_or_dir: str, *, seed: int = 0, **options: object) -> DataSpli
     return load_folder(name_or_dir, seed=seed, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "default_workers", "load_data",
+__all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "data_kind", "default_workers", "load_data",
            "load_folder", "sample_seed", "seeded_loader"]

@@ -17,6 +17,7 @@ function of numbers a checkpoint already holds:
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,4 +93,12 @@ def seeded_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: 
     return torch.utils.data.DataLoader(
         SeededDataset(dataset), batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory, persistent_workers=num_workers > 0,
+        worker_init_fn=ignore_sigint if num_workers > 0 else None,
+        generator=torch.Generator().manual_seed(seed),  # its base seed must not draw from the global generator
     )
+
+
+def ignore_sigint(worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process, which stops at a step boundary
+    (`hwnas.checkpoint.StopSignal`) instead of finding its workers dead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
