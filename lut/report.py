@@ -77,7 +77,16 @@ def learning_table(report: FitReport) -> str:
     return "\n".join(lines)
 
 
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot(out: Path, report: FitReport) -> None:
+    """The three PNGs: predicted vs measured per predictor, error histogram, learning curve."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -95,25 +104,18 @@ def _plot(out: Path, report: FitReport) -> None:
         ax.plot([low, high], [low, high], "k--", linewidth=0.8)
         m = report.metrics[name]
         ax.set_title(f"{name}\nMAPE {m.mape:.1f}%  Spearman {m.spearman:.2f}", fontsize=9)
-        ax.set_xlabel("measured (ms)")
-        ax.set_ylabel("predicted (ms)")
+        ax.set(xlabel="measured (ms)", ylabel="predicted (ms)")
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / PLOT_PREDICTED, dpi=110)
-    plt.close(fig)
+    _save(fig, out / PLOT_PREDICTED)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    shown = [n for n in (report.chosen, "LUT sum, calibrated", "MACs (linear)") if n in report.predictions]
-    for name in shown:
+    for name in (n for n in (report.chosen, "LUT sum, calibrated", "MACs (linear)") if n in report.predictions):
         ax.hist(100 * relative_errors(report.predictions[name], measured), bins=30, alpha=0.5, label=name)
     ax.axvline(0, color="k", linewidth=0.8)
-    ax.set_xlabel("prediction error (% of measured)")
-    ax.set_ylabel("held-out networks")
+    ax.set(xlabel="prediction error (% of measured)", ylabel="held-out networks")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / PLOT_ERRORS, dpi=110)
-    plt.close(fig)
+    _save(fig, out / PLOT_ERRORS)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind in sorted({p.kind for p in report.learning}):
@@ -122,12 +124,9 @@ def _plot(out: Path, report: FitReport) -> None:
     if report.noise is not None:
         ax.axhline(report.noise.spearman, color="k", linestyle="--", linewidth=0.8, label="noise floor (retest)")
     ax.set_xscale("log")
-    ax.set_xlabel("training networks")
-    ax.set_ylabel("held-out Spearman")
+    ax.set(xlabel="training networks", ylabel="held-out Spearman")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / PLOT_LEARNING, dpi=110)
-    plt.close(fig)
+    _save(fig, out / PLOT_LEARNING)
 
 
 def _context_lines(table: LatencyTable) -> list[str]:
