@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +21,10 @@ from hwnas.cli import main
 from hwnas.export import latency_results, read_manifest, verify_files
 from hwnas.export import api as export_api
 from hwnas.export.parity import ParityError
+from test_export_onnx import one_thread  # noqa: F401 - the same autouse fixture: one torch thread on shared cores
 
 SMALL = {"resolution": 32, "widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [2, 2, 2, 2, 2, 1], "num_classes": 10}
 QUICK = ["--threads", "1", "--measure", "none"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +87,13 @@ def test_bad_flags_are_one_line_exit_2(
     line = one_error_line(capsys, ["export", str(arch_file), "--out", str(tmp_path / "out"), *QUICK, *extra])
     assert expected in line
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_default_opset_is_the_profilers_opset() -> None:
+    from hwnas.cli.export import DEFAULT_OPSET  # noqa: PLC0415
+    from profilers._onnx import OPSET  # noqa: PLC0415
+
+    assert DEFAULT_OPSET == OPSET
 
 
 def test_unknown_architecture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

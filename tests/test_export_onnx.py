@@ -88,9 +88,11 @@ def test_named_architecture_exports_with_parity(name: str, tmp_path: Path) -> No
 
 def test_dynamic_batch_is_symbolic_and_checked_at_both_ends(tmp_path: Path) -> None:
     arch = search_spaces.get_space("proxyless", **SMALL_CONFIGS["proxyless"][0]).sample(np.random.default_rng(0))
-    options = ExportOptions(batch=BatchSpec.parse_dynamic("1,2,3"), opset=17, measure=(), measure_config=MeasureConfig(threads=1))
+    timing = MeasureConfig(threads=1, budget_s=0.3, min_runs=5, warmup_runs=2, warmup_s=0.0)
+    options = ExportOptions(batch=BatchSpec.parse_dynamic("1,2,3"), opset=17, measure=("ort",), measure_config=timing)
     manifest = export_network(arch, tmp_path / "dyn", options).manifest
     assert manifest["onnx"]["opset"] == 17
     assert manifest["inputs"][0]["shape"][0] == "batch" and manifest["outputs"][0]["shape"][0] == "batch"
     assert [p["batch_size"] for p in manifest["parity"]] == [1, 3]
     assert_parity(manifest)
+    assert manifest["latency"]["ort"]["context"]["input_shape"] == [2, 3, 32, 32]  # timed at OPT

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="state_dict of the search supernet of ARCH's space: the network inherits the weights of its selected paths",
     )
     parser.add_argument(
-        "--format", default="onnx",
+        "--format", default="onnx", metavar="FORMATS",
         help="comma-separated: onnx, tensorrt (the engine is built from the ONNX file, which is kept; default: onnx)",
     )
     parser.add_argument(
@@ -49,26 +49,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fp32, or fp16 = an fp16 ONNX graph (TensorRT builds strongly typed from it); fp16 needs --device cuda:N",
     )
     batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch-size", type=int, default=None, help="static batch size (default: 1 on cpu, 32 on cuda)")
+    batch.add_argument("--batch-size", type=int, default=None, metavar="B", help="static batch size (default: 1 on cpu, 32 on cuda)")
     batch.add_argument(
         "--dynamic-batch", default=None, metavar="MIN,OPT,MAX",
         help="symbolic batch axis; parity is checked at MIN and MAX, latency measured at OPT (ONNX only)",
     )
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset to write (default: {DEFAULT_OPSET})")
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+        help=f"ONNX opset to write: 13-20 with torchscript, 18-23 with dynamo (default: {DEFAULT_OPSET})",
+    )
     parser.add_argument(
         "--exporter", choices=("torchscript", "dynamo"), default="torchscript",
         help="torch.onnx exporter (default: torchscript, the fast one; dynamo needs opset >= 18)",
     )
-    parser.add_argument("--device", default="cpu", help="where parity and latency run: cpu or cuda:N (default: cpu)")
-    parser.add_argument("--input-size", type=int, default=None, help="input height = width in pixels (default: the architecture's resolution)")
+    parser.add_argument("--device", default="cpu", metavar="DEVICE", help="where parity and latency run: cpu or cuda:N (default: cpu)")
+    parser.add_argument("--input-size", type=int, default=None, metavar="PIXELS", help="input height = width in pixels (default: the architecture's resolution)")
     parser.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim if installed (skipped with a note if not)")
     parser.add_argument(
         "--measure", default=None, metavar="BACKENDS",
         help="backends to time, comma-separated from eager, ort, tensorrt, or none "
         "(default: eager, ort, and tensorrt with --format tensorrt)",
     )
-    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timing per backend at most (default: 10)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for eager and ONNX Runtime (default: torch's)")
+    parser.add_argument("--budget", type=float, default=10.0, metavar="SECONDS", help="seconds of timing per backend at most (default: 10)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for eager and ONNX Runtime (default: torch's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and of random weights (default: 0)")
     parser.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
     parser.set_defaults(func=run)

@@ -121,13 +121,15 @@ def _network(arch: Architecture | str, model: nn.Module | None, options: ExportO
     if options.input_size is not None:
         shape = (*shape[:-2], options.input_size, options.input_size)
     if model is not None:
-        return _Network(arch, space, model.eval(), shape, {"source": "given module (trained by the caller)"})
+        # Every use goes through profilers' module_copy (an eval-mode copy): the caller's module is left as it is.
+        return _Network(arch, space, model, shape, {"source": "given module (trained by the caller)"})
     if options.inherit_from is not None:
         built = inherit_weights(space, arch, options.inherit_from)
         weights = {"source": "inherited from supernet", "path": str(options.inherit_from)}
     else:
-        torch.manual_seed(options.seed)
-        built = space.build(arch)
+        with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
+            torch.manual_seed(options.seed)
+            built = space.build(arch)
         if options.weights is not None:
             load_weights(built, options.weights)
             weights = {"source": "checkpoint", "path": str(options.weights)}

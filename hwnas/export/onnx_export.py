@@ -78,6 +78,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
                 dynamic_axes=dynamic_axes,
+                verbose=False,
                 external_data=False,
             )
     except Exception as error:  # noqa: BLE001 - torch.onnx raises many types; the user needs one line
