@@ -322,7 +322,17 @@ def measure_ops(settings: ProfileSettings, space: SearchSpace, progress: Progres
         FixedEntry(it.name, tuple(it.input_shape), float(r.median_ms), float(r.cv))
         for it, r in zip(fixed, results[len(items) :], strict=True)
     )
-    context = results[0].to_dict()["context"] if results else {}
+    return new_table(settings, space, results[0].to_dict()["context"] if results else {}, ops, fixed_entries)
+
+
+def new_table(
+    settings: ProfileSettings,
+    space: SearchSpace,
+    context: dict[str, Any],
+    ops: tuple[OpEntry, ...] = (),
+    fixed: tuple[FixedEntry, ...] = (),
+) -> LatencyTable:
+    """A LatencyTable for this profile (no per-op entries with --skip-ops; the model comes with the fit)."""
     return LatencyTable(
         space=space.name,
         space_version=space.version,
@@ -331,7 +341,7 @@ def measure_ops(settings: ProfileSettings, space: SearchSpace, progress: Progres
         conditions=conditions_of(settings, space, _device_name(context)),
         context=context,
         ops=ops,
-        fixed=fixed_entries,
+        fixed=fixed,
     )
 
 
@@ -426,6 +436,9 @@ def profile_device(settings: ProfileSettings) -> ProfileOutcome:
                 measured_now += len(block)
                 progress.advance(task, len(block))
     read = read_directory(out)
+    if table is None and settings.shard.index == 0 and read.records:
+        table = new_table(settings, space, dict(read.records[0].result.get("context", {})))
+        save(table, out / "lut.json")
     fit: FitReport | None = None
     notes: list[str] = []
     if settings.fit and settings.shard.index == 0 and table is not None:

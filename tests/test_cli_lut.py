@@ -8,6 +8,7 @@ real on a tiny space.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from search_spaces import get_space
 TINY = {"small_input": True, "depths": [2, 1, 1, 1, 1, 1], "num_classes": 10, "widths": [8, 8, 8, 8, 16, 16, 16, 24, 32]}
 
 
-def _profile_dir(out: Path, samples: int = 80) -> Path:
+def _profile_dir(out: Path, samples: int = 80, with_ops: bool = True) -> Path:
     """A profile directory (manifest, per-op LUT, samples) whose latency = 0.5 + 1.1 x LUT sum."""
     settings = resolve_settings(space="proxyless", space_options=TINY, device="cpu", input_size=28, samples=samples, out=out)
     space = get_space("proxyless", **settings.space_config)
@@ -33,7 +34,7 @@ def _profile_dir(out: Path, samples: int = 80) -> Path:
     table = LatencyTable(space.name, space.version, space.config, space.signature(),
                          Conditions("cpu", "eager", 1, "fp32", space.input_shape(1)), {}, ops,
                          (FixedEntry("stem", space.input_shape(1), 0.3, 0.0),))
-    save(table, out / "lut.json")
+    save(table if with_ops else replace(table, ops=(), fixed=()), out / "lut.json")
     records = []
     for index in list(range(samples)) + [0, 1, 2, 3]:
         arch = planned_arch(space, 0, index)
@@ -82,6 +83,13 @@ def test_predict_refuses_another_configuration(tmp_path: Path, capsys: pytest.Ca
     assert "space config differs: resolution=32 in the architecture, 28 in the LUT" in capsys.readouterr().err
     assert main(["lut", "predict", str(out), str(tmp_path / "arch.json"), "--ignore-config"]) == 0
     assert "ms predicted" in capsys.readouterr().out
+
+
+def test_fit_without_per_op_lut_uses_ridge_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _profile_dir(tmp_path / "prof", samples=40, with_ops=False)
+    assert main(["lut", "fit", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "linear (ridge) **(stored)**" in printed and "LUT sum" not in printed
 
 
 def test_lut_show_without_a_profile_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,8 +51,8 @@ def test_profile_writes_every_file_and_refuses_other_settings(tmp_path: Path) ->
                           ("seed", {"seed": 1}), ("space_signature", {"space_config": {**TINY_SPACE, "resolution": 32}})):
         with pytest.raises(LutError, match=f"^{field} differs"):
             profile_device(tiny_settings(tmp_path, 40, **change))
-    # nothing left to measure: a re-run only refits
-    again = profile_device(tiny_settings(tmp_path, 40))
+    # nothing left to measure: a re-run measures nothing
+    again = profile_device(tiny_settings(tmp_path, 40, fit=False))
     assert again.measured_now == 0 and again.samples == 44
 
 

@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="share of the samples held out to evaluate the fit (default: 0.2)",
     )
-    group.add_argument("--skip-ops", action="store_true", help="do not (re)measure the per-op LUT")
+    group.add_argument("--skip-ops", action="store_true", help="skip the per-op LUT (whole networks only; no LUT-sum baselines)")
 
 
 def run(args: argparse.Namespace) -> int:
