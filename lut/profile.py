@@ -91,6 +91,7 @@ def resolve_settings(
     block_size: int | None = None,
     threads: int | None = None,
     statistic: str = "median",
+    time_per_net: float | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
     skip_ops: bool = False,
@@ -123,6 +124,10 @@ def resolve_settings(
     if out is None:
         out = Path("profiles") / f"{space}-{device.replace(':', '')}-{backend}-b{batch_size}-{precision}"
     net_config, op_config = default_measure_configs(gpu, threads, statistic)
+    if time_per_net is not None:
+        if time_per_net <= 0:
+            raise LutError(f"--time-per-net {time_per_net} must be positive seconds, e.g. --time-per-net 1.5")
+        net_config = replace(net_config, budget_s=time_per_net)
     return ProfileSettings(
         space=space,
         space_config=config,
