@@ -171,12 +171,9 @@ def _export_into(
     parities = _onnx_parity(onnx_path, network, options, device, target.work, say)
     engine, precision = None, None
     if "tensorrt" in options.formats:
-        engine = build_tensorrt_engine(onnx_path, target.staging)
-        parity = _parity(network, engine.engine, "tensorrt", device, options, shape, target.work)
+        engine, precision, parity = _tensorrt(onnx_path, target, network, options, device, shape)
         parities.append(parity)
         say(parity.line())
-        layers = engine.layers_json  # written by the TensorRT runner the parity check made
-        precision = engine_precision(layers.read_text()) if layers.exists() else "unknown (no inspector output)"
         say(f"built {engine.engine.name}: TensorRT {engine.version}, engine precision {precision}")
     latency = _measure(network, onnx_path, engine, options, device, shape, say)
     return {
@@ -194,6 +191,18 @@ def _export_into(
         "parity": [parity.to_dict() for parity in parities],
         "latency": {backend: latency_entry(result, target.staging, target.out) for backend, result in latency.items()},
     }
+
+
+def _tensorrt(
+    onnx_path: Path, target: _Target, network: _Network, options: ExportOptions, device: torch.device,
+    shape: tuple[int, ...],
+) -> tuple[TensorRTEngine, str, Parity]:
+    """Build the engine, check its parity, and read back the precision it really runs in."""
+    engine = build_tensorrt_engine(onnx_path, target.staging)
+    parity = _parity(network, engine.engine, "tensorrt", device, options, shape, target.work)
+    layers = engine.layers_json  # written by the TensorRT runner that the parity check made
+    precision = engine_precision(layers.read_text()) if layers.exists() else "unknown (no inspector output)"
+    return engine, precision, parity
 
 
 def _onnx_parity(

@@ -110,8 +110,8 @@ class ExportOptions:
             raise UsageError(f"--exporter {self.exporter}: choose from {', '.join(EXPORTERS)}")
         if self.precision == "fp16" and not self.device.startswith("cuda"):
             raise UsageError(
-                "--precision fp16 needs --device cuda:N: the fp16 parity check runs eager and ONNX Runtime on the GPU "
-                "(their CPU kernels do not cover fp16 convolutions)"
+                "--precision fp16 needs --device cuda:N: fp16 is checked and timed on the GPU "
+                "(on the CPU, PyTorch and ONNX Runtime emulate it slowly and round differently)"
             )
         if self.batch.dynamic and "tensorrt" in self.formats:
             raise UsageError(
