@@ -219,3 +219,22 @@ def test_manifest_latency_is_reproduced_by_hwnas_profile(
     # Within the measurements' own spread: the two p10-p90 ranges, added, cover the gap of the medians.
     spread = (first.p90_ms - first.p10_ms) + (again["p90_ms"] - again["p10_ms"])
     assert abs(first.median_ms - again["median_ms"]) <= spread, (first.median_ms, again["median_ms"], spread)
+
+
+def test_hwnas_train_checkpoint_is_loaded(space: search_spaces.SearchSpace, arch_file: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from hwnas.checkpoint import save_checkpoint  # noqa: PLC0415
+
+    arch = search_spaces.load_architecture(str(arch_file))
+    model = trained_like(space.build(arch))
+    save_checkpoint(tmp_path / "checkpoint.pt", {"kind": "train", "arch": arch.to_dict(), "state_dict": model.state_dict(),
+                                                 "optimizer": {"state": {}}, "step": 10})
+    out = tmp_path / "out"
+    assert main(["export", str(arch_file), "--weights", str(tmp_path / "checkpoint.pt"), "--out", str(out), *QUICK]) == 0
+    x = torch.randn(1, 3, 32, 32)
+    np.testing.assert_allclose(onnx_output(out / "model.onnx", x), model(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+    # The same weights with another architecture file: the message points to the run's arch.json.
+    other = space.sample(np.random.default_rng(42)).save(tmp_path / "other.json")
+    line = one_error_line(capsys, ["export", str(other), "--weights", str(tmp_path / "checkpoint.pt"),
+                                   "--out", str(tmp_path / "o2"), *QUICK])
+    assert "does not match" in line and "arch.json" in line

@@ -131,7 +131,7 @@ def _network(arch: Architecture | str, model: nn.Module | None, options: ExportO
             torch.manual_seed(options.seed)
             built = space.build(arch)
         if options.weights is not None:
-            load_weights(built, options.weights)
+            load_weights(built, options.weights, arch)
             weights = {"source": "checkpoint", "path": str(options.weights)}
         else:
             calibrate_batchnorm(built, shape, options.seed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,15 +25,17 @@ _SHOWN = 2  # keys named in a mismatch message; the counts say how many there ar
 CALIBRATION_BATCH = 8
 
 
-def read_checkpoint(path: Path) -> dict[str, Tensor]:
-    """The state_dict stored in `path` (tensors on the CPU)."""
+def _load(path: Path) -> Any:
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"checkpoint {path} does not exist; check the path") from None
     except Exception as error:  # noqa: BLE001 - unpickling refusals and corrupt files alike
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path} with weights_only=True ({first[:200]})") from None
+
+
+def _state_dict(loaded: Any, path: Path) -> dict[str, Tensor]:
     state = loaded
     if isinstance(loaded, Mapping):
         for key in _NESTED_KEYS:
@@ -47,6 +50,11 @@ def read_checkpoint(path: Path) -> dict[str, Tensor]:
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     return state
+
+
+def read_checkpoint(path: Path) -> dict[str, Tensor]:
+    """The state_dict stored in `path` (tensors on the CPU)."""
+    return _state_dict(_load(path), path)
 
 
 def load_state(model: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
@@ -70,9 +78,23 @@ def load_state(model: nn.Module, state: Mapping[str, Tensor], what: str) -> None
     model.load_state_dict(dict(state), strict=True)
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load a training checkpoint into the standalone network."""
-    load_state(model, read_checkpoint(path), f"checkpoint {path.name}")
+def load_weights(model: nn.Module, path: Path, arch: Architecture | None = None) -> None:
+    """Load a training checkpoint into the standalone network of `arch`.
+
+    A `hwnas train` checkpoint records the architecture it was trained as
+    (classes and input fitted to the data): when that differs from `arch`
+    and the weights do not fit, the message points to the run's arch.json.
+    """
+    loaded = _load(path)
+    try:
+        load_state(model, _state_dict(loaded, path), f"checkpoint {path.name}")
+    except UsageError as error:
+        recorded = loaded.get("arch") if isinstance(loaded, Mapping) else None
+        if arch is not None and isinstance(recorded, Mapping) and (
+            recorded.get("config") != arch.config or recorded.get("choices") != arch.choices
+        ):
+            raise UsageError(f"{error}; the checkpoint was trained as another architecture: export its run's arch.json") from None
+        raise
 
 
 def inherit_weights(space: SearchSpace, arch: Architecture, path: Path) -> nn.Module:
