@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,13 @@ def test_hwnas_train_checkpoint_is_loaded(space: search_spaces.SearchSpace, arch
     line = one_error_line(capsys, ["export", str(other), "--weights", str(tmp_path / "checkpoint.pt"),
                                    "--out", str(tmp_path / "o2"), *QUICK])
     assert "does not match" in line and "arch.json" in line
+
+
+def test_export_folder_has_ordinary_permissions(arch_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["export", str(arch_file), "--out", str(out), *QUICK]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()} == {
+        name: 0o666 & ~umask for name in ("arch.json", "model.onnx", "manifest.json")
+    }

@@ -42,8 +42,18 @@ def staged_folder(out: Path, force: bool) -> Iterator[Path]:
         raise
 
 
+def _ordinary_permissions(folder: Path) -> None:
+    """mkdtemp/mkstemp make private folders and files; an export folder is ordinary (umask applies)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
 def _move_into_place(staging: Path, out: Path) -> None:
-    staging.chmod(0o755)  # mkdtemp makes it private to the user; an export folder is ordinary
+    _ordinary_permissions(staging)
     if not out.exists():
         os.replace(staging, out)
         return
