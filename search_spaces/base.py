@@ -148,17 +148,23 @@ class SearchSpace:
 
         Standalone networks keep the supernet's module paths (a decision point
         holds only its chosen candidate), so inheritance is a state-dict copy."""
-        network = self.build(arch)
-        own = network.state_dict()
-        inherited = supernet.state_dict()
-        missing = [key for key in own if key not in inherited]
-        if missing:
-            raise ArchitectureError(
-                f"supernet lacks {len(missing)} tensors of the architecture (first: {missing[0]});"
-                " was it built by this space with the same configuration?"
-            )
-        network.load_state_dict({key: inherited[key] for key in own})
-        return network
+        with torch.device("meta"):  # no initialisation: every tensor is copied below
+            network = self.build(arch)
+        # Walk only the architecture's own modules: a supernet's full state dict
+        # has every candidate and costs far more than the copy itself.
+        for path, module in network.named_modules():
+            try:
+                source = supernet.get_submodule(path)
+            except AttributeError:
+                raise ArchitectureError(
+                    f"supernet has no module {path!r}; was it built by this space with the same configuration?"
+                ) from None
+            for name, parameter in module.named_parameters(recurse=False):
+                tensor = getattr(source, name).detach().clone()
+                module._parameters[name] = nn.Parameter(tensor, requires_grad=parameter.requires_grad)
+            for name in dict(module.named_buffers(recurse=False)):
+                module._buffers[name] = getattr(source, name).clone()
+        return network.train(supernet.training)
 
     def op_items(self, batch_size: int) -> list[OpItem]:
         raise ArchitectureError(f"per-op items are not available for space {self.name!r}")

@@ -1,0 +1,151 @@
+"""What a single-path supernet step costs next to the standalone network it samples.
+
+For each space: one architecture is sampled; three training steps (forward,
+cross-entropy, backward, SGD) are timed on the same batch:
+
+- standalone: the sampled network alone (weights copied from the supernet),
+- single-path: the supernet driven by that architecture's one-hot weights
+  (weights require grad, as a GDAS / REBAR search step does),
+- soft (all paths): the supernet with softmax weights, every choice runs
+  (DARTS / Gumbel-softmax cost), for scale.
+
+Memory per step: bytes of tensors autograd saves for backward (unique
+storages, via saved_tensors_hooks), which is the activation memory that grows
+with the number of executed paths; on CUDA also torch.cuda.max_memory_allocated
+around the step. Prints a table and the ratios single-path / standalone and
+soft / standalone. Run: `.venv/bin/python benchmarks/supernet_cost.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from search_spaces import get_space
+
+SPACES = {
+    # name -> (space, config): the search-time networks, sized for a CPU run
+    "proxyless": ("proxyless", {"widths": "search", "resolution": 96, "num_classes": 10}),
+    "darts-edges": ("darts", {"parameterization": "edges", "C": 16, "layers": 8, "resolution": 32}),
+    "darts-factorized": ("darts", {"parameterization": "factorized", "C": 16, "layers": 8, "resolution": 32}),
+}
+
+
+@dataclass(frozen=True)
+class StepCost:
+    variant: str
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    saved_mb: float
+    cuda_peak_mb: float | None
+
+
+def saved_bytes(step: Callable[[], None]) -> int:
+    """Bytes autograd saves for backward during one step (unique storages)."""
+    seen: dict[int, int] = {}
+
+    def pack(tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())
+
+
+def measure(variant: str, step: Callable[[], None], device: torch.device, warmup: int, steps: int) -> StepCost:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    cuda_peak = None
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        cuda_peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    q = np.percentile(times, [10, 90])
+    return StepCost(variant, statistics.median(times), float(q[0]), float(q[1]), saved_bytes(step) / 2**20, cuda_peak)
+
+
+def make_step(model: nn.Module, x: Tensor, y: Tensor, weights: Callable[[], dict[str, Tensor]] | None) -> Callable[[], None]:
+    optimizer = torch.optim.SGD([p for p in model.parameters()], lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x) if weights is None else model(x, weights())
+        nn.functional.cross_entropy(logits, y).backward()
+        optimizer.step()
+
+    return step
+
+
+def run_space(key: str, batch_size: int, device: torch.device, warmup: int, steps: int, seed: int) -> list[StepCost]:
+    name, config = SPACES[key]
+    space = get_space(name, **config)
+    torch.manual_seed(seed)
+    supernet = space.supernet().to(device).train()
+    arch = space.sample(np.random.default_rng(seed))
+    standalone = space.extract_subnet(supernet, arch).to(device).train()
+    x = torch.randn(*space.input_shape(batch_size), device=device)
+    y = torch.randint(0, int(space.config["num_classes"]), (batch_size,), device=device)
+    one_hot = {k: v.to(device).requires_grad_() for k, v in space.one_hot(arch).items()}
+    logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
+    return [
+        measure("standalone", make_step(standalone, x, y, None), device, warmup, steps),
+        measure("single-path", make_step(supernet, x, y, lambda: one_hot), device, warmup, steps),
+        measure("soft (all paths)", make_step(supernet, x, y,
+                                              lambda: {k: torch.softmax(v, 0) for k, v in logits.items()}),
+                device, warmup, max(3, steps // 3)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spaces", default=",".join(SPACES), help=f"comma list of {', '.join(SPACES)}")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"# supernet cost, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, device {device} ({where}),"
+          f" torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} timed steps")
+    header = f"| space | step | median ms | p10-p90 ms | saved for backward MB |{' CUDA peak MB |' if device.type == 'cuda' else ''} time x | memory x |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for key in args.spaces.split(","):
+        costs = run_space(key, args.batch_size, device, args.warmup, args.steps, args.seed)
+        base = costs[0]
+        for cost in costs:
+            memory_ratio = (cost.cuda_peak_mb / base.cuda_peak_mb) if cost.cuda_peak_mb else cost.saved_mb / base.saved_mb
+            cuda = f" {cost.cuda_peak_mb:.1f} |" if cost.cuda_peak_mb is not None else ""
+            print(f"| {key} | {cost.variant} | {cost.median_ms:.1f} | {cost.p10_ms:.1f}-{cost.p90_ms:.1f} |"
+                  f" {cost.saved_mb:.1f} |{cuda} {cost.median_ms / base.median_ms:.2f} | {memory_ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
