@@ -1,0 +1,64 @@
+"""What a search run directory holds, read once for the report (format: `hwnas.search.rundir`).
+
+Fields the plots use, per metrics.jsonl line: ``step``, ``phase``
+("warm-up" / "search"), ``probabilities`` ({decision: {choice: p}}, the
+distribution after the step), ``expected_latency_ms``, ``sampled_latency_ms``,
+``predicted_latency_ms``, ``sampled`` ({decision: choice}), ``val_acc``,
+``train_loss``, ``val_loss``. A plot whose fields are absent is skipped and
+the report says which field it needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import UsageError
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """metrics, the derived architecture document, config.json, latencies.jsonl of one run."""
+
+    path: Path
+    metrics: list[dict[str, Any]]
+    arch: dict[str, Any]
+    config: dict[str, Any]
+    latencies: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def search(self) -> dict[str, Any]:
+        """The search settings (config.json "search"), or {}."""
+        return dict(self.config.get("search", {}))
+
+    @property
+    def target_ms(self) -> float | None:
+        summary = self.arch.get("search", {})
+        value = summary.get("target_ms", self.search.get("latency_target_ms"))
+        return None if value is None else float(value)
+
+    def series(self, key: str) -> tuple[list[int], list[Any]]:
+        """(steps, values) of the lines that have `key`."""
+        rows = [(int(r["step"]), r[key]) for r in self.metrics if r.get(key) is not None and "step" in r]
+        return [s for s, _ in rows], [v for _, v in rows]
+
+
+def read_run(path: str | Path) -> RunFiles:
+    """Read a run directory; refuses (one line) a folder with neither metrics.jsonl nor arch.json."""
+    run = Path(path)
+    metrics, arch = _jsonl(run / "metrics.jsonl"), _json(run / "arch.json")
+    if not metrics and not arch:
+        raise UsageError(f"{run} is not a search run directory: it has neither metrics.jsonl nor arch.json")
+    return RunFiles(run, metrics, arch, _json(run / "config.json"), _jsonl(run / "latencies.jsonl"))

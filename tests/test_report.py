@@ -1,0 +1,89 @@
+"""report.md with PNG plots for a search run directory (E's format), for DARTS and proxyless results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hwnas.errors import UsageError
+from hwnas.report import write_report
+from hwnas.report.drawings import cell_edges, mbconv_layers
+from search_spaces import get_space
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY_PROXYLESS = {"widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1, 1, 1], "small_input": True,
+                  "in_channels": 1, "resolution": 8, "num_classes": 10}
+
+
+def _fake_run(path: Path, space_name: str, config: dict) -> Path:
+    """A run directory written the way hwnas.search's loop writes one, probabilities per step included."""
+    space = get_space(space_name, **config)
+    rng = np.random.default_rng(0)
+    path.mkdir()
+    logits = {d.name: np.zeros(len(d.choices)) for d in space.decisions}
+    with (path / "metrics.jsonl").open("w") as stream:
+        for step in range(12):
+            record = {"step": step, "phase": "warm-up" if step < 2 else "search", "train_loss": 2.3 - 0.1 * step,
+                      "train_acc": 0.1 + 0.05 * step}
+            if step >= 2:
+                for d in space.decisions:
+                    logits[d.name][0] += 0.3
+                probabilities = {d.name: dict(zip(d.choices, (np.exp(logits[d.name]) / np.exp(logits[d.name]).sum()).tolist(),
+                                                  strict=True)) for d in space.decisions}
+                sampled = space.sample(rng).choices
+                record.update({"val_acc": float(rng.uniform(0.1, 0.9)), "val_loss": 2.0, "sampled": sampled,
+                               "sampled_latency_ms": float(rng.uniform(1, 3)), "expected_latency_ms": 2.0 - 0.05 * step,
+                               "predicted_latency_ms": 2.1, "probabilities": probabilities})
+            stream.write(json.dumps(record) + "\n")
+    derived = space.derive({d.name: [1.0] + [0.0] * (len(d.choices) - 1) for d in space.decisions})
+    document = {**derived.to_dict(), "search": {"estimator": "rebar", "latency_estimator": "relax", "steps": 10,
+                                                "target_ms": 1.8, "measured_latency_ms": 1.7, "predicted_latency_ms": 1.75}}
+    (path / "arch.json").write_text(json.dumps(document))
+    (path / "config.json").write_text(json.dumps({"search": {"estimator": "rebar", "latency_target_ms": 1.8},
+                                                  "data": {"dataset": "digits"}}))
+    return path
+
+
+@pytest.mark.parametrize(("space", "config"), [("proxyless", TINY_PROXYLESS), ("darts", {"C": 4, "layers": 3})])
+def test_report_writes_every_plot_as_a_png(tmp_path: Path, space: str, config: dict) -> None:
+    run = _fake_run(tmp_path / "run", space, config)
+    report = write_report(run)
+    text = report.read_text()
+    for name in ("probabilities.png", "latency.png", "architecture.png", "latency_accuracy.png", "training.png"):
+        assert f"]({name})" in text
+        assert (run / name).read_bytes()[:8] == PNG_MAGIC
+        with Image.open(run / name) as image:
+            assert image.size[0] > 200 and image.size[1] > 100
+    assert "**meets** the target" in text and "Not drawn" not in text
+
+
+def test_darts_edges_and_mbconv_layers_are_read_from_the_choices() -> None:
+    space = get_space("darts", C=4, layers=3)
+    arch = space.derive({d.name: [0.0] * (len(d.choices) - 1) + [1.0] for d in space.decisions})
+    edges = cell_edges(arch.choices)
+    assert set(edges) == {"normal", "reduce"} and all(len(e) == 8 for e in edges.values())  # 2 inputs x 4 nodes
+    layers = mbconv_layers({"stage1.layer1": "k5_e3", "stage2.layer2": "zero"})
+    assert layers == [("stage1.layer1", 5, 3), ("stage2.layer2", None, None)]
+
+
+@pytest.mark.slow
+def test_a_run_of_the_real_search_loop_gets_a_report_naming_what_is_missing(tmp_path: Path) -> None:
+    search = pytest.importorskip("hwnas.search")
+    config = search.SearchConfig(space="proxyless", space_config={k: v for k, v in TINY_PROXYLESS.items()
+                                                                  if k not in ("in_channels", "resolution", "num_classes")},
+                                 dataset="digits", data_limit=200, estimator="gdas", latency_estimator="none",
+                                 steps=3, warmup_steps=1, batch_size=16, progress=False)
+    search.run_search(config, tmp_path / "run", measure_final=False)
+    text = write_report(tmp_path / "run").read_text()
+    assert (tmp_path / "run" / "architecture.png").read_bytes()[:8] == PNG_MAGIC
+    assert (tmp_path / "run" / "training.png").read_bytes()[:8] == PNG_MAGIC
+    assert "Not drawn: metrics.jsonl lines carry no 'sampled_latency_ms'" in text
+
+
+def test_a_folder_that_is_no_run_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a search run directory"):
+        write_report(tmp_path)
