@@ -8,6 +8,7 @@ measurement shows it in the before/after readings.
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 from functools import cache
 
@@ -80,3 +81,12 @@ def gpu_state(device: torch.device) -> GpuState | None:
 def _clock_event_reasons(pynvml):  # noqa: ANN001, ANN202 - pynvml has no type stubs
     """NVML renamed 'throttle reasons' to 'clocks event reasons'; accept either binding."""
     return getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+
+
+def cpu_load() -> float | None:
+    """The 1-minute load average per core: above ~1 other work competes for the CPU,
+    so CPU timings include waiting (and GPU timings may include slow launches)."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return None

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from profilers._context import gpu_state, library_versions
+from profilers._context import cpu_load, gpu_state, library_versions
 from profilers._device import device_name, parse_device
 from profilers._timing import time_rounds, warm_up
 from profilers.backends import PrepareRequest, Runner, check_request, get_backend, list_backends
@@ -102,7 +102,7 @@ def measure_interleaved(
             file_stem = f"{index:03d}-{_file_safe(label)}"
             request = PrepareRequest(model, parsed, shape, precision, threads, config, workdir, file_stem)
             runners.append(get_backend(backend).prepare(request))
-        before = gpu_state(parsed)
+        before, load = gpu_state(parsed), cpu_load()
         with torch.inference_mode():
             warmups = [warm_up(runner, config) for runner in runners]
             samples, attempts = _measure_with_retries(runners, config)
@@ -119,6 +119,7 @@ def measure_interleaved(
             "cuda_graphs": config.cuda_graphs and backend == "eager",
             "gpu_before": before,
             "gpu_after": after,
+            "cpu_load": load,
             "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         return [

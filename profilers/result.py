@@ -59,6 +59,7 @@ class MeasurementContext:
     cuda_graphs: bool = False
     gpu_before: GpuState | None = None
     gpu_after: GpuState | None = None
+    cpu_load: float | None = None  # 1-minute load average per core when timing began
     details: dict[str, str] = field(default_factory=dict)
     timestamp: str = ""
 

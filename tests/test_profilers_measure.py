@@ -65,6 +65,7 @@ def test_context_records_everything_that_keys_the_number() -> None:
     assert context.threads == 1
     assert {"python", "torch", "onnx", "onnxruntime"} <= set(context.versions)
     assert context.gpu_before is None and context.gpu_after is None  # NVML only on CUDA
+    assert context.cpu_load is None or context.cpu_load >= 0
     assert context.details["graph_optimization_level"] == "ORT_ENABLE_ALL"
     assert context.details["onnx_exporter"] in ("torchscript", "dynamo")
     assert context.timestamp

@@ -160,6 +160,13 @@ def _print_table(results: list[Any]) -> None:
     console = Console()
     console.print(table)
     console.print(f"reported statistic: {results[0].statistic_reason}", highlight=False)
+    load = first.cpu_load
+    if load is not None and load > 1.0:
+        console.print(
+            f"note: the CPU was busy (load {load:.1f} per core when timing began): other work shares this machine, "
+            "so timings include waiting; compare numbers only from the same run",
+            highlight=False,
+        )
     if any(result.noisy for result in results):
         console.print(
             "* noisy: the 95% interval stayed wider than +-1% after re-measuring; the machine is busy", highlight=False
