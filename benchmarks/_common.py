@@ -23,6 +23,7 @@ def machine() -> dict[str, Any]:
         "cpu": device_name(torch.device("cpu")),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
+        "load_average_1min": os.getloadavg()[0],
         "versions": library_versions(),
     }
     if torch.cuda.is_available():

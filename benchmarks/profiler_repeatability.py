@@ -17,6 +17,7 @@ thread count, measured in A-B-B-A order so linear drift cancels.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -119,6 +120,7 @@ def main() -> int:
     timer_count = min(count, args.timer_networks or (4 if args.quick else 10))
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start", flush=True)
 
     networks = [random_network(seed) for seed in range(count)]
     x = torch.randn(1, 3, RESOLUTION, RESOLUTION)
