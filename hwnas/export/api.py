@@ -25,13 +25,13 @@ import profilers
 from hwnas.export.manifest import latency_entry, read_manifest, sha256_file, write_manifest
 from hwnas.export.onnx_export import check_onnx, export_onnx, simplify_onnx
 from hwnas.export.options import ExportOptions
-from hwnas.export.parity import Parity, check_parity
+from hwnas.export.parity import Parity, check_parity, ready_module
 from hwnas.export.staging import check_destination, staged_folder
 from hwnas.export.tensorrt_export import TensorRTEngine, build_tensorrt_engine
 from hwnas.export.weights import calibrate_batchnorm, inherit_weights, load_weights
 from profilers import LatencyResult
 from profilers.backends.tensorrt import engine_precision
-from profilers.backends.base import PRECISIONS, module_copy, random_input
+from profilers.backends.base import PRECISIONS, random_input
 from search_spaces import Architecture, SearchSpace, load_architecture, space_for
 
 ONNX_NAME = "model.onnx"
@@ -121,7 +121,7 @@ def _network(arch: Architecture | str, model: nn.Module | None, options: ExportO
     if options.input_size is not None:
         shape = (*shape[:-2], options.input_size, options.input_size)
     if model is not None:
-        # Every use goes through profilers' module_copy (an eval-mode copy): the caller's module is left as it is.
+        # Used as is only when already in eval mode on the right device and dtype, else copied: never changed.
         return _Network(arch, space, model, shape, {"source": "given module (trained by the caller)"})
     if options.inherit_from is not None:
         built = inherit_weights(space, arch, options.inherit_from)
@@ -154,7 +154,7 @@ def _export_into(
     example = random_input(shape, PRECISIONS[options.precision], export_device, options.seed)
     onnx_path = target.staging / ONNX_NAME
     onnx_file = export_onnx(
-        module_copy(network.model, export_device, options.precision),
+        ready_module(network.model, export_device, options.precision),
         example,
         onnx_path,
         opset=options.opset,
