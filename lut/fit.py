@@ -222,6 +222,7 @@ class FitReport:
     learning: tuple[LearningPoint, ...]
     n_train: int
     n_test: int
+    spread: float
 
     @property
     def noise(self) -> FitMetrics | None:
@@ -274,6 +275,7 @@ def fit_and_evaluate(
             "n_train": len(train),
             "n_test": len(test),
             "test_fraction": test_fraction,
+            "spread_cv": float(np.std(data.y) / np.mean(data.y)),
             "cv_rmse_ms": cv,
             "test": {name: m.to_dict() for name, m in metrics.items()},
             "noise_floors": {method: m.to_dict() for method, m in floors.items()},
@@ -291,6 +293,7 @@ def fit_and_evaluate(
         learning=tuple(learning_curve(fitters, train, test, seed=seed)),
         n_train=len(train),
         n_test=len(test),
+        spread=float(np.std(data.y) / np.mean(data.y)),
     )
 
 

@@ -171,8 +171,13 @@ def render(table: LatencyTable, report: FitReport, read: ReadResult) -> str:
         "Every predictor is fitted on the training split only (MACs and params: one scale and offset each).",
         f"The stored model, **{report.chosen}**, won 5-fold cross-validation on the training split "
         f"(RMSE ms: " + ", ".join(f"{k} {v:.4f}" for k, v in report.cv_rmse_ms.items()) + f"); ridge alpha {model.alpha:g}.",
-        "The noise-floor rows score the second measurement of the same networks against the first: "
-        "no model can be expected to beat them.",
+        "The noise-floor rows score the second measurement of the same networks against the first. They hold the "
+        "measurement noise twice; a perfect model scored against one measurement would show about 1/√2 of their "
+        "MAPE, and its rank correlation is capped by that noise as well.",
+        f"Signal against noise: the networks' latencies spread by {100 * report.spread:.1f}% (std / mean); one "
+        "measurement's error is about "
+        + ("n/a (no retest)" if report.noise is None else f"{report.noise.mape / 2**0.5:.1f}%")
+        + " (retest MAPE / √2).",
         "",
         fit_table(report),
         "",
