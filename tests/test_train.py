@@ -116,3 +116,33 @@ def test_an_input_shape_mismatch_is_one_line_naming_the_keys(tmp_path: Path) -> 
     with pytest.raises(UsageError) as error:
         _cli(["proxyless_gpu", "--data", str(root), "--out", str(tmp_path / "run"), "--workers", "0"])
     assert "in_channels" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_real_sigterm_to_the_cli_checkpoints_and_resume_finishes_without_gaps(tmp_path: Path) -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    arch = _arch(tmp_path, "proxyless", {**TINY_PROXYLESS, "dropout": 0.0})
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "hwnas", "train", str(arch), "--data", "digits", "--limit", "200", "--out", str(out),
+               "--steps", "60", "--epochs", "10", "--batch-size", "16", "--log-every", "1", "--no-latency"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        metrics = out / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    assert "stopped by SIGTERM" in output and (out / "checkpoint.pt").exists() and not (out / "summary.json").exists()
+    stopped_at = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+    assert 3 <= stopped_at < 60
+    assert _cli([*command[4:], "--resume"]) == 0  # the resumed half in-process: one interpreter start less
+    steps = [line["step"] for line in _trajectory(out) if "loss" in line]
+    assert steps == list(range(1, 61))
