@@ -62,6 +62,33 @@ def restore_rng(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def state_of(objects: Mapping[str, Any]) -> dict[str, Any]:
+    """Checkpointable state of named objects: `state_dict()` of modules, optimisers and
+    schedulers; a detached copy of tensors (e.g. architecture logits)."""
+    state: dict[str, Any] = {}
+    for name, obj in objects.items():
+        if hasattr(obj, "state_dict"):
+            state[name] = obj.state_dict()
+        elif isinstance(obj, torch.Tensor):
+            state[name] = obj.detach().clone()
+        else:
+            raise TypeError(f"{name}: {type(obj).__name__} has no state_dict and is not a tensor")
+    return state
+
+
+def restore_state(objects: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+    """Inverse of `state_of`: load_state_dict, or copy into the tensor in place (keeps optimiser references)."""
+    missing = [name for name in objects if name not in state]
+    if missing:
+        raise UsageError(f"the checkpoint lacks {', '.join(missing[:3])}; it was written by another kind of run")
+    for name, obj in objects.items():
+        if hasattr(obj, "load_state_dict"):
+            obj.load_state_dict(state[name])
+        else:
+            with torch.no_grad():
+                obj.copy_(state[name])
+
+
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write `state` (plus format and version) atomically to `path`."""
     target = Path(path)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.checkpoint import StopSignal, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from hwnas.checkpoint import StopSignal, capture_rng, load_checkpoint, restore_rng, restore_state, save_checkpoint, state_of
 from hwnas.errors import UsageError
 
 
@@ -70,3 +70,20 @@ def test_a_second_sigint_interrupts_at_once() -> None:
     with StopSignal(), pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_state_of_and_restore_state_round_trip_modules_optimisers_and_logits(tmp_path: Path) -> None:
+    def make() -> dict:
+        model = torch.nn.Linear(2, 2)
+        logits = torch.zeros(3, requires_grad=True)
+        return {"net": model, "logits": logits, "adam": torch.optim.Adam([logits], lr=0.1)}
+
+    first = make()
+    first["logits"].grad = torch.ones(3)
+    first["adam"].step()
+    save_checkpoint(tmp_path / "c.pt", {"objects": state_of(first)})
+    second = make()
+    restore_state(second, load_checkpoint(tmp_path / "c.pt")["objects"])
+    assert torch.equal(second["logits"], first["logits"]) and second["adam"].param_groups[0]["params"][0] is second["logits"]
+    assert torch.equal(second["net"].weight, first["net"].weight)
+    assert second["adam"].state_dict()["state"][0]["step"] == 1

@@ -10,7 +10,7 @@ import torch
 from folder_fixtures import write_cifar10, write_image_folder
 
 from hwnas.data import DataSplits
-from hwnas.datasets import FolderSplits, load_data, load_folder
+from hwnas.datasets import FolderSplits, endless_from, load_data, load_folder
 from hwnas.errors import UsageError
 
 
@@ -132,3 +132,11 @@ def test_wrong_layouts_give_one_line_errors_naming_what_was_expected(tmp_path: P
     with pytest.raises(UsageError) as error:
         load_data(str(root / "missing") if layout == "not_a_folder" else str(root), num_workers=0)
     assert expected in _one_line(error)
+
+
+def test_endless_from_continues_a_step_counted_stream(tmp_path: Path) -> None:
+    data = load_folder(write_cifar10(tmp_path, per_batch=10), cutout=8, num_workers=0)
+    stream = endless_from(data.loader("train", 7, seed=3))
+    whole = [next(stream)[0] for _ in range(12)]  # 30 images: 5 batches per epoch, the last one of 2
+    resumed = endless_from(data.loader("train", 7, seed=3), consumed=6)
+    assert all(torch.equal(next(resumed)[0], expected) for expected in whole[6:])

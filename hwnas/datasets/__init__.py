@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from hwnas.data import DataSplits, list_datasets, load_dataset, stratified_split
 from hwnas.datasets import cifar, imagefolder, transforms
-from hwnas.datasets.sampling import SeededDataset, SeededSampler, sample_seed, seeded_loader
+from hwnas.datasets.sampling import SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader
 from hwnas.errors import UsageError
 
 SPLITS = ("train", "val", "test")
@@ -183,5 +183,5 @@ def load_data(name_or_dir: str, *, seed: int = 0, **options: object) -> DataSpli
     return load_folder(name_or_dir, seed=seed, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "data_kind", "default_workers", "load_data",
+__all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "data_kind", "default_workers", "endless_from", "load_data",
            "load_folder", "sample_seed", "seeded_loader"]

@@ -102,3 +102,20 @@ def ignore_sigint(worker_id: int) -> None:
     """Workers leave Ctrl-C to the main process, which stops at a step boundary
     (`hwnas.checkpoint.StopSignal`) instead of finding its workers dead."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def endless_from(loader: torch.utils.data.DataLoader, consumed: int = 0) -> Iterator[Any]:
+    """Batches forever, starting after the first `consumed` ones, as an uninterrupted stream would.
+
+    For loops that count steps, not epochs (the bi-level search): a loop
+    resumed at step k passes the number of batches this stream had given by
+    then. Needs a `seeded_loader` (its sampler knows epochs and offsets).
+    """
+    sampler = loader.sampler
+    if not isinstance(sampler, SeededSampler):
+        raise TypeError("endless_from needs a loader made by seeded_loader")
+    per_epoch = len(loader)
+    epoch, offset = divmod(consumed, per_epoch)
+    sampler.set_position(epoch, offset * int(loader.batch_size or 1))
+    while True:
+        yield from loader
