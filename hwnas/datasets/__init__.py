@@ -173,14 +173,29 @@ def data_kind(name_or_dir: str) -> str:
     return "imagefolder"
 
 
-def load_data(name_or_dir: str, *, seed: int = 0, **options: object) -> DataSplits | FolderSplits:
-    """A bundled data set by name, or a CIFAR-10 / ImageFolder folder (options go to `load_folder`)."""
+def load_data(
+    name_or_dir: str,
+    *,
+    seed: int = 0,
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
+    image_size: int | None = None,
+    limit: int | None = None,
+    **folder_options: object,
+) -> DataSplits | FolderSplits:
+    """A bundled data set by name (`hwnas.data.load_dataset`), or a CIFAR-10 / ImageFolder folder.
+
+    `val_fraction` defaults to each loader's own (bundled 0.25; folders 0.5,
+    DARTS); `test_fraction` applies to bundled data only (folders have their
+    test set); `folder_options` (cutout, color_jitter, num_workers) go to `load_folder`.
+    """
     if name_or_dir in list_datasets():
-        bundled = {k: v for k, v in options.items() if k in ("image_size", "limit") and v is not None}
-        return load_dataset(name_or_dir, seed=seed, **bundled)  # type: ignore[arg-type]
+        given = {"val_fraction": val_fraction, "test_fraction": test_fraction, "image_size": image_size, "limit": limit}
+        return load_dataset(name_or_dir, seed=seed, **{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     if not Path(name_or_dir).expanduser().is_dir():
         raise UsageError(f"--data {name_or_dir!r} is neither a bundled data set ({', '.join(list_datasets())}) nor a folder")
-    return load_folder(name_or_dir, seed=seed, **options)  # type: ignore[arg-type]
+    split = {} if val_fraction is None else {"val_fraction": val_fraction}
+    return load_folder(name_or_dir, seed=seed, image_size=image_size, limit=limit, **split, **folder_options)  # type: ignore[arg-type]
 
 
 __all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "data_kind", "default_workers", "endless_from", "load_data",
