@@ -148,22 +148,20 @@ class SearchSpace:
 
         Standalone networks keep the supernet's module paths (a decision point
         holds only its chosen candidate), so inheritance is a state-dict copy."""
-        with torch.device("meta"):  # no initialisation: every tensor is copied below
-            network = self.build(arch)
+        parameter = next(supernet.parameters(), None)
+        network = self.build(arch).to(parameter.device if parameter is not None else "cpu")
         # Walk only the architecture's own modules: a supernet's full state dict
         # has every candidate and costs far more than the copy itself.
-        for path, module in network.named_modules():
-            try:
-                source = supernet.get_submodule(path)
-            except AttributeError:
-                raise ArchitectureError(
-                    f"supernet has no module {path!r}; was it built by this space with the same configuration?"
-                ) from None
-            for name, parameter in module.named_parameters(recurse=False):
-                tensor = getattr(source, name).detach().clone()
-                module._parameters[name] = nn.Parameter(tensor, requires_grad=parameter.requires_grad)
-            for name in dict(module.named_buffers(recurse=False)):
-                module._buffers[name] = getattr(source, name).clone()
+        with torch.no_grad():
+            for path, module in network.named_modules():
+                try:
+                    source = supernet.get_submodule(path)
+                except AttributeError:
+                    raise ArchitectureError(
+                        f"supernet has no module {path!r}; was it built by this space with the same configuration?"
+                    ) from None
+                for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                    tensor.copy_(getattr(source, name))
         return network.train(supernet.training)
 
     def op_items(self, batch_size: int) -> list[OpItem]:
