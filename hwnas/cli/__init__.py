@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.lut",
     "hwnas.cli.export",
     "hwnas.cli.train",
+    "hwnas.cli.search",
 )
 
 

@@ -32,6 +32,10 @@ DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.
 class SearchConfig:
     """Every knob of one search (units: learning rates per step, latencies in ms).
 
+    `torch_threads` is the intra-op thread count while training (None keeps
+    torch's): 1 by default, because two OpenMP threads on two cores that
+    other processes also use run tiny convolutions ~20x slower, not faster.
+
     Steps count architecture updates after `warmup_steps` weight-only steps;
     each step also takes one weight step first (GDAS Alg. 1: W on a
     search-train batch, then A on a search-val batch).
@@ -74,11 +78,13 @@ class SearchConfig:
     arch_weight_decay: float = 0.0
 
     device: str = "cpu"
+    torch_threads: int | None = 1
     latency_device: str = "cpu"
     latency_backend: str = "eager"
     latency_batch_size: int = 1
     latency_precision: str = "fp32"
     latency_threads: int | None = None
+    measure_budget_s: float = 0.15
     lut: str | None = None
     seed: int = 0
     progress: bool = True

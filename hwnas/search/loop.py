@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
-from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
+from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.rundir import RunDirectory
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
@@ -108,6 +110,30 @@ def run_search(
     extra_config: dict[str, Any] | None = None,
 ) -> SearchResult:
     """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`."""
+    with torch_threads(config.torch_threads):
+        return _run_search(config, out, data, surrogate, measure_final, extra_config)
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Train with `count` intra-op threads (None: unchanged); the caller's setting is restored."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_search(
+    config: SearchConfig,
+    out: str | Path,
+    data: DataSplits | None,
+    surrogate: LinearSurrogate | None,
+    measure_final: bool,
+    extra_config: dict[str, Any] | None,
+) -> SearchResult:
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     run = RunDirectory(out)
@@ -119,7 +145,10 @@ def run_search(
     net = space.supernet().to(device).train()
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
 
-    oracle = LatencyOracle(space, _conditions(config), log_path=run.latencies_path) if config.measures_latency else None
+    oracle = None
+    if config.measures_latency:
+        budget = replace(SEARCH_MEASURE, budget_s=config.measure_budget_s)
+        oracle = LatencyOracle(space, _conditions(config), config=budget, log_path=run.latencies_path)
     latency, surrogate_source = _latency_term(config, space, oracle, surrogate)
     run.write_json("config.json", {
         "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},

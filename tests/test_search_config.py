@@ -1,0 +1,60 @@
+"""Estimator pairs: sensible ones are accepted, the others refused with one line naming the fix;
+the CLI turns flags into the same configuration and refuses mistakes with exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.cli.search import parse_options
+from hwnas.errors import UsageError
+from hwnas.search import SearchConfig
+from hwnas.search.config import ESTIMATORS, SAMPLING_ESTIMATORS
+
+
+@pytest.mark.parametrize("estimator", SAMPLING_ESTIMATORS)
+@pytest.mark.parametrize("latency", ["relax", "reinforce", "expected", "none"])
+def test_sampling_estimators_accept_every_latency_estimator(estimator: str, latency: str) -> None:
+    config = SearchConfig(estimator=estimator, latency_estimator=latency, latency_target_ms=2.0)
+    assert config.measures_latency == (latency in ("relax", "reinforce"))
+
+
+@pytest.mark.parametrize("estimator", sorted(set(ESTIMATORS) - set(SAMPLING_ESTIMATORS)))
+def test_measured_latency_needs_a_sampled_architecture(estimator: str) -> None:
+    with pytest.raises(UsageError, match="use --latency-estimator expected") as error:
+        SearchConfig(estimator=estimator, latency_estimator="relax", latency_target_ms=2.0)
+    assert "\n" not in str(error.value)
+    SearchConfig(estimator=estimator, latency_estimator="expected", latency_target_ms=2.0)
+
+
+def test_unknown_names_and_misplaced_options_are_refused() -> None:
+    with pytest.raises(UsageError, match="--estimator 'enas' is unknown"):
+        SearchConfig(estimator="enas")
+    with pytest.raises(UsageError, match="--darts-order amended applies to --estimator darts only"):
+        SearchConfig(estimator="rebar", darts_order="amended")
+    with pytest.raises(UsageError, match="--latency-target must be positive"):
+        SearchConfig(latency_target_ms=-1.0)
+    with pytest.raises(UsageError, match="egs-samples"):
+        SearchConfig(estimator="egs", latency_estimator="none", egs_samples=0)
+
+
+def test_temperature_defaults_follow_the_papers() -> None:
+    assert SearchConfig(estimator="gdas").temperatures == (10.0, 0.1)
+    assert SearchConfig(estimator="rebar").temperatures == (0.4, 0.4)
+    assert SearchConfig(estimator="gdas", tau_start=10.0, tau_end=1.0).temperatures == (10.0, 1.0)
+
+
+def test_space_options_parse_json_values() -> None:
+    assert parse_options(["C=8", "parameterization=edges", "widths=[1,2]", "small_input=true"]) == {
+        "C": 8, "parameterization": "edges", "widths": [1, 2], "small_input": True,
+    }
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        parse_options(["C"])
+
+
+def test_cli_refuses_an_unsupported_pair_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwnas.cli import main
+
+    code = main(["search", "--estimator", "darts", "--latency-estimator", "relax", "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --latency-estimator expected" in err
