@@ -101,7 +101,7 @@ def test_lut_show_without_a_profile_is_one_line_error(tmp_path: Path, capsys: py
 def test_profile_device_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "prof"
     argv = ["profile", "--device", "cpu", "--space", "proxyless", "--input-size", "28", "--samples", "16",
-            "--retest", "2", "--block-size", "6", "--threads", "1", "--out", str(out)]
+            "--retest", "2", "--block-size", "6", "--threads", "1", "--time-per-net", "0.05", "--out", str(out)]
     for key, value in TINY.items():
         argv += ["--space-option", f"{key}={json.dumps(value)}"]
     assert main(argv) == 0

@@ -131,7 +131,8 @@ def test_cost_table_adds_up_to_whole_network_counts() -> None:
     from lut.costs import CostTable
     from search_spaces import count_macs, count_params
 
-    space = get_space("proxyless", resolution=32, small_input=True, depths=[2, 1, 1, 1, 1, 1])
+    space = get_space("proxyless", resolution=32, small_input=True, depths=[2, 1, 1, 1, 1, 1],
+                      widths=[8, 8, 8, 8, 16, 16, 16, 24, 32])
     archs = [space.sample(np.random.default_rng(i)) for i in range(3)]
     costs = CostTable.for_space(space, archs[0])
     assert costs.op_macs is not None
