@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from hwnas.errors import UsageError
+
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """A 63-bit seed for one sample's augmentation (independent of rank and worker)."""
@@ -115,6 +117,9 @@ def endless_from(loader: torch.utils.data.DataLoader, consumed: int = 0) -> Iter
     if not isinstance(sampler, SeededSampler):
         raise TypeError("endless_from needs a loader made by seeded_loader")
     per_epoch = len(loader)
+    if per_epoch == 0:
+        raise UsageError(f"batch size {loader.batch_size} is larger than this process's share of the split "
+                         f"({len(sampler)} images); use a smaller batch")
     epoch, offset = divmod(consumed, per_epoch)
     sampler.set_position(epoch, offset * int(loader.batch_size or 1))
     while True:
