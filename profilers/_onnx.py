@@ -37,9 +37,28 @@ OUTPUT_NAME = "output"
 _ONNX_PRECISIONS = {1: "fp32", 10: "fp16", 16: "bf16"}  # onnx.TensorProto element types
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, exporter: str) -> str:
-    """Write `model` at `example`'s exact shape and dtype to `path`; return the exporter used."""
-    order = [exporter] + [other for other in ("torchscript", "dynamo") if other != exporter]
+BATCH_AXIS = "batch"
+
+
+def export_onnx(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    exporter: str,
+    *,
+    opset: int = OPSET,
+    dynamic_batch: bool = False,
+    fallback: bool = True,
+) -> str:
+    """Write `model` at `example`'s shape and dtype to `path`; return the exporter used.
+
+    Timing uses the defaults (static shape, `OPSET`, fall back to the other
+    exporter). `hwnas export` asks for a stated opset, optionally a symbolic
+    batch axis, and no fallback: a shipped file must come from the exporter
+    the user chose.
+    """
+    order = [exporter] + ([other for other in ("torchscript", "dynamo") if other != exporter] if fallback else [])
+    dynamic_axes = {INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}} if dynamic_batch else None
     errors = []
     for name in order:
         try:
@@ -52,14 +71,17 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, exporter: s
                     dynamo=name == "dynamo",
                     input_names=[INPUT_NAME],
                     output_names=[OUTPUT_NAME],
-                    opset_version=OPSET,
+                    opset_version=opset,
+                    dynamic_axes=dynamic_axes,
                     verbose=False,
                     external_data=False,
                 )
             return name
         except Exception as error:  # noqa: BLE001 - try the other exporter, report both if both fail
-            errors.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-    raise ProfilerError(f"ONNX export failed ({'; '.join(errors)}); use --backend eager for this model")
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            errors.append(f"{name}: {type(error).__name__}: {first}")
+    hint = "use --backend eager for this model" if fallback else "try the other --exporter or another --opset"
+    raise ProfilerError(f"ONNX export (opset {opset}) failed ({'; '.join(errors)}); {hint}")
 
 
 def onnx_signature(path: Path) -> tuple[tuple[int | None, ...], str]:

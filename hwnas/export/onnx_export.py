@@ -1,11 +1,10 @@
 """nn.Module -> a checked ONNX file at a stated opset, static or dynamic batch.
 
-The profilers export at one static shape and their fixed opset
-(`profilers._onnx.export_onnx`), which is what timing needs. A deployed
-file also needs the opset its runtime supports and, for servers, a batch
-dimension that is symbolic ("batch"); this module adds exactly those two
-and reuses the profilers' input/output names, so `hwnas profile --model
-model.onnx` reads an exported file like its own.
+The one ONNX exporter is `profilers._onnx.export_onnx` (timing uses it at a
+static shape); a deployed file also needs the opset its runtime supports
+and, for servers, a symbolic batch dimension ("batch"), which this module
+asks of it, then checks the file. The input/output names are the profilers',
+so `hwnas profile --model model.onnx` reads an exported file like its own.
 
 Checks: `onnx.checker.check_model(full_check=True)` (structure and shape
 inference) and the opset actually written. Simplification uses onnxslim
@@ -16,7 +15,6 @@ skipped and the manifest says so.
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import UsageError
-from profilers._onnx import INPUT_NAME, OUTPUT_NAME
-
-BATCH_AXIS = "batch"
+from profilers._onnx import export_onnx as profilers_export_onnx
 _DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 7: "int64"}  # onnx.TensorProto element types
 
 
@@ -65,29 +61,7 @@ class OnnxFile:
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: int, dynamic_batch: bool, exporter: str) -> OnnxFile:
     """Export `model` (eval mode, on `example`'s device and dtype) to `path`, then check it."""
-    dynamic_axes = {INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}} if dynamic_batch else None
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # deprecation and tracer notes, not user errors
-            torch.onnx.export(
-                model.eval(),
-                (example,),
-                str(path),
-                dynamo=exporter == "dynamo",
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                opset_version=opset,
-                dynamic_axes=dynamic_axes,
-                verbose=False,
-                external_data=False,
-            )
-    except Exception as error:  # noqa: BLE001 - torch.onnx raises many types; the user needs one line
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        other = "dynamo" if exporter == "torchscript" else "torchscript"
-        raise UsageError(
-            f"ONNX export ({exporter}, opset {opset}) failed: {type(error).__name__}: {first[:200]}; "
-            f"try --exporter {other} or another --opset"
-        ) from error
+    profilers_export_onnx(model.eval(), example, path, exporter, opset=opset, dynamic_batch=dynamic_batch, fallback=False)
     return check_onnx(path, exporter)
 
 
