@@ -87,3 +87,36 @@ def test_state_of_and_restore_state_round_trip_modules_optimisers_and_logits(tmp
     assert torch.equal(second["logits"], first["logits"]) and second["adam"].param_groups[0]["params"][0] is second["logits"]
     assert torch.equal(second["net"].weight, first["net"].weight)
     assert second["adam"].state_dict()["state"][0]["step"] == 1
+
+
+def test_search_state_round_trips_logits_optimisers_baselines_memo_and_online_fit(tmp_path: Path) -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from hwnas.distributed import DistInfo  # noqa: PLC0415
+    from hwnas.estimators import LinearSurrogate, MovingAverageBaseline  # noqa: PLC0415
+    from hwnas.search_checkpoint import load_search, save_search  # noqa: PLC0415
+
+    def make() -> dict:
+        logits = torch.zeros(3, requires_grad=True)
+        online = SimpleNamespace(_fitted_at=-1, current=LinearSurrogate(0.0, {"d": torch.zeros(3)}))
+        return {"objects": {"logits.d": logits, "adam": torch.optim.Adam([logits], lr=0.1)},
+                "baselines": {"accuracy": MovingAverageBaseline(0.9)}, "oracle": SimpleNamespace(_memo={}),
+                "surrogate": online, "config": {"steps": 5, "progress": True}, "data_sha256": "abc", "info": DistInfo()}
+
+    first = make()
+    first["objects"]["logits.d"].grad = torch.ones(3)
+    first["objects"]["adam"].step()
+    first["baselines"]["accuracy"].update(2.0)
+    first["oracle"]._memo = {("k3_e3", "zero"): 1.5, ("k5_e6", "k3_e3"): 2.5}
+    first["surrogate"]._fitted_at, first["surrogate"].current = 2, LinearSurrogate(0.7, {"d": torch.arange(3.0)})
+    save_search(tmp_path / "c.pt", step=4, **first)
+    second = make()
+    second["config"]["progress"] = False  # may differ on resume
+    assert load_search(tmp_path / "c.pt", **second) == 4
+    assert torch.equal(second["objects"]["logits.d"], first["objects"]["logits.d"])
+    assert second["baselines"]["accuracy"].value == 2.0 and second["surrogate"]._fitted_at == 2
+    assert list(second["oracle"]._memo.items()) == list(first["oracle"]._memo.items())
+    assert torch.equal(second["surrogate"].current.coefficients["d"], torch.arange(3.0))
+    second["config"]["steps"] = 6
+    with pytest.raises(UsageError, match="steps is 6 now but 5"):
+        load_search(tmp_path / "c.pt", **second)
