@@ -116,7 +116,9 @@ def lut_profile(context: SuiteContext) -> StepOutcome:
     from lut.profile import profile_device, resolve_settings  # noqa: PLC0415
     from lut.report import fit_table  # noqa: PLC0415
 
-    samples = 96 if context.quick or context.seconds_left() < 300 else 192
+    if context.seconds_left() < 150:
+        return StepOutcome("skipped", "less than 150 s of the suite's budget left for a device profile")
+    samples = 96 if context.quick or context.seconds_left() < 360 else 192
     settings = resolve_settings(space="proxyless", device=context.device, backend="eager", batch_size=32,
                                 samples=samples, retest=16, out=tempfile.mkdtemp(prefix="hwnas-gpu-profile-"),
                                 progress=False)
