@@ -80,9 +80,13 @@ def draw_darts(choices: dict[str, str], path: Path, max_cells: int = 4) -> Path 
         position = _positions(nodes)
         output = (position[nodes[-1]][0] + 1.6, 0.0)
         order = {state: (0 if state < FIRST_NODE else nodes.index(state) + 1) for state in position}
+        drawn: dict[tuple[int, int], int] = defaultdict(int)
         for source, node, op in edges:
             skips = order[node] - order[source] > 1  # would pass through a node in between: bend it
-            _edge(ax, position[source], position[node], op, (0.3 if position[source][1] > 0 else -0.3) if skips else 0.0)
+            rad = (0.3 if position[source][1] > 0 else -0.3) if skips else 0.0
+            rad += 0.35 * drawn[(source, node)]  # factorized cells may take one input twice: bend the second
+            drawn[(source, node)] += 1
+            _edge(ax, position[source], position[node], op, rad)
         for node in nodes:
             ax.annotate("", xy=output, xytext=position[node],
                         arrowprops={"arrowstyle": "-|>", "color": "#ccc", "shrinkA": 13, "shrinkB": 15})
