@@ -34,7 +34,7 @@ from search_spaces import get_space
 
 SPACES = {
     # name -> (space, config): the search-time networks, sized for a CPU run
-    "proxyless": ("proxyless", {"widths": "search", "resolution": 96, "num_classes": 10}),
+    "proxyless": ("proxyless", {"widths": "search", "resolution": 64, "num_classes": 10}),
     "darts-edges": ("darts", {"parameterization": "edges", "C": 16, "layers": 8, "resolution": 32}),
     "darts-factorized": ("darts", {"parameterization": "factorized", "C": 16, "layers": 8, "resolution": 32}),
 }
@@ -64,26 +64,32 @@ def saved_bytes(step: Callable[[], None]) -> int:
     return sum(seen.values())
 
 
-def measure(variant: str, step: Callable[[], None], device: torch.device, warmup: int, steps: int) -> StepCost:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
+def measure(steps_by_variant: dict[str, Callable[[], None]], device: torch.device, warmup: int, steps: int) -> list[StepCost]:
+    """Time the variants round-robin (one step each in turn), so that a shared,
+    noisy machine slows them alike; the median of each variant's steps."""
+    times: dict[str, list[float]] = {variant: [] for variant in steps_by_variant}
+    for round_index in range(warmup + steps):
+        for variant, step in steps_by_variant.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if round_index >= warmup:
+                times[variant].append((time.perf_counter() - start) * 1e3)
+    costs = []
+    for variant, step in steps_by_variant.items():
+        cuda_peak = None
         if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    cuda_peak = None
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        step()
-        cuda_peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    q = np.percentile(times, [10, 90])
-    return StepCost(variant, statistics.median(times), float(q[0]), float(q[1]), saved_bytes(step) / 2**20, cuda_peak)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            step()
+            cuda_peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        q = np.percentile(times[variant], [10, 90])
+        costs.append(StepCost(variant, statistics.median(times[variant]), float(q[0]), float(q[1]),
+                              saved_bytes(step) / 2**20, cuda_peak))
+    return costs
 
 
 def make_step(model: nn.Module, x: Tensor, y: Tensor, weights: Callable[[], dict[str, Tensor]] | None) -> Callable[[], None]:
@@ -109,13 +115,11 @@ def run_space(key: str, batch_size: int, device: torch.device, warmup: int, step
     y = torch.randint(0, int(space.config["num_classes"]), (batch_size,), device=device)
     one_hot = {k: v.to(device).requires_grad_() for k, v in space.one_hot(arch).items()}
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
-    return [
-        measure("standalone", make_step(standalone, x, y, None), device, warmup, steps),
-        measure("single-path", make_step(supernet, x, y, lambda: one_hot), device, warmup, steps),
-        measure("soft (all paths)", make_step(supernet, x, y,
-                                              lambda: {k: torch.softmax(v, 0) for k, v in logits.items()}),
-                device, warmup, max(3, steps // 3)),
-    ]
+    return measure({
+        "standalone": make_step(standalone, x, y, None),
+        "single-path": make_step(supernet, x, y, lambda: one_hot),
+        "soft (all paths)": make_step(supernet, x, y, lambda: {k: torch.softmax(v, 0) for k, v in logits.items()}),
+    }, device, warmup, steps)
 
 
 def main() -> None:
@@ -123,8 +127,8 @@ def main() -> None:
     parser.add_argument("--spaces", default=",".join(SPACES), help=f"comma list of {', '.join(SPACES)}")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -45,6 +45,11 @@ class Architecture:
     choices: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        """Hashable although it holds dicts: architectures go in sets and dict keys
+        (sample de-duplication, measurement caches)."""
+        return hash(json.dumps([self.space, self.space_version, self.config, self.choices], sort_keys=True))
+
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "space": self.space,

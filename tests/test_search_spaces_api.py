@@ -78,6 +78,7 @@ def test_architecture_json_keeps_extra_keys(tmp_path) -> None:
     saved = Architecture.load(arch.save(tmp_path / "a.json"))
     assert saved.extra["genotype"] == arch.extra["genotype"]
     assert json.loads((tmp_path / "a.json").read_text())["space_version"] == 1
+    assert len({arch, saved, named_architecture("darts_v1")}) == 2  # hashable, equal when equal
 
 
 def test_genotype_matches_named_file() -> None:
