@@ -210,11 +210,11 @@ def train(
                                     "seconds": seconds_before + time.perf_counter() - started})
                 if on_step is not None:
                     on_step(step)
+                if step == total:
+                    break  # a stop request now changes nothing: the run completes below
                 if distributed.any_rank(stop.requested, info):
                     stopped_by = stop.name or "a signal on another rank"
                     save(False)
-                    break
-                if step == total:
                     break
                 if step % config.checkpoint_every == 0:
                     save(False)
