@@ -79,13 +79,13 @@ def init_from_env(device: str = "cpu", *, timeout_s: float = 1800.0) -> DistInfo
     `device` is "cpu" or "cuda"/"cuda:N" (N is ignored under torchrun: each
     process takes the GPU of its local rank).
     """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}, but torch sees no CUDA device here; use --device cpu")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo(device=device)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device} under torchrun, but this machine has no CUDA device")
         torch.cuda.set_device(local_rank)
         device, backend = f"cuda:{local_rank}", "nccl"
     else:
