@@ -17,6 +17,7 @@ The steps, all under one profile directory, each safe to interrupt:
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,7 @@ from lut.errors import LutError
 from lut.fit import FitReport, features_from_names, fit_and_evaluate
 from lut.report import write_report
 from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
-from lut.table import Conditions, FixedEntry, LatencyTable, OpEntry, load, save, write_json_atomic
+from lut.table import Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, load, save, write_json_atomic
 from profilers import MeasureConfig, measure_interleaved
 from search_spaces.architecture import Architecture
 from search_spaces.base import SearchSpace
@@ -237,10 +238,15 @@ def manifest_of(settings: ProfileSettings, space: SearchSpace) -> dict[str, Any]
     }
 
 
-def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    """Write profile.json, or refuse to resume a directory profiled under other conditions."""
-    import json  # noqa: PLC0415
+def _comparable(key: str, value: Any, sharded: bool) -> Any:
+    """Shards of one profile may run on different GPUs (cuda:0, cuda:1): then only the device type must agree."""
+    if key == "device" and sharded and isinstance(value, str):
+        return value.split(":")[0]
+    return value
 
+
+def check_manifest(out: Path, manifest: dict[str, Any], sharded: bool = False) -> None:
+    """Write profile.json, or refuse to resume a directory profiled under other conditions."""
     path = out / MANIFEST
     if path.exists():
         try:
@@ -248,7 +254,7 @@ def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
         except json.JSONDecodeError as error:
             raise LutError(f"{path} is corrupt ({error}); remove it or use another --out") from error
         for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision"):
-            if old.get(key) != manifest[key]:
+            if _comparable(key, old.get(key), sharded) != _comparable(key, manifest[key], sharded):
                 raise LutError(
                     f"{key} differs: {out} was profiled with {key}={old.get(key)!r}, this run asks {manifest[key]!r}; "
                     "use another --out, or the original settings to resume"
@@ -258,8 +264,6 @@ def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def load_manifest(out: Path) -> dict[str, Any]:
-    import json  # noqa: PLC0415
-
     path = Path(out) / MANIFEST
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -384,15 +388,13 @@ def measure_block(
 
 
 def _existing_table(out: Path, signature: str, settings: ProfileSettings) -> LatencyTable | None:
-    from lut.table import Expectation  # noqa: PLC0415
-
     if not (out / "lut.json").exists():
         return None
     return load(
         out,
         Expectation(
             space_signature=signature,
-            device=settings.device,
+            device=None if settings.shard.count > 1 else settings.device,
             backend=settings.backend,
             batch_size=settings.batch_size,
             precision=settings.precision,
@@ -421,7 +423,7 @@ def profile_device(settings: ProfileSettings) -> ProfileOutcome:
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
     space = make_space(settings)
-    check_manifest(out, manifest_of(settings, space))
+    check_manifest(out, manifest_of(settings, space), sharded=settings.shard.count > 1)
     table = _existing_table(out, space.signature(), settings)
     measured_now = 0
     with _progress(settings.progress) as progress:

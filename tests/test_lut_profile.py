@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from lut.errors import LutError
-from lut.profile import ProfileSettings, planned_jobs, profile_device, resolve_settings
-from lut.samples import read_directory
+from lut.profile import ProfileSettings, check_manifest, fit_directory, planned_jobs, profile_device, resolve_settings
+from lut.samples import Shard, read_directory, read_samples
 from lut.table import Expectation, load
 from profilers import MeasureConfig
 from search_spaces import get_space
@@ -89,3 +89,25 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
     assert all(after_ms == before[key] for key, after_ms in ((r.key, r.latency_ms) for r in after.records) if key in before)
     assert len(after.problems) == 1 and "truncated or corrupt" in after.problems[0]
     assert outcome.problems == after.problems
+
+
+def test_shards_fill_their_own_files_and_merge(tmp_path: Path) -> None:
+    for shard in ("1/2", "0/2"):
+        profile_device(tiny_settings(tmp_path, 12, shard=Shard.parse(shard), fit=False))
+    assert sorted(p.name for p in tmp_path.glob("samples*.jsonl")) == ["samples-0-of-2.jsonl", "samples-1-of-2.jsonl"]
+    read = read_directory(tmp_path)
+    assert sorted(r.key for r in read.records) == sorted(planned_jobs(tiny_settings(tmp_path, 12)))
+    assert all(r.index % 2 == 1 for r in read_samples([tmp_path / "samples-1-of-2.jsonl"]).records)
+    table, report, _ = fit_directory(tmp_path)
+    assert table.model is not None and report.n_train + report.n_test == 12
+
+
+def test_manifest_lets_shards_use_other_gpus_only(tmp_path: Path) -> None:
+    manifest = {"format_version": 1, "space": "proxyless", "space_signature": "s", "seed": 0, "device": "cuda:0",
+                "backend": "eager", "batch_size": 32, "precision": "fp32"}
+    check_manifest(tmp_path, manifest)
+    check_manifest(tmp_path, {**manifest, "device": "cuda:1"}, sharded=True)
+    with pytest.raises(LutError, match="^device differs"):
+        check_manifest(tmp_path, {**manifest, "device": "cuda:1"})
+    with pytest.raises(LutError, match="^device differs"):
+        check_manifest(tmp_path, {**manifest, "device": "cpu"}, sharded=True)
