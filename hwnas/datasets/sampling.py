@@ -95,15 +95,17 @@ def seeded_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: 
     return torch.utils.data.DataLoader(
         SeededDataset(dataset), batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory, persistent_workers=num_workers > 0,
-        worker_init_fn=ignore_sigint if num_workers > 0 else None,
+        worker_init_fn=leave_signals_to_main if num_workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),  # its base seed must not draw from the global generator
     )
 
 
-def ignore_sigint(worker_id: int) -> None:
-    """Workers leave Ctrl-C to the main process, which stops at a step boundary
-    (`hwnas.checkpoint.StopSignal`) instead of finding its workers dead."""
+def leave_signals_to_main(worker_id: int) -> None:
+    """Workers ignore SIGINT and SIGTERM (a Ctrl-C or a scheduler's scancel reaches the whole process
+    group): the main process stops at a step boundary (`hwnas.checkpoint.StopSignal`), checkpoints,
+    and its workers exit with it, instead of dying first and failing the step in progress."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def endless_from(loader: torch.utils.data.DataLoader, consumed: int = 0) -> Iterator[Any]:
