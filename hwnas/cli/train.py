@@ -67,13 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwnas import distributed  # noqa: PLC0415 - keep `hwnas --help` light
-    from hwnas.cli.profile_device import _space_options  # noqa: PLC0415
+    from hwnas.cli.search import parse_options  # noqa: PLC0415 - the one KEY=VALUE parser of --space-option
     from hwnas.datasets import data_kind, load_data  # noqa: PLC0415
     from hwnas.train import fit_to_data, recipe, train  # noqa: PLC0415
     from search_spaces import load_architecture  # noqa: PLC0415
 
     arch = load_architecture(args.arch)
-    overrides = _space_options(args.space_option)
+    overrides = parse_options(args.space_option)
     resolution = overrides.get("resolution", arch.config.get("resolution"))
     info = distributed.init_from_env(args.device)
     try:
