@@ -113,6 +113,11 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
+def _collective_device(info: DistInfo) -> torch.device:
+    """Where a collective's buffer must live: the rank's GPU for NCCL, the CPU for gloo."""
+    return torch.device(info.device) if info.backend == "nccl" else torch.device("cpu")
+
+
 def broadcast_(tensors: Iterable[Tensor], info: DistInfo, src: int = 0) -> None:
     """Overwrite `tensors` in place with rank `src`'s values."""
     if info.enabled:
@@ -125,7 +130,7 @@ def all_reduce_mean_(tensors: Iterable[Tensor], info: DistInfo) -> None:
     items = list(tensors)
     if not info.enabled or not items:
         return
-    flat = torch.cat([t.reshape(-1) for t in items])
+    flat = torch.cat([t.detach().reshape(-1) for t in items]).to(_collective_device(info))
     dist.all_reduce(flat)
     flat /= info.world_size
     for tensor, chunk in zip(items, flat.split([t.numel() for t in items]), strict=True):
@@ -158,9 +163,7 @@ def shared_sampling(info: DistInfo) -> Iterator[int | None]:
     if not info.enabled:
         yield None
         return
-    seed = torch.randint(0, 2**62, (1,), dtype=torch.int64)
-    if info.backend == "nccl":
-        seed = seed.to(info.device)
+    seed = torch.randint(0, 2**62, (1,), dtype=torch.int64).to(_collective_device(info))
     dist.broadcast(seed, 0)
     devices = [torch.device(info.device).index] if info.device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
@@ -179,8 +182,7 @@ def broadcast_float(value: float | None, info: DistInfo, src: int = 0) -> float:
     """A number known on rank `src` (e.g. a latency in ms), on every rank."""
     if not info.enabled:
         return float(value)  # type: ignore[arg-type]
-    device = info.device if info.backend == "nccl" else "cpu"
-    holder = torch.tensor([float("nan") if value is None else value], dtype=torch.float64, device=device)
+    holder = torch.tensor([float("nan") if value is None else value], dtype=torch.float64, device=_collective_device(info))
     dist.broadcast(holder, src)
     return float(holder.item())
 
@@ -189,7 +191,7 @@ def agree(tensors: Mapping[str, Tensor], info: DistInfo) -> bool:
     """Whether every rank holds exactly these values (all-gather and compare; for checks and tests)."""
     if not info.enabled:
         return True
-    flat = torch.cat([t.detach().reshape(-1).double() for t in tensors.values()])
+    flat = torch.cat([t.detach().reshape(-1).double() for t in tensors.values()]).to(_collective_device(info))
     gathered = [torch.empty_like(flat) for _ in range(info.world_size)]
     dist.all_gather(gathered, flat)
     return all(torch.equal(gathered[0], other) for other in gathered[1:])
@@ -199,8 +201,7 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     """True on every rank if it is true on any (a stop request must stop all ranks at the same step)."""
     if not info.enabled:
         return flag
-    device = info.device if info.backend == "nccl" else "cpu"
-    value = torch.tensor([1 if flag else 0], device=device)
+    value = torch.tensor([1 if flag else 0], device=_collective_device(info))
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
 

@@ -199,7 +199,7 @@ def train(
                 scheduler.step()
                 step += 1
                 if step % config.log_every == 0 or step == total:
-                    values = torch.tensor([loss, correct])
+                    values = torch.stack([loss, correct]).double()  # the only host sync of a step: at log steps
                     distributed.all_reduce_mean_([values], info)
                     metrics.append({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                                     "loss": float(values[0]), "acc": float(values[1]),
@@ -241,8 +241,8 @@ def train(
 
 
 def _train_step(net: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """One SGD step; (loss, batch accuracy) as floats."""
+                images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step; (loss, batch accuracy) as detached 0-d tensors (no host sync)."""
     output = net(images)
     logits, auxiliary = output if isinstance(output, tuple) else (output, None)
     loss = criterion(logits, labels)
@@ -252,7 +252,7 @@ def _train_step(net: nn.Module, criterion: nn.Module, optimizer: torch.optim.Opt
     loss.backward()
     nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
     optimizer.step()
-    return float(loss.detach()), float((logits.argmax(1) == labels).float().mean())
+    return loss.detach(), (logits.argmax(1) == labels).float().mean().detach()
 
 
 def _check_resumable(state: dict[str, Any], arch: Architecture, data: Any, config: TrainConfig,
