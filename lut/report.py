@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from lut.fit import FitReport
 from lut.metrics import FitMetrics, relative_errors

@@ -4,6 +4,7 @@ CUDA and TensorRT tests skip with the reason where those are absent."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -39,3 +40,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def test_device() -> str:
     return os.environ.get("HWNAS_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny networks on a shared 2-core machine: one intra-op thread is faster
+    and steadier (two threads contending with another process were ~20x slower
+    here). Tests that need another count set it themselves."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from hwnas.cli import main
-from test_search_spaces_random import one_thread  # noqa: F401  (autouse: one thread on a shared machine)
 from search_spaces import Architecture, get_space
 
 

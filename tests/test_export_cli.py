@@ -22,7 +22,6 @@ from hwnas.cli import main
 from hwnas.export import latency_results, read_manifest, verify_files
 from hwnas.export import api as export_api
 from hwnas.export.parity import ParityError
-from test_export_onnx import one_thread  # noqa: F401 - the same autouse fixture: one torch thread on shared cores
 
 SMALL = {"resolution": 32, "widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [2, 2, 2, 2, 2, 1], "num_classes": 10}
 QUICK = ["--threads", "1", "--measure", "none"]

@@ -9,13 +9,11 @@ CPU provider (`hwnas.export.parity`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import search_spaces
 from hwnas.export import BatchSpec, ExportOptions, export_network
@@ -35,15 +33,6 @@ SMALL_CONFIGS: dict[str, list[dict[str, Any]]] = {
 # Both spaces end in global pooling, so a full-size network runs at any side its strides divide.
 LOW_RESOLUTION = {"proxyless": 64, "darts": 16}
 QUICK = ExportOptions(batch=BatchSpec.static(2), measure=(), measure_config=MeasureConfig(threads=1))
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Two cores are shared by several jobs: one thread is faster and steadier here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def random_cases() -> list[Any]:

@@ -23,7 +23,6 @@ from search_spaces import (
     space_for,
 )
 from search_spaces.choice import Choice
-from test_search_spaces_random import one_thread  # noqa: F401  (autouse: one thread for tiny networks)
 
 TINY_PROXYLESS = {"widths": [8, 8, 8, 8, 16, 16, 16, 16, 32], "resolution": 32, "small_input": True, "num_classes": 10}
 TINY_DARTS = {"C": 4, "layers": 3, "resolution": 16}

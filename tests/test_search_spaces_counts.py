@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from search_spaces import count_macs, count_params, get_space, named_architecture
-from test_search_spaces_random import one_thread  # noqa: F401  (autouse: one thread on a shared machine)
 
 EXPECTED_FILE = Path(__file__).parent / "expected" / "published_counts.json"
 EXPECTED = json.loads(EXPECTED_FILE.read_text())

@@ -37,15 +37,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is faster, and fair to a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomize(module: nn.Module, seed: int) -> nn.Module:
     """Non-trivial BN statistics and affine parameters, so equal outputs mean equal weights."""
     generator = torch.Generator().manual_seed(seed)

@@ -135,7 +135,6 @@ def _show_space(arch: Any, args: argparse.Namespace) -> Any:
 def layer_rows(space: Any, network: Any) -> list[dict[str, Any]]:
     """One row per stem / searchable layer or cell / head, with output shape,
     parameters and MACs."""
-    import torch  # noqa: PLC0415
     from torch import nn  # noqa: PLC0415
 
     from search_spaces.counting import count_params, macs_by_module  # noqa: PLC0415

@@ -19,7 +19,6 @@ shard; only rank 0 writes.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
