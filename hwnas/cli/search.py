@@ -16,7 +16,9 @@ from typing import Any
 
 from hwnas.errors import UsageError
 
-DEFAULTS: dict[str, Any] = {"steps": 100, "warmup_steps": 30, "batch_size": 64}
+DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_steps": 20, "batch_size": 32, "arch_lr": 0.05,
+                            "train_steps": 150, "profile_samples": 30}
+"""Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
                             "default: a small-input configuration sized for the bundled data")
     space.add_argument("--data", default="mnist", help="bundled data set: mnist (5,000 images 28x28) or digits (default: mnist)")
-    space.add_argument("--image-size", type=int, default=None, help="resize images to this side (default: as stored)")
+    space.add_argument("--image-size", type=int, default=None,
+                       help="resize images to this side (default: with the default space configuration 14 for "
+                            "proxyless and 16 for darts, else as stored)")
     space.add_argument("--data-limit", type=int, default=None, help="use only this many images (quick runs)")
 
     estimator = parser.add_argument_group("estimators and objective")
@@ -62,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.add_argument("--precision", default="fp32", help="fp32 or fp16 (default: fp32)")
     latency.add_argument("--threads", type=int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")
     latency.add_argument("--lut", default=None, help="device profile directory or lut.json to use (default: profile now, or reuse)")
-    latency.add_argument("--profile-samples", type=int, default=40, help="random networks timed when profiling (default: 40)")
+    latency.add_argument("--profile-samples", type=int, default=DEFAULTS["profile_samples"],
+                         help=f"random networks timed when profiling (default: {DEFAULTS['profile_samples']})")
     latency.add_argument("--profile-root", default="profiles", help="where profiles live (default: profiles/)")
 
     loop = parser.add_argument_group("search loop")
@@ -71,9 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"weight-only steps first (default: {DEFAULTS['warmup_steps']})")
     loop.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
     loop.add_argument("--w-lr", type=float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
-    loop.add_argument("--arch-lr", type=float, default=0.01, help="architecture Adam learning rate (default: 0.01)")
+    loop.add_argument("--arch-lr", type=float, default=DEFAULTS["arch_lr"],
+                      help=f"architecture Adam learning rate (default: {DEFAULTS['arch_lr']})")
     loop.add_argument("--device", default="cpu", help="device that trains the supernet (default: cpu)")
-    loop.add_argument("--train-steps", type=int, default=300, help="training steps of the found network (default: 300)")
+    loop.add_argument("--train-steps", type=int, default=DEFAULTS["train_steps"],
+                      help=f"training steps of the found network (default: {DEFAULTS['train_steps']})")
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--out", default=None, help="run directory (default: runs/search-<UTC time>)")
     loop.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -68,22 +68,22 @@ class SearchConfig:
     latency_weight: float = 1.0
     latency_beta: float = 1.0
 
-    steps: int = 100
+    steps: int = 50
     warmup_steps: int = 20
-    batch_size: int = 64
+    batch_size: int = 32
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
-    arch_lr: float = 0.01
+    arch_lr: float = 0.05
     arch_weight_decay: float = 0.0
 
     device: str = "cpu"
     torch_threads: int | None = 1
     latency_device: str = "cpu"
-    latency_backend: str = "eager"
+    latency_backend: str = "ort"
     latency_batch_size: int = 1
     latency_precision: str = "fp32"
-    latency_threads: int | None = None
+    latency_threads: int | None = 1
     measure_budget_s: float = 0.15
     lut: str | None = None
     seed: int = 0

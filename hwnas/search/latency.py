@@ -142,6 +142,15 @@ def surrogate_from_table(table: LatencyTable, space: SearchSpace) -> LinearSurro
     return LinearSurrogate(bias=float(table.model.bias_ms), coefficients=coefficients)
 
 
+def surrogate_range(model: LinearSurrogate) -> tuple[float, float]:
+    """(fastest, slowest) prediction in ms over every architecture: per decision the smallest
+    / largest coefficient (decisions are independent in a linear model)."""
+    coefficients = model.coefficients.values() if isinstance(model.coefficients, Mapping) else model.coefficients
+    low = model.bias + sum(float(c.min()) for c in coefficients)
+    high = model.bias + sum(float(c.max()) for c in coefficients)
+    return low, high
+
+
 def load_surrogate(path: str | Path, space: SearchSpace, conditions: LatencyConditions) -> tuple[LatencyTable, LinearSurrogate]:
     """Load a profile's lut.json, refusing one measured for another space or conditions."""
     table = load(path, conditions.expectation(space))

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from hwnas.search.progress import search_progress, status_line
 from hwnas.search.rundir import RunDirectory
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
+from hwnas.search.train import torch_threads
 from profilers import LatencyResult
 from search_spaces import Architecture, SearchSpace, get_space
 
@@ -112,18 +111,6 @@ def run_search(
     """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`."""
     with torch_threads(config.torch_threads):
         return _run_search(config, out, data, surrogate, measure_final, extra_config)
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Train with `count` intra-op threads (None: unchanged); the caller's setting is restored."""
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run_search(

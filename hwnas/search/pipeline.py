@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hwnas.data import load_dataset
+from hwnas.data import DataSplits, load_dataset
+from hwnas.estimators import LinearSurrogate
 from hwnas.errors import UsageError
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
-from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle
+from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, load_surrogate, surrogate_range
 from hwnas.search.loop import SearchResult, run_search, space_for_data
 from hwnas.search.train import TrainReport, train_network
 from lut.samples import read_directory
@@ -38,7 +39,11 @@ DEFAULT_SPACE_CONFIGS: dict[str, dict[str, Any]] = {
     "darts": {"parameterization": "factorized", "C": 8, "layers": 5},
 }
 """Small-input spaces sized so the whole default run takes minutes on 2 CPU cores
-(MNIST 28x28: the proxyless stem and stage 1 at stride 1; a 5-cell DARTS network)."""
+(MNIST at 14x14 by default: the proxyless stem and stage 1 at stride 1; a 5-cell DARTS network)."""
+
+DEFAULT_IMAGE_SIZES = {"proxyless": 14, "darts": 16}
+"""Side the bundled images are resized to with the default configuration: MNIST at 14x14 costs a
+quarter of 28x28 per step (DARTS needs a multiple of 4)."""
 
 AUTO_TARGET_QUANTILE = 0.3
 
@@ -136,35 +141,68 @@ def _keep_onnx(export_dir: Path, target: Path) -> Path | None:
     return target
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every search on the bundled data needs before it starts: the configuration with the
+    space filled in, the split data, the latency conditions, and the device profile with its
+    fitted linear model (None when there is no latency term or `--lut none`)."""
+
+    config: SearchConfig
+    data: DataSplits
+    space: SearchSpace
+    conditions: LatencyConditions
+    profile: Path | None
+    surrogate: LinearSurrogate | None
+
+    def predicted_range(self) -> tuple[float, float]:
+        """(fastest, slowest) latency in ms the linear model predicts over the whole space."""
+        if self.surrogate is None:
+            raise UsageError("no latency model: this setup has no device profile")
+        return surrogate_range(self.surrogate)
+
+
+def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", profile_samples: int = 30) -> Setup:
+    """Load the data, fill in the space configuration, and profile the device (or reuse a profile)."""
+    if not config.space_config:
+        config = replace(config, space_config=dict(DEFAULT_SPACE_CONFIGS.get(config.space, {})),
+                         image_size=config.image_size or DEFAULT_IMAGE_SIZES.get(config.space))
+    data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
+                        test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+    space = space_for_data(config, data)
+    conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
+                                   config.latency_precision, config.latency_threads)
+    profile, surrogate = None, None
+    if config.uses_latency:
+        profile, lut_path = _profile_for(config, space, conditions, profile_root, profile_samples)
+        config = replace(config, lut=None if lut_path is None else str(lut_path))
+        if lut_path is not None:
+            surrogate = load_surrogate(lut_path, space, conditions)[1]
+    return Setup(config, data, space, conditions, profile, surrogate)
+
+
 def run_pipeline(
     config: SearchConfig,
     *,
     out: Path,
     target: str = "auto",
     profile_root: str | Path = "profiles",
-    profile_samples: int = 40,
-    train_steps: int = 300,
+    profile_samples: int = 30,
+    train_steps: int = 150,
 ) -> PipelineResult:
     """The default run (see the module docstring); `target` is 'auto' or milliseconds."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                        test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
-    if not config.space_config:
-        config = replace(config, space_config=dict(DEFAULT_SPACE_CONFIGS.get(config.space, {})))
-    space = space_for_data(config, data)
-    conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
-                                   config.latency_precision, config.latency_threads)
-    profile, target_ms, source = None, None, "no latency term"
+    setup = prepare(config, profile_root=profile_root, profile_samples=profile_samples)
+    config, data, conditions, profile = setup.config, setup.data, setup.conditions, setup.profile
+    target_ms, source = None, "no latency term"
     if config.uses_latency:
-        profile, lut_path = _profile_for(config, space, conditions, profile_root, profile_samples)
         if target == "auto":
             if profile is None:
                 raise UsageError("--latency-target auto places the target in a device profile's range; give a target in ms with --lut none")
             target_ms, source = auto_target(profile), f"auto: {AUTO_TARGET_QUANTILE:.0%} quantile of the profile's random networks"
         else:
             target_ms, source = float(target), "given"
-        config = replace(config, latency_target_ms=target_ms, lut=None if lut_path is None else str(lut_path))
+        config = replace(config, latency_target_ms=target_ms)
     seconds["profile"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -175,7 +213,7 @@ def run_pipeline(
     clock = time.perf_counter()
     network = result.space.extract_subnet(result.supernet, result.arch)
     train = train_network(network, data, steps=train_steps, batch_size=config.batch_size, seed=config.seed,
-                          device=config.device)
+                          device=config.device, threads=config.torch_threads)
     torch.save(network.state_dict(), result.run_dir / "model.pt")
     seconds["train"] = time.perf_counter() - clock
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +21,21 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from hwnas.data import DataSplits, endless
 from hwnas.objectives import cross_entropy
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run with `count` intra-op threads (None: unchanged); the caller's setting is restored.
+
+    1 is the default of search and training here: two OpenMP threads on two
+    cores that other processes also use run small convolutions ~20x slower."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,15 @@ def train_network(
     seed: int = 0,
     device: str = "cpu",
     include_val: bool = True,
+    threads: int | None = 1,
 ) -> TrainReport:
     """SGD (momentum 0.9, cosine to 0) for `steps` batches, then the test-split evaluation."""
+    with torch_threads(threads):
+        return _train(model, data, steps, batch_size, lr, weight_decay, seed, device, include_val)
+
+
+def _train(model: nn.Module, data: DataSplits, steps: int, batch_size: int, lr: float, weight_decay: float, seed: int,
+           device: str, include_val: bool) -> TrainReport:
     started = time.perf_counter()
     torch.manual_seed(seed)
     where = torch.device(device)
