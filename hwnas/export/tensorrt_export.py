@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profilers.backends.tensorrt import _DEFAULT_CACHE_DIR, _trt, build_engine
+from profilers.backends.tensorrt import DEFAULT_CACHE_DIR, build_engine, import_tensorrt
 
 ENGINE_NAME = "model.engine"
 TIMING_CACHE_NAME = "timing.cache"
@@ -56,9 +56,9 @@ class TensorRTEngine:
 def build_tensorrt_engine(onnx_path: Path, folder: Path, cache_dir: Path | None = None) -> TensorRTEngine:
     """Build `folder/model.engine` from `onnx_path` with the shared per-version timing cache
     (`~/.cache/hwnas` unless `cache_dir`), and keep a copy of that cache beside the engine."""
-    trt = _trt()
+    trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
-    shared = (cache_dir or _DEFAULT_CACHE_DIR) / f"tensorrt-{trt.__version__}-timing.cache"
+    shared = (cache_dir or DEFAULT_CACHE_DIR) / f"tensorrt-{trt.__version__}-timing.cache"
     engine = folder / ENGINE_NAME
     build_engine(trt, onnx_path, engine, shared, logger)
     local = folder / TIMING_CACHE_NAME

@@ -34,10 +34,10 @@ from profilers.errors import ProfilerError
 from profilers.result import LayerTime
 
 _TRT_HINT = "install it with pip install 'hwnas[tensorrt]' (needs an NVIDIA GPU and driver)"
-_DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hwnas"
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hwnas"
 
 
-def _trt() -> Any:
+def import_tensorrt() -> Any:
     return import_optional("tensorrt", _TRT_HINT)
 
 
@@ -142,7 +142,7 @@ class TensorRTRunner(Runner):
 
     def __init__(self, request: PrepareRequest) -> None:
         super().__init__()
-        trt = _trt()
+        trt = import_tensorrt()
         self.trt = trt
         self.request = request
         self.logger = trt.Logger(trt.Logger.WARNING)
@@ -179,7 +179,7 @@ class TensorRTRunner(Runner):
                 raise ProfilerError(f"cannot read {self.engine_path}: {error.strerror}; check the path") from error
         onnx_path, self.input_shape, reference = onnx_for(request, self.details)
         self.engine_path = request.workdir / f"{request.name}-{request.precision}-b{self.input_shape[0]}.engine"
-        cache_dir = Path(request.config.workdir) if request.config.workdir else _DEFAULT_CACHE_DIR
+        cache_dir = Path(request.config.workdir) if request.config.workdir else DEFAULT_CACHE_DIR
         timing_cache = cache_dir / f"tensorrt-{self.trt.__version__}-timing.cache"
         data = build_engine(self.trt, onnx_path, self.engine_path, timing_cache, self.logger)
         self.details["engine_file"] = str(self.engine_path)
@@ -254,7 +254,7 @@ class TensorRTBackend(Backend):
         if reason is not None:
             return reason
         try:
-            _trt()
+            import_tensorrt()
         except ProfilerError as error:
             return str(error)
         return None
