@@ -35,7 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.2, 0.5, 0.8],
                         help="targets as fractions of the way from the fastest to the slowest predicted network")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--penalty", default="abs", help="latency penalty of every search (default: abs)")
     parser.add_argument("--seed", type=int, default=0)

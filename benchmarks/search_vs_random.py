@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--randoms", type=int, default=2, help="random networks per seed (default: 2)")
     parser.add_argument("--tolerance", type=float, default=0.10, help="latency match, relative (default: 0.10)")
-    parser.add_argument("--steps", type=int, default=60, help="search steps (default: 60)")
+    parser.add_argument("--steps", type=int, default=50, help="search steps (default: 50, as the default run)")
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--train-steps", type=int, default=150, help="training steps of every network (default: 150)")
     parser.add_argument("--train-batch", type=int, default=32)

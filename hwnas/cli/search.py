@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     space.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                        help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
                             "default: a small-input configuration sized for the bundled data")
-    space.add_argument("--data", default="mnist", help="bundled data set: mnist (5,000 images 28x28) or digits (default: mnist)")
+    space.add_argument("--data", default="mnist",
+                       help="bundled data set (mnist: 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder folder "
+                            "(default: mnist)")
     space.add_argument("--image-size", type=int, default=None,
                        help="resize images to this side (default: with the default space configuration 14 for "
                             "proxyless and 16 for darts, else as stored)")

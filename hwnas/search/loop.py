@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.data import DataSplits, endless, load_dataset
+from hwnas.data import DataSplits, endless
+from hwnas.datasets import load_data
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
 from hwnas.objectives import LatencyPenalty
@@ -125,7 +126,7 @@ def _run_search(
     torch.manual_seed(config.seed)
     run = RunDirectory(out)
     if data is None:
-        data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
+        data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
                             test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
     space = space_for_data(config, data)
     device = torch.device(config.device)
@@ -185,7 +186,7 @@ def _run_search(
                                        "predicted_latency_ms": report.latency.predicted_ms,
                                        "latency_penalty": report.latency.penalty})
                     if report.sampled is not None:
-                        record["sampled"] = choices_of(space, {k: torch.tensor(v) for k, v in report.sampled.items()})
+                        record["sampled"] = choices_of(space, report.sampled)
                 record["seconds"] = time.perf_counter() - started
                 run.append_metrics(record)
                 bar.advance(status_line(record, config.latency_target_ms))

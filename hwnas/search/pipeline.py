@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hwnas.data import DataSplits, load_dataset
+from hwnas.data import DataSplits
+from hwnas.datasets import load_data
 from hwnas.estimators import LinearSurrogate
 from hwnas.errors import UsageError
 from hwnas.objectives import LatencyPenalty
@@ -36,7 +37,7 @@ from search_spaces import SearchSpace
 
 DEFAULT_SPACE_CONFIGS: dict[str, dict[str, Any]] = {
     "proxyless": {"small_input": True, "widths": [16, 8, 16, 24, 32, 48, 64, 96, 256], "depths": [2, 2, 2, 2, 2, 1]},
-    "darts": {"parameterization": "factorized", "C": 8, "layers": 5},
+    "darts": {"parameterization": "edges", "C": 8, "layers": 5},
 }
 """Small-input spaces sized so the whole default run takes minutes on 2 CPU cores
 (MNIST at 14x14 by default: the proxyless stem and stage 1 at stride 1; a 5-cell DARTS network)."""
@@ -166,7 +167,7 @@ def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", prof
     if not config.space_config:
         config = replace(config, space_config=dict(DEFAULT_SPACE_CONFIGS.get(config.space, {})),
                          image_size=config.image_size or DEFAULT_IMAGE_SIZES.get(config.space))
-    data = load_dataset(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
+    data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
                         test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
     space = space_for_data(config, data)
     conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,

@@ -19,8 +19,7 @@ class SearchProgress:
         self._task: Any = None
 
     def phase(self, description: str, total: int) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, visible=True)
+        """Start a new bar (warm-up, then search), each with its own ETA."""
         self._task = self._progress.add_task(description, total=total, status="")
 
     def advance(self, status: str) -> None:

@@ -70,8 +70,8 @@ class LatencyOutcome:
     penalty: float | None = None
 
 
-def choices_of(space: SearchSpace, index: Mapping[str, Tensor]) -> dict[str, str]:
-    """Choice indices of a sample -> {decision: choice name}."""
+def choices_of(space: SearchSpace, index: Mapping[str, Tensor | int]) -> dict[str, str]:
+    """Choice indices of a sample (tensors or ints) -> {decision: choice name}."""
     return {d.name: d.choices[int(index[d.name])] for d in space.decisions}
 
 
