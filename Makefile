@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/hwnas profile --model resnet18,mobilenet_v2,mnasnet0_5 --device cpu --backend eager,ort --batch-size 1 --input-size 224
+	$(BIN)/hwnas search
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
