@@ -17,7 +17,7 @@ from typing import Any
 from hwnas.errors import UsageError
 
 DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_steps": 20, "batch_size": 32, "arch_lr": 0.05,
-                            "train_steps": 150, "profile_samples": 30}
+                            "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
 
 
@@ -86,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--seed", type=int, default=0)
     loop.add_argument("--out", default=None, help="run directory (default: runs/search-<UTC time>)")
     loop.add_argument("--no-progress", action="store_true", help="no progress bars")
+    loop.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"],
+                      help=f"steps between checkpoints of the search (default: {DEFAULTS['checkpoint_every']})")
+    loop.add_argument("--resume", action="store_true",
+                      help="continue the search in --out from its checkpoint.pt exactly (after SIGINT/SIGTERM/pre-emption)")
     parser.set_defaults(func=run)
 
 
@@ -123,18 +127,30 @@ def config_from_args(args: argparse.Namespace) -> Any:
         steps=args.steps, warmup_steps=args.warmup_steps, batch_size=args.batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
         device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
         latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
-        latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress, **tau,
+        latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every, **tau,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwnas import distributed  # noqa: PLC0415
+    from hwnas.search.loop import SearchStopped  # noqa: PLC0415
     from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
     from hwnas.search.rundir import default_run_dir  # noqa: PLC0415
 
     config = config_from_args(args)
+    if args.resume and not args.out:
+        raise UsageError("--resume needs --out: the run directory to continue")
     out = Path(args.out) if args.out else default_run_dir()
     target = "auto" if config.latency_target_ms is None else str(config.latency_target_ms)
-    result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
-                          profile_samples=args.profile_samples, train_steps=args.train_steps)
-    print("\n".join(result.lines()))
+    try:
+        result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
+                              profile_samples=args.profile_samples, train_steps=args.train_steps, resume=args.resume)
+    except SearchStopped as stopped:
+        print(stopped)
+        return 143 if stopped.signal_name == "SIGTERM" else 130
+    finally:
+        distributed.shutdown()
+    if result is not None:
+        print("\n".join(result.lines()))
     return 0

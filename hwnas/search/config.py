@@ -88,6 +88,7 @@ class SearchConfig:
     lut: str | None = None
     seed: int = 0
     progress: bool = True
+    checkpoint_every: int = 50
 
     def __post_init__(self) -> None:
         check_combination(self)
@@ -139,6 +140,8 @@ def check_combination(config: SearchConfig) -> None:
         raise UsageError(f"--latency-target must be positive, got {config.latency_target_ms} ms")
     if config.steps < 1 or config.warmup_steps < 0 or config.batch_size < 1:
         raise UsageError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
+    if config.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be >= 1 step, got {config.checkpoint_every}")
     if config.egs_samples < 1:
         raise UsageError(f"--egs-samples (M) must be >= 1, got {config.egs_samples}")
     start, end = config.temperatures

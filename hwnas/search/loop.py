@@ -22,8 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.data import DataSplits, endless
-from hwnas.datasets import load_data
+from hwnas import distributed
+from hwnas.checkpoint import StopSignal
+from hwnas.data import DataSplits
+from hwnas.datasets import FolderSplits, endless_from, load_data, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
 from hwnas.objectives import LatencyPenalty
@@ -31,6 +33,7 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.rundir import RunDirectory
+from hwnas.search_checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from hwnas.search.train import torch_threads
@@ -54,10 +57,19 @@ class SearchResult:
     final_latency: LatencyResult | None
     target_ms: float | None
     supernet: nn.Module = field(repr=False, compare=False)
-    data: DataSplits = field(repr=False, compare=False)
+    data: DataSplits | FolderSplits = field(repr=False, compare=False)
 
 
-def space_for_data(config: SearchConfig, data: DataSplits) -> SearchSpace:
+class SearchStopped(Exception):
+    """SIGINT / SIGTERM stopped the search at a step boundary after writing its checkpoint."""
+
+    def __init__(self, signal_name: str, step: int, checkpoint: Path) -> None:
+        super().__init__(f"stopped by {signal_name} after step {step}; checkpoint {checkpoint}; "
+                         "continue with the same command and --resume")
+        self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
+
+
+def space_for_data(config: SearchConfig, data: DataSplits | FolderSplits) -> SearchSpace:
     """The search space with the data's channels, classes and side filled in (user keys win)."""
     channels, height, _ = data.image_shape
     filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.space_config}
@@ -104,99 +116,144 @@ def run_search(
     config: SearchConfig,
     out: str | Path,
     *,
-    data: DataSplits | None = None,
+    data: DataSplits | FolderSplits | None = None,
     surrogate: LinearSurrogate | None = None,
     measure_final: bool = True,
     extra_config: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> SearchResult:
-    """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`."""
+    """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`.
+
+    Checkpoints every `config.checkpoint_every` steps and on SIGINT / SIGTERM
+    (then raises `SearchStopped`), so a pre-empted search loses at most the
+    step in progress; `resume` continues from out/checkpoint.pt with the
+    trajectory an uninterrupted run would have had. Under torchrun every
+    rank runs this with the same config (rank 0 decides samples and writes).
+    """
     with torch_threads(config.torch_threads):
-        return _run_search(config, out, data, surrogate, measure_final, extra_config)
+        return _run_search(config, out, data, surrogate, measure_final, extra_config, resume)
 
 
 def _run_search(
     config: SearchConfig,
     out: str | Path,
-    data: DataSplits | None,
+    data: DataSplits | FolderSplits | None,
     surrogate: LinearSurrogate | None,
     measure_final: bool,
     extra_config: dict[str, Any] | None,
+    resume: bool,
 ) -> SearchResult:
     started = time.perf_counter()
+    info = distributed.init_from_env(config.device)
     torch.manual_seed(config.seed)
-    run = RunDirectory(out)
+    run = RunDirectory(out, resume=resume, enabled=info.is_main)
     if data is None:
         data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                            test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+                         test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
     space = space_for_data(config, data)
-    device = torch.device(config.device)
+    device = torch.device(info.device)
     net = space.supernet().to(device).train()
+    train_net = distributed.wrap(net, info, find_unused_parameters=True)  # single path: unused candidates
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
 
-    oracle = None
+    oracle: Any = None
     if config.measures_latency:
-        budget = replace(SEARCH_MEASURE, budget_s=config.measure_budget_s)
-        oracle = LatencyOracle(space, _conditions(config), config=budget, log_path=run.latencies_path)
+        if info.rank == distributed.LATENCY_RANK:
+            budget = replace(SEARCH_MEASURE, budget_s=config.measure_budget_s)
+            oracle = LatencyOracle(space, _conditions(config), config=budget, log_path=run.latencies_path)
+        if info.enabled:
+            oracle = distributed.RankOracle(oracle, info, space)
     latency, surrogate_source = _latency_term(config, space, oracle, surrogate)
-    run.write_json("config.json", {
-        "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
-        "data": data.record.to_dict(), "latency_model": surrogate_source, **(extra_config or {}),
-    })
+    if not resume:
+        run.write_json("config.json", {
+            "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
+            "data": data.record.to_dict(), "latency_model": surrogate_source, **(extra_config or {}),
+        })
 
     w_optimizer = torch.optim.SGD(net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                   weight_decay=config.w_weight_decay)
     a_optimizer = torch.optim.Adam(list(logits.values()), lr=config.arch_lr, betas=(0.5, 0.999),
                                    weight_decay=config.arch_weight_decay)
+    distributed.average_gradients_before_step(a_optimizer, info)
     temperature = LinearTemperature(config.steps, *config.temperatures)
-    train_batches = endless(data.loader("train", config.batch_size, seed=config.seed))
-    arch_train_batches = endless(data.loader("train", config.batch_size, seed=config.seed + 1))
-    val_batches = endless(data.loader("val", config.batch_size, seed=config.seed))
     baseline = MovingAverageBaseline(config.baseline_decay)
     total = config.warmup_steps + config.steps
+    resumable = {
+        "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,
+                    **{f"logits.{name}": value for name, value in logits.items()}},
+        "baselines": {"accuracy": baseline, **({"latency": latency.baseline} if latency is not None else {})},
+        "oracle": oracle, "surrogate": None if latency is None else latency._surrogate,  # noqa: SLF001
+        "config": config.to_dict(), "data_sha256": data.record.indices_sha256, "info": info,
+    }
+    checkpoint_path = run.path / CHECKPOINT
+    start = load_search(checkpoint_path, **resumable) if resume else 0
+    if resume:
+        run.keep_until(start, len(oracle) if oracle is not None else 0)
+
+    def batches(split: str, seed: int, consumed: int) -> Any:
+        """A step-counted stream: resuming skips exactly the `consumed` batches already used."""
+        loader = seeded_loader(getattr(data, split), config.batch_size, seed=seed, rank=info.rank, drop_last=True,
+                               world_size=info.world_size, num_workers=getattr(data, "num_workers", 0))
+        return endless_from(loader, consumed)
+
+    searched = max(start - config.warmup_steps, 0)
+    train_batches = batches("train", config.seed, start)
+    arch_train_batches = batches("train", config.seed + 1, searched)
+    val_batches = batches("val", config.seed, searched)
 
     def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[0].to(device), batch[1].to(device)
 
-    with search_progress(config.progress) as bar:
-        for phase, count in (("warm-up", config.warmup_steps), ("search", config.steps)):
-            if count:
-                bar.phase(f"{phase} ({config.estimator}{'+' + config.latency_estimator if latency else ''})", count)
-            for index in range(count):
-                step = index if phase == "search" else -1
-                global_step = index + (config.warmup_steps if phase == "search" else 0)
-                lr = _cosine(global_step, total, config.w_lr)
-                for group in w_optimizer.param_groups:
-                    group["lr"] = lr
-                tau = temperature(max(step, 0))
-                dist = ArchitectureDistribution(logits)
-                train_loss, train_acc = weight_step(net, w_optimizer, weights_for_training(config, dist, tau),
-                                                    to_device(next(train_batches)))
-                record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
-                                          "train_loss": train_loss, "train_acc": train_acc}
-                if phase == "search":
-                    train_batch = to_device(next(arch_train_batches))
-                    term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, to_device(next(val_batches)))
-                    ctx = ArchContext(config, net, logits, term, latency, tau, lr, train_batch, baseline)
+    with search_progress(config.progress and info.is_main) as bar, StopSignal() as stop:
+        for global_step in range(start, total):
+            phase = "search" if global_step >= config.warmup_steps else "warm-up"
+            if global_step in (start, config.warmup_steps):
+                remaining = (total if phase == "search" else config.warmup_steps) - global_step
+                bar.phase(f"{phase} ({config.estimator}{'+' + config.latency_estimator if latency else ''})", remaining)
+            step = global_step - config.warmup_steps if phase == "search" else -1
+            lr = _cosine(global_step, total, config.w_lr)
+            for group in w_optimizer.param_groups:
+                group["lr"] = lr
+            tau = temperature(max(step, 0))
+            dist = ArchitectureDistribution(logits)
+            with distributed.shared_sampling(info):  # every rank trains the same sampled path
+                weights = weights_for_training(config, dist, tau)
+            train_loss, train_acc = weight_step(train_net, w_optimizer, weights, to_device(next(train_batches)))
+            record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
+                                      "train_loss": train_loss, "train_acc": train_acc}
+            if phase == "search":
+                train_batch = to_device(next(arch_train_batches))
+                term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, to_device(next(val_batches)))
+                ctx = ArchContext(config, net, logits, term, latency, tau, lr, train_batch, baseline)
+                with distributed.shared_sampling(info):  # one architecture sample per step on every rank
                     report = arch_step(ctx, a_optimizer)
-                    record.update({"objective": report.objective, "val_loss": report.val_loss, "val_acc": report.val_acc,
-                                   "entropy": float(ArchitectureDistribution(logits).entropy().detach())})
-                    if report.latency is not None:
-                        record.update({"expected_latency_ms": report.latency.expected_ms,
-                                       "sampled_latency_ms": report.latency.sampled_ms,
-                                       "predicted_latency_ms": report.latency.predicted_ms,
-                                       "latency_penalty": report.latency.penalty})
-                    if report.sampled is not None:
-                        record["sampled"] = choices_of(space, report.sampled)
-                record["seconds"] = time.perf_counter() - started
-                run.append_metrics(record)
-                bar.advance(status_line(record, config.latency_target_ms))
+                record.update({"objective": report.objective, "val_loss": report.val_loss, "val_acc": report.val_acc,
+                               "entropy": float(ArchitectureDistribution(logits).entropy().detach()),
+                               "probabilities": _probabilities(space, logits)})
+                if report.latency is not None:
+                    record.update({"expected_latency_ms": report.latency.expected_ms,
+                                   "sampled_latency_ms": report.latency.sampled_ms,
+                                   "predicted_latency_ms": report.latency.predicted_ms,
+                                   "latency_penalty": report.latency.penalty})
+                if report.sampled is not None:
+                    record["sampled"] = choices_of(space, report.sampled)
+            record["seconds"] = time.perf_counter() - started
+            run.append_metrics(record)
+            bar.advance(status_line(record, config.latency_target_ms))
+            done = global_step + 1
+            stopping = distributed.any_rank(stop.requested, info)
+            if stopping or done == total or done % config.checkpoint_every == 0:
+                save_search(checkpoint_path, step=done, **resumable)
+            if stopping and done < total:
+                raise SearchStopped(stop.name or "a signal on another rank", done, checkpoint_path)
 
     probabilities = _probabilities(space, logits)
     derived = space.derive({name: list(p.values()) for name, p in probabilities.items()})
     predicted = latency.predicted_ms(derived) if latency is not None else None
     final: LatencyResult | None = None
-    if measure_final:
-        final_oracle = oracle or LatencyOracle(space, _conditions(config))
+    if measure_final and info.rank == distributed.LATENCY_RANK:  # the measuring rank times the result once
+        local_oracle = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle
+        final_oracle = local_oracle or LatencyOracle(space, _conditions(config))
         final = final_oracle.measure(derived, FINAL_MEASURE, name="derived")
     seconds = time.perf_counter() - started
     search_summary = {
@@ -208,7 +265,8 @@ def _run_search(
     }
     arch = Architecture(derived.space, derived.space_version, derived.config, derived.choices,
                         {"probabilities": probabilities, "search": search_summary})
-    arch.save(run.arch_path)
+    if info.is_main:
+        arch.save(run.arch_path)
     if final is not None:
         run.write_json("derived_latency.json", final.to_dict())
     return SearchResult(arch, space, probabilities, run.path, seconds, 0 if oracle is None else len(oracle),

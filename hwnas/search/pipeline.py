@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from hwnas import distributed
 from hwnas.data import DataSplits
-from hwnas.datasets import load_data
+from hwnas.datasets import FolderSplits, load_data
 from hwnas.estimators import LinearSurrogate
 from hwnas.errors import UsageError
 from hwnas.objectives import LatencyPenalty
+from hwnas.report import write_report
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, load_surrogate, surrogate_range
 from hwnas.search.loop import SearchResult, run_search, space_for_data
@@ -77,6 +79,7 @@ class PipelineResult:
             f"architecture   {run / 'arch.json'}",
             *[f"               {line}" for line in self.search.space.describe(self.search.arch)],
             f"metrics        {run / 'metrics.jsonl'}  (latencies timed during search: {run / 'latencies.jsonl'})",
+            f"report         {run / 'report.md'}  (plots beside it)",
             f"device profile {profile}",
             f"onnx           {self.onnx_path or '(not exported: the backend runs PyTorch eager)'}",
             f"weights        {run / 'model.pt'}",
@@ -149,7 +152,7 @@ class Setup:
     fitted linear model (None when there is no latency term or `--lut none`)."""
 
     config: SearchConfig
-    data: DataSplits
+    data: DataSplits | FolderSplits
     space: SearchSpace
     conditions: LatencyConditions
     profile: Path | None
@@ -168,7 +171,7 @@ def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", prof
         config = replace(config, space_config=dict(DEFAULT_SPACE_CONFIGS.get(config.space, {})),
                          image_size=config.image_size or DEFAULT_IMAGE_SIZES.get(config.space))
     data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                        test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+                     test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
     space = space_for_data(config, data)
     conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
                                    config.latency_precision, config.latency_threads)
@@ -181,6 +184,18 @@ def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", prof
     return Setup(config, data, space, conditions, profile, surrogate)
 
 
+def _with_measured_latency(result: SearchResult, measured: LatencyResult) -> SearchResult:
+    """The search result with the exported network's measured latency in arch.json's search summary.
+
+    The search leaves it empty (`measure_final=False`: the pipeline times the trained, exported network
+    instead, once); writing it back makes arch.json, and the report read from it, state the result.
+    """
+    summary = {**result.arch.extra.get("search", {}), "measured_latency_ms": measured.value_ms}
+    arch = replace(result.arch, extra={**result.arch.extra, "search": summary})
+    arch.save(result.run_dir / "arch.json")
+    return replace(result, arch=arch)
+
+
 def run_pipeline(
     config: SearchConfig,
     *,
@@ -189,8 +204,13 @@ def run_pipeline(
     profile_root: str | Path = "profiles",
     profile_samples: int = 30,
     train_steps: int = 150,
-) -> PipelineResult:
-    """The default run (see the module docstring); `target` is 'auto' or milliseconds."""
+    resume: bool = False,
+) -> PipelineResult | None:
+    """The default run (see the module docstring); `target` is 'auto' or milliseconds.
+
+    `resume` continues an interrupted search in `out` from its checkpoint. Under
+    torchrun every rank searches; rank 0 alone trains, exports and measures (None elsewhere).
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     setup = prepare(config, profile_root=profile_root, profile_samples=profile_samples)
@@ -207,9 +227,11 @@ def run_pipeline(
     seconds["profile"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    result = run_search(config, out, data=data, measure_final=False,
+    result = run_search(config, out, data=data, measure_final=False, resume=resume,
                         extra_config={"target_source": source, "profile": None if profile is None else str(profile)})
     seconds["search"] = time.perf_counter() - clock
+    if not distributed.init_from_env(config.device).is_main:
+        return None  # under torchrun, rank 0 alone trains, exports and measures the found network
 
     clock = time.perf_counter()
     network = result.space.extract_subnet(result.supernet, result.arch)
@@ -224,6 +246,7 @@ def run_pipeline(
     measured = oracle.measure(result.arch, FINAL_MEASURE, workdir=export_dir, name="model", model=network.cpu())
     onnx_path = _keep_onnx(export_dir, result.run_dir / f"model-{conditions.precision}.onnx")
     seconds["export+measure"] = time.perf_counter() - clock
+    result = _with_measured_latency(result, measured)
     accepted: bool | None = None
     if target_ms is not None:
         penalty = LatencyPenalty(target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
@@ -238,4 +261,5 @@ def run_pipeline(
         "train": train.to_dict(), "seconds": seconds, "measurement": measured.to_dict(),
     }
     write_json_atomic(result.run_dir / "summary.json", summary)
+    write_report(result.run_dir)
     return outcome
