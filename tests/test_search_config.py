@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwnas.cli.search import parse_options
+from hwnas.cli._options import parse_options
 from hwnas.errors import UsageError
 from hwnas.search import SearchConfig
 from hwnas.search.config import ESTIMATORS, SAMPLING_ESTIMATORS

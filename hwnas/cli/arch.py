@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from hwnas.cli._options import parse_options
+
 DATASETS = {
     # dataset -> config overrides per space
     "cifar10": {"darts": {"network": "cifar", "num_classes": 10, "resolution": 32},
@@ -86,27 +88,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_config(pairs: list[str]) -> dict[str, Any]:
-    from hwnas.errors import UsageError  # noqa: PLC0415
-
-    config = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
-        try:
-            config[key] = json.loads(value)
-        except json.JSONDecodeError:
-            config[key] = value  # a bare word such as factorized
-    return config
-
-
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
     import search_spaces as ss  # noqa: PLC0415
 
-    space = ss.get_space(args.space, **_parse_config(args.config))
+    space = ss.get_space(args.space, **parse_options(args.config, "--set"))
     arch = space.sample(np.random.default_rng(args.seed))
     if args.out:
         path = arch.save(args.out)

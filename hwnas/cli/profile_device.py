@@ -11,9 +11,9 @@ for TensorRT; CPU: batch 1, 64 px, 300 samples).
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
+from hwnas.cli._options import parse_options
 from hwnas.errors import UsageError
 
 if TYPE_CHECKING:
@@ -92,20 +92,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _space_options(pairs: list[str]) -> dict[str, object]:
-    """KEY=VALUE pairs; a value is read as JSON when it parses (numbers, true, lists), else kept as text."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--space-option {pair!r} must be KEY=VALUE, e.g. --space-option widths=gpu")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
-
-
 def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
     """The parsed flags (ours and hwnas.cli.profile's) as ProfileSettings with device defaults."""
     from lut.profile import resolve_settings  # noqa: PLC0415
@@ -118,7 +104,7 @@ def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
         raise UsageError(f"--device {args.device!r}: a device profile is for one device; use --shard to split work")
     return resolve_settings(
         space=args.space,
-        space_options=_space_options(args.space_option),
+        space_options=parse_options(args.space_option),
         device=devices[0],
         backend=backends[0],
         batch_size=args.batch_size,

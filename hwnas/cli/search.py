@@ -10,10 +10,10 @@ briefly, export it to ONNX, time it, and print where everything went.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from hwnas.cli._options import parse_options
 from hwnas.errors import UsageError
 
 DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_steps": 20, "batch_size": 32, "arch_lr": 0.05,
@@ -91,20 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--resume", action="store_true",
                       help="continue the search in --out from its checkpoint.pt exactly (after SIGINT/SIGTERM/pre-emption)")
     parser.set_defaults(func=run)
-
-
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE pairs; values are JSON when they parse (numbers, lists, true), else strings."""
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--space-option {item!r} must be KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

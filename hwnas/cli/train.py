@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwnas import distributed  # noqa: PLC0415 - keep `hwnas --help` light
-    from hwnas.cli.search import parse_options  # noqa: PLC0415 - the one KEY=VALUE parser of --space-option
+    from hwnas.cli._options import parse_options  # noqa: PLC0415 - the one KEY=VALUE parser of --space-option
     from hwnas.datasets import data_kind, load_data  # noqa: PLC0415
     from hwnas.train import fit_to_data, recipe, train  # noqa: PLC0415
     from search_spaces import load_architecture  # noqa: PLC0415
