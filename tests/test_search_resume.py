@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from folder_fixtures import write_cifar10
+from folder_fixtures import write_cifar10, write_image_folder
 
 from hwnas.search import SearchConfig, run_search
 from hwnas.search import loop as search_loop
@@ -68,3 +68,13 @@ def test_search_runs_on_a_cifar10_folder(tmp_path: Path) -> None:
     result = run_search(config, tmp_path / "run", measure_final=False)
     assert result.data.record.dataset == "cifar10" and (tmp_path / "run" / "arch.json").exists()
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_search_runs_on_an_image_folder_tree(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "imagenet", classes=3, per_class=8)
+    config = SearchConfig(space="proxyless", space_config={**TINY, "dropout": 0.0, "resolution": 32, "num_classes": 3},
+                          dataset=str(root), image_size=32, estimator="gdas", latency_estimator="none", steps=2,
+                          warmup_steps=1, batch_size=4, progress=False)
+    result = run_search(config, tmp_path / "run", measure_final=False)
+    assert result.data.record.dataset == "imagefolder" and result.data.num_classes == 3
+    assert (tmp_path / "run" / "arch.json").exists()
