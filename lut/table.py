@@ -317,12 +317,14 @@ def save(table: LatencyTable, path: Path | str) -> None:
 def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
     """Read lut.json (a file or a profile directory) and check it against `expect`."""
     path = Path(path)
-    if path.is_dir():
+    if path.suffix != ".json":  # a profile directory, whether it exists yet or not
         path = path / "lut.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first") from error
+    except IsADirectoryError as error:
+        raise LutError(f"{path} is a folder, not a LUT file; give the profile directory that holds lut.json") from error
     except json.JSONDecodeError as error:
         raise LutError(f"{path} is not valid JSON ({error}); re-run the profile") from error
     if not isinstance(data, dict):
