@@ -72,7 +72,10 @@ class PipelineResult:
             target = "target         none (no latency term)"
         else:
             off = 100.0 * (m.value_ms / self.target_ms - 1.0)
-            verdict = "within the target" if self.accepted else "MISSED the target"
+            if not self.accepted:
+                verdict = "MISSED the target (outside the 15% tolerance)"
+            else:
+                verdict = "under the target" if off <= 0 else "over the target, within the 15% tolerance"
             target = f"target         {self.target_ms:.3f} ms ({self.target_source}); measured is {off:+.1f}% -> {verdict}"
         profile = "none" if self.profile_dir is None else f"{self.profile_dir}  (report: {self.profile_dir / 'report.md'})"
         return [
