@@ -38,7 +38,7 @@ class SearchSpace:
         return self._decisions()
 
     def _decisions(self) -> list[Decision]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _decisions(): every registered space does")
 
     @cached_property
     def _decision_index(self) -> dict[str, Decision]:
@@ -135,13 +135,13 @@ class SearchSpace:
 
     # ---- networks ----------------------------------------------------------------------
     def build(self, arch: Architecture, num_classes: int | None = None) -> nn.Module:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define build(): every registered space does")
 
     def supernet(self, **kwargs: Any) -> nn.Module:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define supernet(): every registered space does")
 
     def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define input_shape(): every registered space does")
 
     def extract_subnet(self, supernet: nn.Module, arch: Architecture) -> nn.Module:
         """The standalone network of `arch` carrying the supernet's weights.
