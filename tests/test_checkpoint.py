@@ -94,7 +94,7 @@ def test_search_state_round_trips_logits_optimisers_baselines_memo_and_online_fi
 
     from hwnas.distributed import DistInfo  # noqa: PLC0415
     from hwnas.estimators import LinearSurrogate, MovingAverageBaseline  # noqa: PLC0415
-    from hwnas.search_checkpoint import load_search, save_search  # noqa: PLC0415
+    from hwnas.search.checkpoint import load_search, save_search  # noqa: PLC0415
 
     def make() -> dict:
         logits = torch.zeros(3, requires_grad=True)

@@ -9,8 +9,7 @@ import pytest
 import torch
 from folder_fixtures import write_cifar10, write_image_folder
 
-from hwnas.data import DataSplits
-from hwnas.datasets import FolderSplits, endless_from, load_data, load_folder
+from hwnas.datasets import DataSplits, FolderSplits, endless_from, load_data, load_folder
 from hwnas.errors import UsageError
 
 

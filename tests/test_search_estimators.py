@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwnas.data import DataSplits, load_dataset
+from hwnas.datasets import DataSplits, load_dataset
 from hwnas.search import SearchConfig, read_metrics, run_search
 from hwnas.search.latency import LatencyConditions, LatencyOracle, OnlineSurrogate
 from hwnas.search.loop import space_for_data

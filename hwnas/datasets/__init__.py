@@ -1,7 +1,7 @@
-"""Image folders for search and training at scale: CIFAR-10 and ImageNet.
+"""Every data set of hwnas: bundled (MNIST, digits) and folders (CIFAR-10, ImageNet).
 
-`load_data(name_or_dir)` is the one entry point of the CLI: a bundled name
-(``mnist``, ``digits``) goes to `hwnas.data.load_dataset`; a folder is read
+`load_data(name_or_dir)` is the one entry point: a bundled name
+(``mnist``, ``digits``) goes to `hwnas.datasets.bundled.load_dataset`; a folder is read
 as CIFAR-10 (python batch files) or as an ImageFolder tree (``train/``,
 ``val/``). Either way the result has the same surface: ``train`` / ``val`` /
 ``test`` datasets, ``loader(split, batch_size, shuffle=True, seed=0)``,
@@ -25,13 +25,11 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from hwnas.data import DataSplits, list_datasets, load_dataset, stratified_split
 from hwnas.datasets import cifar, imagefolder, transforms
+from hwnas.datasets.bundled import DataSplits, list_datasets, load_dataset
 from hwnas.datasets.sampling import SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader
+from hwnas.datasets.splits import SPLITS, SplitsSurface, stratified_split
 from hwnas.errors import UsageError
-
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class FolderSplitRecord:
@@ -59,8 +57,8 @@ class FolderSplitRecord:
 
 
 @dataclass(frozen=True)
-class FolderSplits:
-    """search-train / search-val / test of a folder data set; the same surface as `hwnas.data.DataSplits`."""
+class FolderSplits(SplitsSurface):
+    """search-train / search-val / test of a folder data set; the same surface as `DataSplits`."""
 
     train: Dataset
     val: Dataset
@@ -68,23 +66,11 @@ class FolderSplits:
     record: FolderSplitRecord
     num_workers: int = 0
 
-    @property
-    def num_classes(self) -> int:
-        return self.record.num_classes
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one (augmented) image."""
-        return self.record.image_shape
-
     def loader(self, split: str, batch_size: int, *, shuffle: bool = True, seed: int = 0, rank: int = 0,
                world_size: int = 1, drop_last: bool = False) -> DataLoader:
         """A loader over one split with `num_workers` workers; order and augmentation seeded
         (every pass over it is the next epoch), sharded by rank when `world_size` > 1."""
-        dataset = {"train": self.train, "val": self.val, "test": self.test}.get(split)
-        if dataset is None:
-            raise UsageError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-        return seeded_loader(dataset, batch_size, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size,
+        return seeded_loader(self.split(split), batch_size, seed=seed, shuffle=shuffle, rank=rank, world_size=world_size,
                              drop_last=drop_last, num_workers=self.num_workers)
 
 
@@ -183,7 +169,7 @@ def load_data(
     limit: int | None = None,
     **folder_options: object,
 ) -> DataSplits | FolderSplits:
-    """A bundled data set by name (`hwnas.data.load_dataset`), or a CIFAR-10 / ImageFolder folder.
+    """A bundled data set by name (`hwnas.datasets.bundled.load_dataset`), or a CIFAR-10 / ImageFolder folder.
 
     `val_fraction` defaults to each loader's own (bundled 0.25; folders 0.5,
     DARTS); `test_fraction` applies to bundled data only (folders have their
@@ -198,5 +184,6 @@ def load_data(
     return load_folder(name_or_dir, seed=seed, image_size=image_size, limit=limit, **split, **folder_options)  # type: ignore[arg-type]
 
 
-__all__ = ["FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "data_kind", "default_workers", "endless_from", "load_data",
-           "load_folder", "sample_seed", "seeded_loader"]
+__all__ = ["SPLITS", "DataSplits", "FolderSplitRecord", "FolderSplits", "SeededDataset", "SeededSampler", "SplitsSurface",
+           "data_kind", "default_workers", "endless_from", "list_datasets", "load_data", "load_dataset", "load_folder",
+           "sample_seed", "seeded_loader", "stratified_split"]

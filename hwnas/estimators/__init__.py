@@ -9,6 +9,7 @@ a toy (DESIGN.md Sec. 4). Pieces:
 * `rebar`, `relax`, `reinforce`, `control_variate_surrogate` — unbiased (UNAS Eq. 1-5).
 * `gumbel_softmax`, `straight_through_gumbel`, `ensemble_gumbel`, `expected_latency` — biased baselines.
 * `VarianceTuner` — online tau / eta tuning by minimising the estimator's variance.
+* `darts_gradient` (`hwnas.estimators.darts`) — DARTS first / second order and Amended-DARTS on the softmax relaxation.
 
 One search step (accuracy by REBAR, measured latency by RELAX, one shared ``b``)::
 
@@ -25,6 +26,7 @@ reward and ``lambda w: h(lut_model(w))`` as the control variate.
 
 from __future__ import annotations
 
+from hwnas.estimators.darts import DARTS_ORDERS, ArchGradient, amended, darts_gradient, first_order, second_order
 from hwnas.estimators.distribution import ArchitectureDistribution
 from hwnas.estimators.expected_latency import LinearSurrogate, expected_latency
 from hwnas.estimators.gumbel import HardSample, RelaxedSample, sample_hard, sample_relaxed
@@ -49,6 +51,8 @@ from hwnas.estimators.score_function import (
 from hwnas.estimators.tuning import VarianceTuner
 
 __all__ = [
+    "DARTS_ORDERS",
+    "ArchGradient",
     "ArchitectureDistribution",
     "EnsembleSample",
     "HardSample",
@@ -59,9 +63,12 @@ __all__ = [
     "RelaxedSample",
     "ScoreFunctionResult",
     "VarianceTuner",
+    "amended",
     "control_variate_surrogate",
+    "darts_gradient",
     "ensemble_gumbel",
     "expected_latency",
+    "first_order",
     "gumbel_softmax",
     "moving_average_baselines",
     "rebar",
@@ -70,5 +77,6 @@ __all__ = [
     "sample_ensemble",
     "sample_hard",
     "sample_relaxed",
+    "second_order",
     "straight_through_gumbel",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from hwnas.darts_gradients import DARTS_ORDERS
+from hwnas.estimators import DARTS_ORDERS
 from hwnas.errors import UsageError
 from hwnas.objectives import ACCURACY_OBJECTIVES, LATENCY_PENALTIES
 

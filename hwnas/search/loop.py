@@ -24,16 +24,15 @@ from torch import nn
 
 from hwnas import distributed
 from hwnas.checkpoint import StopSignal
-from hwnas.data import DataSplits
-from hwnas.datasets import FolderSplits, endless_from, load_data, seeded_loader
+from hwnas.datasets import DataSplits, FolderSplits, endless_from, load_data, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
 from hwnas.search.progress import search_progress, status_line
+from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.rundir import RunDirectory
-from hwnas.search_checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from hwnas.search.train import torch_threads

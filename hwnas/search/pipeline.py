@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from hwnas import distributed
-from hwnas.data import DataSplits
-from hwnas.datasets import FolderSplits, load_data
+from hwnas.datasets import DataSplits, FolderSplits, load_data
 from hwnas.estimators import LinearSurrogate
 from hwnas.errors import UsageError
 from hwnas.objectives import LatencyPenalty

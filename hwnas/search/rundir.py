@@ -5,7 +5,7 @@
     latencies.jsonl   every architecture timed during search (choices, ms), in order
     arch.json         the derived architecture with its final probabilities and search summary
     summary.json      the final numbers: measured latency vs target, accuracy, paths, seconds
-    checkpoint.pt     everything `--resume` needs to continue the search exactly (hwnas.search_checkpoint)
+    checkpoint.pt     everything `--resume` needs to continue the search exactly (hwnas.search.checkpoint)
     report.md         settings, result vs target and PNG plots (hwnas.report), written at the end of `hwnas search`
 """
 

@@ -8,7 +8,7 @@ path, so only the sampled ops run — and the multi-hot ensemble for EGS).
 Architecture step: the logits phi get the estimator's gradient of
 accuracy term + latency term on a search-val batch; Adam applies it.
 
-- darts:     softmax relaxation; first / second order / amended (`hwnas.darts_gradients`)
+- darts:     softmax relaxation; first / second order / amended (`hwnas.estimators.darts`)
 - snas:      L(zeta), zeta = softmax((log theta + G) / tau)           (biased)
 - gdas:      L(b) forward, gradient of zeta (straight-through)        (biased)
 - egs:       L(max_m b_m) forward, gradient of max_m zeta_m           (biased)
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from hwnas.darts_gradients import darts_gradient
 from hwnas.estimators import (
     ArchitectureDistribution,
     MovingAverageBaseline,
     control_variate_surrogate,
+    darts_gradient,
     reinforce,
     sample_ensemble,
     sample_relaxed,

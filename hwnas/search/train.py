@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader
 
-from hwnas.data import DataSplits, endless
+from hwnas.datasets.bundled import DataSplits, endless
 from hwnas.objectives import cross_entropy
 
 

@@ -126,7 +126,7 @@ def train(
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train `arch` (already fitted to `data`, see `hwnas.train.network.fit_to_data`) on search-train +
-    search-val, evaluate on test. `data` is a `hwnas.data.DataSplits` or `hwnas.datasets.FolderSplits`.
+    search-val, evaluate on test. `data` is a `hwnas.datasets.bundled.DataSplits` or `hwnas.datasets.FolderSplits`.
     `on_step(step)` runs after every step (tests use it to send a signal)."""
     started = time.perf_counter()
     info = info or distributed.DistInfo(device=config.device)

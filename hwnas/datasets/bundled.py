@@ -1,4 +1,4 @@
-"""Data sets for search and short training, split once, reproducibly.
+"""Bundled data sets (no download) for search and short training, split once, reproducibly.
 
 Architecture search needs three disjoint splits: *search-train* (updates the
 supernet weights), *search-val* (updates the architecture distribution, UNAS
@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from hwnas.datasets.splits import SplitsSurface, stratified_split
 from hwnas.errors import UsageError
 
 
@@ -71,7 +72,7 @@ class SplitRecord:
 
 
 @dataclass(frozen=True)
-class DataSplits:
+class DataSplits(SplitsSurface):
     """search-train / search-val / test tensors, standardised, plus their record."""
 
     train: TensorDataset
@@ -79,22 +80,10 @@ class DataSplits:
     test: TensorDataset
     record: SplitRecord
 
-    @property
-    def num_classes(self) -> int:
-        return self.record.num_classes
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one image."""
-        return self.record.image_shape
-
     def loader(self, split: str, batch_size: int, *, shuffle: bool = True, seed: int = 0) -> DataLoader:
         """A DataLoader over one split; shuffling is seeded so runs repeat."""
-        dataset = {"train": self.train, "val": self.val, "test": self.test}.get(split)
-        if dataset is None:
-            raise UsageError(f"unknown split {split!r}; use one of train, val, test")
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+        return DataLoader(self.split(split), batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
 
 
 def endless(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -147,29 +136,6 @@ def _resize(images: torch.Tensor, image_size: int | None) -> torch.Tensor:
     if image_size < 4:
         raise UsageError(f"image_size {image_size} is too small; use at least 4 pixels")
     return F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Indices of train / val / test with every class in the same proportions.
-
-    Within each class the order is a seeded permutation; the fractions are
-    rounded per class, so the split sizes can differ from N*fraction by at
-    most the number of classes.
-    """
-    if not (0.0 < val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
-        raise UsageError(
-            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) and sum to less than 1"
-        )
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        n_test = int(round(test_fraction * len(members)))
-        n_val = int(round(val_fraction * len(members)))
-        parts["test"].append(members[:n_test])
-        parts["val"].append(members[n_test : n_test + n_val])
-        parts["train"].append(members[n_test + n_val :])
-    return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
 def load_dataset(

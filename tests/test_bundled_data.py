@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.data import endless, list_datasets, load_dataset, stratified_split
+from hwnas.datasets import stratified_split
+from hwnas.datasets.bundled import endless, list_datasets, load_dataset
 from hwnas.errors import UsageError
 
 

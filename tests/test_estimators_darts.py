@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hwnas.darts_gradients import amended, amended_mixed_term, darts_gradient, first_order, second_order
+from hwnas.estimators.darts import amended, amended_mixed_term, darts_gradient, first_order, second_order
 
 
 class TinyMixed(nn.Module):
