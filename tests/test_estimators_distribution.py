@@ -99,3 +99,12 @@ def test_max_of_perturbed_log_probabilities_is_standard_gumbel():
     log_theta = torch.log_softmax(torch.tensor([0.1, 2.0, -1.0], dtype=torch.float64), -1)
     m = perturb(log_theta, (100_000,), torch.Generator().manual_seed(9)).max(-1).values
     assert abs(float(m.mean()) - 0.5772156649) < 4 * float(m.std()) / math.sqrt(len(m))
+
+
+def test_unbatched_sample_has_the_batch_shape_of_the_logits():
+    """Issue #13: one architecture (no sample or batch shape) gives scalar indices, not a TypeError."""
+    sample = sample_hard({"a": torch.zeros(3)}, generator=torch.Generator().manual_seed(0))
+    assert sample.index["a"].shape == () and 0 <= int(sample.index["a"]) < 3
+    assert sample.hard["a"].shape == (3,) and float(sample.hard["a"].sum()) == 1.0
+    several = ArchitectureDistribution({"a": torch.zeros(3)}).sample((5,))
+    assert several["a"].shape == (5,)

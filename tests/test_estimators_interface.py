@@ -68,3 +68,14 @@ def test_estimators_run_on_cuda_logits():
     result = relax(s, lut(s.hard) + 0.1, lut)
     result.surrogate.sum().backward()
     assert logits["a"].grad.device.type == "cuda" and torch.isfinite(logits["b"].grad).all()
+
+
+@pytest.mark.parametrize("reward", [3, True, torch.tensor(3), torch.tensor([2, 4]), 3.0, torch.tensor([3.0])])
+def test_moving_average_baseline_takes_ints_and_integer_tensors(reward):
+    """Issue #13: an integer reward (a count, an accuracy in samples) is a number like any other."""
+    from hwnas.estimators import MovingAverageBaseline
+
+    baseline = MovingAverageBaseline(0.5)
+    first = baseline.update(reward)
+    assert first == float(torch.as_tensor(reward, dtype=torch.float64).mean())
+    assert baseline.update(1) == 0.5 * first + 0.5

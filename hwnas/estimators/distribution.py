@@ -84,7 +84,8 @@ class ArchitectureDistribution:
             flat = log_theta.detach().exp().reshape(-1, log_theta.shape[-1])
             n = int(torch.Size(sample_shape).numel())
             draws = torch.multinomial(flat, n, replacement=True, generator=generator)  # (batch, n)
-            out[k] = draws.T.reshape(*sample_shape, *self.batch_shape)
+            # A tuple, not unpacked arguments: reshape() with no arguments is a TypeError when both are ().
+            out[k] = draws.T.reshape(tuple(sample_shape) + tuple(self.batch_shape))
         return out
 
     def one_hot(self, index: Mapping[DecisionKey, Tensor]) -> dict[DecisionKey, Tensor]:

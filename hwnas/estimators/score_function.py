@@ -148,7 +148,10 @@ class MovingAverageBaseline:
         return 0.0 if self._value is None else self._value
 
     def update(self, reward: Tensor | float) -> float:
-        r = reward if isinstance(reward, float) else float(torch.as_tensor(reward).detach().mean())
+        values = torch.as_tensor(reward).detach()
+        if not values.is_floating_point():  # an int, a bool or an integer tensor: mean() needs a float dtype
+            values = values.double()
+        r = float(values.mean())
         self._value = r if self._value is None else self.decay * self._value + (1.0 - self.decay) * r
         return self._value
 
