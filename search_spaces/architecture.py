@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from search_spaces.errors import ArchitectureError
+from search_spaces.files import read_json
 
 _CORE_KEYS = ("space", "space_version", "config", "choices")
 
@@ -100,15 +101,13 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Architecture:
+        """Read an architecture file; a binary, cut-short or wrongly typed file is refused in one line."""
+        document = read_json(path, ArchitectureError, what="architecture file",
+                             fix="give an architecture JSON written by hwnas (e.g. `hwnas arch sample --out`)")
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ArchitectureError(f"architecture file {str(path)!r} was not found") from None
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ArchitectureError(f"{path}: not valid JSON ({error})") from None
-        return cls.from_dict(document)
+            return cls.from_dict(document)
+        except ArchitectureError as error:
+            raise ArchitectureError(f"architecture file {path}: {error}") from None
 
 
 @dataclass(frozen=True)

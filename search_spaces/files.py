@@ -1,0 +1,223 @@
+"""Files that survive bad input and hard kills: the one home of hwnas's file-safety rules.
+
+It sits in the lowest package so that `search_spaces`, `lut` and `hwnas` share
+it (dependencies point one way); each caller passes its own error type, so a
+problem reaches the command line as one line naming the file.
+
+- `read_json`: a JSON document, with a binary file, a half-written file, a
+  folder or a JSON value of the wrong type refused in one line naming the file.
+- `read_jsonl` / `append_jsonl`: JSON Lines written one complete line at a
+  time. A kill -9 can leave only the *last* line torn; readers drop it, and
+  the next append (or resume) truncates the file to its last complete line,
+  so the torn line neither stays nor swallows the next record.
+- `run_lock`: one process per run folder (`fcntl.flock` on `.lock` in the
+  folder, released by the kernel when the process dies, even by kill -9);
+  a second process is refused in one line naming the first one's pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCK_NAME = ".lock"
+
+
+def read_json(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "",
+              kind: type = dict) -> Any:
+    """The JSON value of `path`, which must be a `kind` (dict by default; `object` accepts any);
+    every way it can be unreadable raises `error` with one line naming `path` and ending with `fix`."""
+    path = Path(path)
+    hint = f"; {fix}" if fix else ""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist{hint}") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file{hint}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is a binary file, not JSON{hint}") from None
+    except OSError as problem:
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise error(f"{what} {path} is not valid JSON: {problem.msg} at line {problem.lineno} "
+                    f"column {problem.colno}{hint}") from None
+    except RecursionError:
+        raise error(f"{what} {path} nests too deeply to be one of hwnas's files{hint}") from None
+    if kind is not object and not isinstance(value, kind):
+        raise error(f"{what} {path} holds a JSON {_json_type(value)}, not a JSON {_json_type(kind())}{hint}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def finite_number(value: Any, name: str, error: type[Exception], *, positive: bool = False) -> float:
+    """`value` as a float, refused unless it is a finite number (JSON's NaN / Infinity / strings /
+    booleans included), and > 0 when `positive`: the one check of numbers read from files."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{name} is {value!r}, not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise error(f"{name} is {number}, not a finite number")
+    if positive and number <= 0:
+        raise error(f"{name} is {number}, not a positive number")
+    return number
+
+
+@dataclass(frozen=True)
+class JsonLines:
+    """What `read_jsonl` found: the objects of the complete lines, with their 1-based line numbers,
+    one message per unreadable line, and whether the last line was torn (cut short by a kill)."""
+
+    records: tuple[tuple[int, dict[str, Any]], ...]
+    problems: tuple[str, ...]
+    torn_tail: bool
+
+
+def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") -> JsonLines:
+    """Every line of a JSON Lines file; a bad line is reported (not raised) and skipped.
+
+    A last line with no newline that does not parse is the torn line a kill leaves: it is
+    dropped and flagged (`torn_tail`), not counted as corruption. A folder, a missing or an
+    unreadable file raise `error` naming it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a JSON Lines file") from None
+    except OSError as problem:
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
+    lines = data.split(b"\n")
+    unterminated = lines.pop()  # b"" when the file ends with a newline
+    records: list[tuple[int, dict[str, Any]]] = []
+    problems: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        value, problem = _parse_line(raw)
+        if problem:
+            problems.append(f"{path.name} line {number}: {problem}, skipped")
+        else:
+            records.append((number, value))
+    torn = False
+    if unterminated.strip():
+        value, problem = _parse_line(unterminated)
+        if problem:
+            torn = True
+        else:
+            records.append((len(lines) + 1, value))
+    return JsonLines(tuple(records), tuple(problems), torn)
+
+
+def _parse_line(raw: bytes) -> tuple[Any, str]:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as problem:
+        return None, f"truncated or corrupt JSON ({type(problem).__name__})"
+    if not isinstance(value, dict):
+        return None, f"a JSON {_json_type(value)}, not an object"
+    return value, ""
+
+
+def drop_torn_tail(path: Path | str) -> bool:
+    """Truncate `path` to its last complete line when its last line is torn (no newline, no valid
+    JSON); an unterminated but valid last line gets its newline. True if the file changed."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return False
+        handle.seek(0)
+        data = handle.read()
+        cut = data.rfind(b"\n") + 1
+        _, problem = _parse_line(data[cut:])
+        if problem:
+            handle.truncate(cut)
+        else:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
+
+
+def append_jsonl(path: Path | str, records: Iterable[Mapping[str, Any]], *, sync: bool = True) -> None:
+    """Append one line per record (strict JSON: NaN refused), after dropping a torn last line;
+    fsync unless `sync` is False, so a kill right after loses none of them."""
+    text = "".join(json.dumps(dict(r), allow_nan=False, separators=(",", ":")) + "\n" for r in records)
+    if not text:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drop_torn_tail(path)
+    with path.open("ab") as handle:
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        if sync:
+            os.fsync(handle.fileno())
+
+
+def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
+    """Rewrite a JSON Lines file atomically with only the records `keep(index, record)` accepts
+    (index counts readable records); torn and corrupt lines go. Used on resume."""
+    path = Path(path)
+    if not path.exists():
+        return
+    read = read_jsonl(path, error)
+    kept = [record for index, (_, record) in enumerate(read.records) if keep(index, record)]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(record) + "\n" for record in kept))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run folder") -> Iterator[Path]:
+    """Hold an exclusive lock on `folder` (created if missing) while the block runs.
+
+    A second process asking for the same folder is refused at once with `error`, naming the
+    holder's pid. The kernel drops the lock when the holder exits or is killed, so a stale
+    `.lock` file never blocks a later run. Only the lock file itself is written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise error(f"{what} {folder} is in use by another hwnas process (pid {holder}); wait for it to "
+                        "finish or stop it, or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield folder
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
