@@ -188,6 +188,7 @@ def unas_table3(context: SuiteContext) -> StepOutcome:
 
     models = {
         "mobilenet_v2": torchvision.models.mobilenet_v2(),
+        "mobilenet_v2 (space)": named("mobilenet_v2"),  # the proxyless space's exact copy: should time alike
         "mobilenet_v2_1.4": torchvision.models.mobilenet_v2(width_mult=1.4),
         "efficientnet_b0": torchvision.models.efficientnet_b0(),
         "mnasnet1_0": torchvision.models.mnasnet1_0(),

@@ -12,7 +12,7 @@ from profilers import ProfilerError
 
 
 def test_torchvision_name_resolves_with_random_weights() -> None:
-    resolved = resolve_model("mobilenet_v2", batch_size=4, input_size=64)
+    resolved = resolve_model("resnet18", batch_size=4, input_size=64)  # mobilenet_v2 is a named architecture now
     assert isinstance(resolved.model, nn.Module) and resolved.source == "torchvision"
     assert resolved.input_shape == (4, 3, 64, 64)
     assert "resnet18" in torchvision_model_names()

@@ -30,7 +30,7 @@ TINY_DARTS = {"C": 4, "layers": 3, "resolution": 16}
 
 def test_registry_lists_spaces_and_named_architectures() -> None:
     assert {"proxyless", "darts"} <= set(list_spaces())
-    assert {"proxyless_gpu", "unas_gpu", "mobilenet_v2_like", "darts_v1", "darts_v2", "gdas_v1"} <= set(
+    assert {"proxyless_gpu", "unas_gpu", "mobilenet_v2", "darts_v1", "darts_v2", "gdas_v1"} <= set(
         list_named_architectures()
     )
     for name in list_named_architectures():
