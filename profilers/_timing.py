@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
-from profilers.backends.base import Runner
+from profilers.backends.base import Runner, wait_for_current_stream
 from profilers.config import MeasureConfig
 from profilers.stats import relative_ci
 
@@ -32,11 +33,12 @@ def _sync(runner: Runner) -> None:
 
 @contextlib.contextmanager
 def _on_stream(runner: Runner) -> Iterator[None]:
-    """Make the runner's stream current, so eager kernels go where the events are."""
+    """Make the runner's device and stream current, so eager kernels go where the events are
+    (a runner on cuda:1 must not launch on the caller's current device)."""
     if runner.stream is None:
         yield
     else:
-        with torch.cuda.stream(runner.stream):
+        with torch.cuda.device(runner.stream.device), torch.cuda.stream(runner.stream):
             yield
 
 
@@ -44,14 +46,16 @@ def time_burst(runner: Runner, runs: int, rewarm: bool = True) -> list[float]:
     """Time `runs` consecutive calls (ms each), after one untimed call when `rewarm`
     (another model ran just before: its switch-in cost is not this model's latency).
 
-    CPU: `time.perf_counter` around each call. CUDA: a pair of CUDA events per
-    call recorded on the runner's stream and one synchronize at the end, so
-    the host never waits between runs and only GPU time between events counts.
+    CPU: `time.perf_counter` around each call (timing mode "host_wall").
+    CUDA: a pair of CUDA events per call recorded on the runner's stream and
+    one synchronize at the end, so the host never waits between runs and only
+    GPU time between events counts (timing mode "gpu_events", trtexec's "GPU
+    Compute Time"). Every backend's call only enqueues (ONNX Runtime runs with
+    its end-of-run stream synchronisation disabled), so all three time the same thing.
     """
-    if rewarm:
-        with _on_stream(runner):
-            runner()
     if runner.stream is None:
+        if rewarm:
+            runner()
         samples = []
         for _ in range(runs):
             start = time.perf_counter()
@@ -61,6 +65,12 @@ def time_burst(runner: Runner, runs: int, rewarm: bool = True) -> list[float]:
     stream = runner.stream
     events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(runs)]
     with _on_stream(runner):
+        if rewarm:
+            runner()
+        # torch creates the CUDA event itself at its first record: do that here, outside the timed loop.
+        for start_event, end_event in events:
+            start_event.record(stream)
+            end_event.record(stream)
         for start_event, end_event in events:
             start_event.record(stream)
             runner()
@@ -69,10 +79,37 @@ def time_burst(runner: Runner, runs: int, rewarm: bool = True) -> list[float]:
     return [start_event.elapsed_time(end_event) for start_event, end_event in events]
 
 
+@dataclass(frozen=True)
+class HostTimes:
+    """Per synchronised run (ms): how long the call took to return (enqueue) and until the
+    work was done (end-to-end host wall time)."""
+
+    enqueue_ms: list[float]
+    wall_ms: list[float]
+
+
+def time_host(runner: Runner, runs: int) -> HostTimes:
+    """`runs` calls, each waited for before the next, so the launch queue starts empty every
+    time: the enqueue time is the pure launch cost (not back-pressure from a full queue),
+    and the wall time is what a caller of one inference waits."""
+    enqueue, wall = [], []
+    with _on_stream(runner):
+        for _ in range(runs):
+            start = time.perf_counter()
+            runner()
+            enqueued = time.perf_counter()
+            _sync(runner)
+            done = time.perf_counter()
+            enqueue.append((enqueued - start) * 1000.0)
+            wall.append((done - start) * 1000.0)
+    return HostTimes(enqueue, wall)
+
+
 def warm_up(runner: Runner, config: MeasureConfig) -> int:
     """Untimed runs until both `warmup_runs` and `warmup_s` are reached; returns the count."""
     runs = 0
     start = time.perf_counter()
+    wait_for_current_stream(runner.stream)
     with _on_stream(runner):
         while runs < config.warmup_runs or time.perf_counter() - start < config.warmup_s:
             runner()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +15,8 @@ from torch import nn
 
 from profilers._context import cpu_load, gpu_state, library_versions
 from profilers._device import device_name, parse_device
-from profilers._timing import time_rounds, warm_up
+from profilers._mathmode import cudnn_benchmark
+from profilers._timing import HostTimes, time_host, time_rounds, warm_up
 from profilers.backends import PrepareRequest, Runner, check_request, get_backend, list_backends
 from profilers.config import STATISTICS, MeasureConfig
 from profilers.errors import ProfilerError
@@ -96,6 +98,8 @@ def measure_interleaved(
         workdir = Path(config.workdir) if config.workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-")))
         workdir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(_torch_threads(threads))
+        if parsed.type == "cuda":
+            stack.enter_context(cudnn_benchmark(True))  # restored after: it must not leak into training
         runners: list[Runner] = []
         stack.callback(lambda: [runner.close() for runner in runners])
         for index, (model, shape, label) in enumerate(zip(models, shapes, labels, strict=True)):
@@ -106,6 +110,8 @@ def measure_interleaved(
         with torch.inference_mode():
             warmups = [warm_up(runner, config) for runner in runners]
             samples, attempts = _measure_with_retries(runners, config)
+            hosts = [time_host(runner, config.host_runs) if runner.stream is not None and config.host_runs else None
+                     for runner in runners]
         after = gpu_state(parsed)
         layers = [runner.layer_times(LAYER_PROFILE_RUNS) if config.layer_profile else None for runner in runners]
         shared = {
@@ -124,8 +130,10 @@ def measure_interleaved(
         }
         return [
             _result(label, MeasurementContext(**shared, provider=runner.provider, batch_size=runner.input_shape[0],
-                    input_shape=tuple(runner.input_shape), details=dict(runner.details)), config, run_samples, tries, warmup, layer)
-            for label, runner, run_samples, tries, warmup, layer in zip(labels, runners, samples, attempts, warmups, layers, strict=True)
+                    input_shape=tuple(runner.input_shape), details=dict(runner.details)), config, run_samples, tries, warmup,
+                    layer, host)
+            for label, runner, run_samples, tries, warmup, layer, host
+            in zip(labels, runners, samples, attempts, warmups, layers, hosts, strict=True)
         ]
 
 
@@ -157,9 +165,12 @@ def _result(
     attempts: int,
     warmup: int,
     layers: tuple[LayerTime, ...] | None,
+    host: HostTimes | None,
 ) -> LatencyResult:
     summary = summarize(samples)
     rel = relative_ci(samples, config.quantile)
+    on_gpu = context.device.startswith("cuda")
+    enqueue = statistics.median(host.enqueue_ms) if host else None
     return LatencyResult(
         model=label,
         **dataclasses.asdict(summary),
@@ -173,6 +184,10 @@ def _result(
         warmup_runs=warmup,
         context=context,
         layers=layers,
+        timing_mode="gpu_events" if on_gpu else "host_wall",
+        enqueue_ms=enqueue,
+        host_wall_ms=statistics.median(host.wall_ms) if host else (None if on_gpu else summary.median_ms),
+        launch_bound=None if enqueue is None else enqueue >= summary.median_ms,
     )
 
 

@@ -43,6 +43,9 @@ class MeasureConfig:
     - remeasure: extra attempts for results whose interval stayed above the
       bound, timed together in a later window; their samples are pooled.
     - statistic: "median" (default) or "p10"; see `STATISTICS` for why.
+    - host_runs: on CUDA, this many extra runs per model, each waited for, give
+      the end-to-end host wall time and the enqueue (launch) time beside the GPU
+      samples (`LatencyResult.host_wall_ms`, `enqueue_ms`, `launch_bound`); 0 skips them.
     - threads: CPU threads for eager (torch.set_num_threads) and ORT
       (intra-op threads); None keeps torch's current setting. Always recorded.
     - channels_last / cuda_graphs: eager-only execution options.
@@ -66,6 +69,7 @@ class MeasureConfig:
     runs_per_round: int = 2
     remeasure: int = 1
     statistic: str = "median"
+    host_runs: int = 20
     threads: int | None = None
     channels_last: bool = False
     cuda_graphs: bool = False

@@ -8,11 +8,27 @@ through `to_dict()` / `from_dict()`; no pickles.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from profilers.stats import quantile
+
 RESULT_FORMAT = "hwnas.latency"
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2 added p95/p99, the timing mode, enqueue and host wall time, launch_bound; 1 still loads
+READABLE_VERSIONS = (1, 2)
+
+# What a sample is (every result says which, in `timing_mode`). The GPU number is
+# what trtexec calls "GPU Compute Time"; the host number is what a caller waits.
+TIMING_MODES: dict[str, str] = {
+    "gpu_events": (
+        "GPU time between CUDA events recorded on the work's stream around each run, runs queued "
+        "back to back (the host never waits between them); when launching is slower than the GPU "
+        "(launch_bound) a sample includes the GPU's wait for the next launch"
+    ),
+    "host_wall": "host wall-clock time (time.perf_counter) around one call that returns when the work is done",
+    "unrecorded": "a version-1 record measured on CUDA: how its samples were timed was not recorded",
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,14 @@ class LatencyResult:
     compare. `rel_ci` is the half-width of that statistic's 95% confidence
     interval relative to it; `noisy` is True when it stayed above the
     requested bound even after `attempts` measurements.
+
+    `timing_mode` says what the samples are (`TIMING_MODES`). On CUDA,
+    `enqueue_ms` is the median host time to enqueue one run and `host_wall_ms`
+    the median end-to-end host time of one synchronised run (a second, named
+    statistic: what a caller waits); `launch_bound` is True when enqueueing
+    took at least as long as the GPU work (trtexec warns of the same: the GPU
+    idles between launches, and CUDA graphs help). On the CPU the samples are
+    host wall time, `host_wall_ms` is their median and the other two are None.
     """
 
     model: str
@@ -107,6 +131,12 @@ class LatencyResult:
     warmup_runs: int
     context: MeasurementContext
     layers: tuple[LayerTime, ...] | None = None
+    p95_ms: float = math.nan
+    p99_ms: float = math.nan
+    timing_mode: str = "host_wall"
+    enqueue_ms: float | None = None
+    host_wall_ms: float | None = None
+    launch_bound: bool | None = None
 
     @property
     def value_ms(self) -> float:
@@ -130,14 +160,18 @@ class LatencyResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyResult:
-        if data.get("format") != RESULT_FORMAT or data.get("version") != RESULT_VERSION:
+        if data.get("format") != RESULT_FORMAT or data.get("version") not in READABLE_VERSIONS:
             raise ValueError(
-                f"not a {RESULT_FORMAT} v{RESULT_VERSION} record: format={data.get('format')!r} "
+                f"not a {RESULT_FORMAT} v{'/v'.join(map(str, READABLE_VERSIONS))} record: format={data.get('format')!r} "
                 f"version={data.get('version')!r}"
             )
         values = {key: value for key, value in data.items() if key not in ("format", "version", "value_ms")}
         values["samples_ms"] = tuple(values["samples_ms"])
         values["context"] = MeasurementContext.from_dict(values["context"])
+        if data["version"] == 1:  # fields version 2 added, recomputed or stated as unknown
+            values["p95_ms"] = quantile(values["samples_ms"], 0.95)
+            values["p99_ms"] = quantile(values["samples_ms"], 0.99)
+            values["timing_mode"] = "host_wall" if values["context"].device == "cpu" else "unrecorded"
         if values.get("layers") is not None:
             values["layers"] = tuple(LayerTime(**layer) for layer in values["layers"])
         return cls(**values)

@@ -27,6 +27,8 @@ class Summary:
     std_ms: float
     cv: float
     runs: int
+    p95_ms: float
+    p99_ms: float
 
 
 def quantile(samples: Sequence[float], q: float) -> float:
@@ -44,7 +46,8 @@ def quantile(samples: Sequence[float], q: float) -> float:
 
 
 def summarize(samples: Sequence[float]) -> Summary:
-    """Median, mean, p10, p90, sample standard deviation (ddof=1) and cv = std / mean."""
+    """Median, mean, p10, p90, p95, p99 (trtexec reports the last three beside the median),
+    sample standard deviation (ddof=1) and cv = std / mean."""
     if not samples:
         raise ValueError("summary of no samples")
     values = [float(s) for s in samples]
@@ -58,6 +61,8 @@ def summarize(samples: Sequence[float]) -> Summary:
         std_ms=std,
         cv=std / mean if mean > 0 else float("inf"),
         runs=len(values),
+        p95_ms=quantile(values, 0.95),
+        p99_ms=quantile(values, 0.99),
     )
 
 

@@ -28,6 +28,8 @@ def test_summary_matches_numpy(samples: list[float], size: int) -> None:
     assert summary.mean_ms == pytest.approx(np.mean(values))
     assert summary.p10_ms == pytest.approx(np.percentile(values, 10))
     assert summary.p90_ms == pytest.approx(np.percentile(values, 90))
+    assert summary.p95_ms == pytest.approx(np.percentile(values, 95))
+    assert summary.p99_ms == pytest.approx(np.percentile(values, 99))
     expected_std = np.std(values, ddof=1) if size > 1 else 0.0
     assert summary.std_ms == pytest.approx(expected_std)
     assert summary.cv == pytest.approx(expected_std / np.mean(values))

@@ -129,6 +129,17 @@ def module_copy(model: torch.nn.Module, device: torch.device, precision: str, ch
     return copy.deepcopy(model).eval().to(device=device, dtype=PRECISIONS[precision], memory_format=memory_format)
 
 
+def wait_for_current_stream(stream: torch.cuda.Stream | None) -> None:
+    """Order `stream` after the work already queued on the current stream of its device.
+
+    Weights, inputs and output buffers are made on the current (usually default)
+    stream; a side stream that does not wait for it may read them before they
+    are written. Every backend calls this after preparing and before its first run.
+    """
+    if stream is not None:
+        stream.wait_stream(torch.cuda.current_stream(stream.device))
+
+
 def random_input(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, seed: int) -> torch.Tensor:
     """Standard-normal input: real values, never zeros (zeros can hit fast paths)."""
     generator = torch.Generator().manual_seed(seed)

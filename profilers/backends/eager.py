@@ -6,7 +6,16 @@ import torch
 from torch import nn
 
 from profilers._device import cuda_unavailable_reason
-from profilers.backends.base import PRECISIONS, Backend, PrepareRequest, Runner, module_copy, random_input
+from profilers._mathmode import torch_math_mode
+from profilers.backends.base import (
+    PRECISIONS,
+    Backend,
+    PrepareRequest,
+    Runner,
+    module_copy,
+    random_input,
+    wait_for_current_stream,
+)
 from profilers.errors import ProfilerError
 
 
@@ -36,11 +45,14 @@ class EagerRunner(Runner):
         self.details["memory_format"] = "channels_last" if config.channels_last else "contiguous"
         self.graph: torch.cuda.CUDAGraph | None = None
         if request.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            # profilers.measure turns cudnn.benchmark on for the measurement and restores it after.
             self.stream = torch.cuda.Stream(request.device)
+            wait_for_current_stream(self.stream)  # the weights and the input were written on the current stream
             self.details["cudnn.benchmark"] = "True"
+            self.details["math_mode"] = torch_math_mode()
             if config.cuda_graphs:
-                self._capture_graph()
+                with torch.cuda.device(request.device):
+                    self._capture_graph()
         elif config.cuda_graphs:
             raise ProfilerError("CUDA graphs need a CUDA device: drop cuda_graphs or use --device cuda:N")
 

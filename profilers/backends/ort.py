@@ -3,8 +3,19 @@
 The session uses graph optimisation level ALL and I/O binding. On CUDA the
 input and output live in device buffers owned by torch, and the CUDA EP is
 given our stream as its compute stream, so the CUDA events around a run
-measure exactly ORT's kernels and no host copies. A session that silently
-falls back to another provider is refused: the number would be mislabelled.
+measure exactly ORT's kernels and no host copies. Each run passes RunOptions
+with `disable_synchronize_execution_providers=1`: by default ORT ends every
+run with cudaStreamSynchronize on the compute stream
+(include/onnxruntime/core/session/onnxruntime_run_options_config_keys.h), which
+would make a sample host wall time while eager and TensorRT samples are GPU
+time; without it a run only enqueues, as theirs do. A provider is probed
+before use (`_ort_probe`), and a session that silently falls back to another
+provider is refused: the number would be mislabelled.
+
+ORT's TensorRT EP (1.2x-1.31) links libnvinfer.so.10 (`readelf -d
+libonnxruntime_providers_tensorrt.so` of onnxruntime-gpu 1.31.1) and asks for
+fp16 with `trt_fp16_enable`, i.e. a weakly typed network, which TensorRT 11
+removed: with TensorRT 11 installed it is refused in one line.
 """
 
 from __future__ import annotations
@@ -19,7 +30,16 @@ import torch
 
 from profilers._device import cuda_unavailable_reason
 from profilers._onnx import compare_outputs, onnx_for
-from profilers.backends.base import PRECISIONS, Backend, PrepareRequest, Runner, import_optional, random_input
+from profilers.backends._ort_probe import provider_unusable_reason
+from profilers.backends.base import (
+    PRECISIONS,
+    Backend,
+    PrepareRequest,
+    Runner,
+    import_optional,
+    random_input,
+    wait_for_current_stream,
+)
 from profilers.errors import ProfilerError
 from profilers.result import LayerTime
 
@@ -29,6 +49,7 @@ _PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
 }
 _ORT_HINT = "pip install onnxruntime-gpu (or onnxruntime for CPU only)"
+NO_SYNC = "disable_synchronize_execution_providers"  # RunOptions key: a run only enqueues on the stream
 
 
 def _ort() -> Any:
@@ -60,18 +81,26 @@ class OrtRunner(Runner):
         path, self.input_shape, reference = onnx_for(request, self.details)
         self.path = path
         dtype = PRECISIONS[request.precision]
+        self.run_options = None
         if request.device.type == "cuda":
+            _refuse_unusable(self.key, request.device)
             self.stream = torch.cuda.Stream(request.device)
+            self.run_options = ort.RunOptions()
+            self.run_options.add_run_config_entry(NO_SYNC, "1")
+            self.details["run_options"] = f"{NO_SYNC}=1 (a run only enqueues on the stream)"
         self.input = random_input(self.input_shape, dtype, request.device, request.config.seed)
         self.session = self._session(ort, enable_profiling=False)
         self.provider = self.session.get_providers()[0]
         self.output = self._allocate_output(dtype)
         self.binding = self._bind(self.session)
+        wait_for_current_stream(self.stream)  # the input and output buffers were made on the current stream
         self.details.setdefault("onnx_file", str(path))
         self.details["graph_optimization_level"] = "ORT_ENABLE_ALL"
         self.details["io_binding"] = "device buffers" if request.device.type == "cuda" else "host buffers"
+        if request.device.type == "cuda":
+            self.details["math_mode"] = _math_mode(self.session, self.provider)
         if reference is not None:
-            self.session.run_with_iobinding(self.binding)
+            self.session.run_with_iobinding(self.binding, self.run_options)
             if self.stream is not None:
                 self.stream.synchronize()  # the output is written on our stream
             self.details["max_abs_diff_vs_eager"] = compare_outputs(
@@ -155,7 +184,7 @@ class OrtRunner(Runner):
         return binding
 
     def __call__(self) -> None:
-        self.session.run_with_iobinding(self.binding)
+        self.session.run_with_iobinding(self.binding, self.run_options)
 
     def layer_times(self, runs: int) -> tuple[LayerTime, ...]:
         """Median time per ONNX node from ORT's own profiler, in a separate session.
@@ -166,7 +195,7 @@ class OrtRunner(Runner):
         session = self._session(_ort(), enable_profiling=True)
         binding = self._bind(session)
         for _ in range(runs):
-            session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding)  # synchronised (default RunOptions): one run at a time
         trace = Path(session.end_profiling())
         kind = "cpu execution" if self.key == "cpu" else "host launch (not GPU time)"
         durations: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
@@ -179,6 +208,41 @@ class OrtRunner(Runner):
     def close(self) -> None:
         self.session = None
         self.binding = None
+
+
+def _refuse_unusable(key: str, device: torch.device) -> None:
+    """One line, before any work, when the chosen GPU provider does not load here."""
+    if key == "tensorrt":
+        reason = ort_tensorrt_reason()
+        if reason is not None:
+            raise ProfilerError(reason)
+    reason = provider_unusable_reason(_PROVIDER_NAMES[key], device.index or 0)
+    if reason is not None:
+        raise ProfilerError(f"{reason}; run `hwnas doctor`, or time with another --ort-provider / --backend")
+
+
+def ort_tensorrt_reason() -> str | None:
+    """ORT's TensorRT EP needs TensorRT 10; None when the installed tensorrt (if any) is 10.x."""
+    try:
+        import tensorrt  # noqa: PLC0415
+    except ImportError:
+        return None  # the probe then names the missing libnvinfer.so.10
+    major = int(str(tensorrt.__version__).split(".")[0])
+    if major < 11:
+        return None
+    return (
+        f"ONNX Runtime {_ort().__version__}'s TensorRT EP links libnvinfer.so.10 and builds weakly typed fp16 networks "
+        f"(trt_fp16_enable), which TensorRT {tensorrt.__version__} removed: pip install 'hwnas[tensorrt]' "
+        "(pins TensorRT 10), or time TensorRT 11 with --backend tensorrt"
+    )
+
+
+def _math_mode(session: Any, provider: str) -> str:
+    """The TF32 setting ORT's CUDA EP runs with, as the session reports it (ORT's default is on)."""
+    options = session.get_provider_options().get(provider, {})
+    if "use_tf32" in options:
+        return f"{provider} use_tf32={options['use_tf32']}"
+    return f"{provider}: TF32 setting not reported (TensorRT EP: TensorRT's default, TF32 allowed for fp32 layers)"
 
 
 class OrtBackend(Backend):
@@ -195,8 +259,9 @@ class OrtBackend(Backend):
         reason = cuda_unavailable_reason()
         if reason is not None:
             return reason
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            return f"this onnxruntime ({ort.__version__}) has no CUDAExecutionProvider; {_ORT_HINT}"
+        reason = provider_unusable_reason("CUDAExecutionProvider", device.index or 0)
+        if reason is not None:
+            return f"{reason}; {_ORT_HINT} matching this CUDA (run `hwnas doctor`)"
         return None
 
     def precisions(self, device: torch.device) -> tuple[str, ...]:

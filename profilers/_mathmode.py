@@ -1,0 +1,45 @@
+"""Process-wide math settings that change GPU latency: set only while timing, always recorded.
+
+`torch.backends.cudnn.benchmark` and the TF32 switches are process globals. A
+profiler that sets them and walks away changes the numerics and speed of
+whatever runs next in the process (training on the rank that measured
+latency, say), so `cudnn_benchmark` restores the caller's value. TF32 is never
+changed (DESIGN.md section 5: record, do not touch), only described: an fp32
+number from cuDNN with TF32 convolutions is not the same measurement as one
+without.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool = True) -> Iterator[None]:
+    """cuDNN autotuning on while measuring (DESIGN.md section 5); the caller's setting after."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def torch_math_mode() -> str:
+    """PyTorch's effective fp32 math on CUDA, e.g. 'cuBLAS fp32 matmul: ieee; cuDNN fp32 conv: tf32'.
+
+    Read through the `allow_tf32` flags, which report the effective setting
+    whichever API (the older `allow_tf32` or the newer `fp32_precision`) set it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch >= 2.9 calls allow_tf32 a legacy API
+        matmul = torch.backends.cuda.matmul.allow_tf32
+        conv = torch.backends.cudnn.allow_tf32
+    return (
+        f"cuBLAS fp32 matmul: {'tf32' if matmul else 'ieee'}; cuDNN fp32 conv: {'tf32' if conv else 'ieee'}; "
+        f"cudnn.benchmark: {torch.backends.cudnn.benchmark}"
+    )
