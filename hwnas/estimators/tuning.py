@@ -17,7 +17,8 @@ term where the surrogate stops gradients. We rebuild it as
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import torch
 from torch import Tensor
@@ -26,28 +27,35 @@ from hwnas.estimators.distribution import DecisionKey
 from hwnas.estimators.score_function import ScoreFunctionResult
 
 
-def gradient_estimate(result: ScoreFunctionResult, logits: Mapping[DecisionKey, Tensor]) -> dict[DecisionKey, Tensor]:
+Results = Union[ScoreFunctionResult, Sequence[ScoreFunctionResult]]
+
+
+def gradient_estimate(results: Results, logits: Mapping[DecisionKey, Tensor]) -> dict[DecisionKey, Tensor]:
     """The estimate of the mean surrogate's gradient, differentiable wrt tau and eta.
 
     ``logits`` are the tensors the sample was drawn from (keyed like
     ``result.sample.score``). With several samples per step this is the
     batch-mean estimate, whose variance is the single-sample variance / n.
+    Several results of one sample (a search's REBAR accuracy term and RELAX
+    latency term) give the estimate of their sum, the gradient the step applies.
     """
-    n = result.advantage.numel()
-    reparam = torch.autograd.grad(
-        result.reparameterised.sum() / n, [logits[k] for k in result.sample.score],
-        create_graph=True, retain_graph=True, allow_unused=True,
-    )
-    out = {}
-    for (k, score), r in zip(result.sample.score.items(), reparam):
-        term = (score * result.advantage.unsqueeze(-1)).sum_to_size(logits[k].shape) / n
-        out[k] = term if r is None else term + r
+    out: dict[DecisionKey, Tensor] = {}
+    for result in [results] if isinstance(results, ScoreFunctionResult) else results:
+        n = result.advantage.numel()
+        reparam = torch.autograd.grad(
+            result.reparameterised.sum() / n, [logits[k] for k in result.sample.score],
+            create_graph=True, retain_graph=True, allow_unused=True,
+        )
+        for (k, score), r in zip(result.sample.score.items(), reparam):
+            term = (score * result.advantage.unsqueeze(-1)).sum_to_size(logits[k].shape) / n
+            term = term if r is None else term + r
+            out[k] = out[k] + term if k in out else term
     return out
 
 
-def second_moment(result: ScoreFunctionResult, logits: Mapping[DecisionKey, Tensor]) -> Tensor:
+def second_moment(results: Results, logits: Mapping[DecisionKey, Tensor]) -> Tensor:
     """``||g_hat||^2`` summed over all coordinates: the variance objective."""
-    return sum((g**2).sum() for g in gradient_estimate(result, logits).values())
+    return sum((g**2).sum() for g in gradient_estimate(results, logits).values())
 
 
 class VarianceTuner:
@@ -74,11 +82,28 @@ class VarianceTuner:
 
     @property
     def eta(self) -> Tensor:
-        return self.eta_parameter
+        """eta for this step's estimate: a copy that carries the gradient to the parameter.
 
-    def step(self, result: ScoreFunctionResult, logits: Mapping[DecisionKey, Tensor]) -> float:
+        The copy is what the estimate's graph saves, so the in-place Adam update
+        in `step` neither invalidates that graph nor changes the eta its
+        backward uses (it would if the parameter itself were saved).
+        """
+        return self.eta_parameter.clone()
+
+    def state_dict(self) -> dict[str, object]:
+        """log tau, eta and the Adam state, for a search checkpoint."""
+        return {"log_tau": self.log_tau.detach().clone(), "eta": self.eta_parameter.detach().clone(),
+                "optimizer": self._optimizer.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        with torch.no_grad():
+            self.log_tau.copy_(state["log_tau"])  # type: ignore[arg-type]
+            self.eta_parameter.copy_(state["eta"])  # type: ignore[arg-type]
+        self._optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+
+    def step(self, results: Results, logits: Mapping[DecisionKey, Tensor]) -> float:
         """One Adam step on ``||g_hat||^2``; returns its value before the step."""
-        objective = second_moment(result, logits)
+        objective = second_moment(results, logits)
         params = [p for p in (self.log_tau, self.eta_parameter) if p.requires_grad]
         grads = torch.autograd.grad(objective, params, retain_graph=True, allow_unused=True)
         self._optimizer.zero_grad()
