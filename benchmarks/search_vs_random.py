@@ -1,27 +1,55 @@
-"""Searched architecture vs random architectures of equal measured latency, same short training.
+"""Searched networks against random networks of equal measured latency (issue #12, item 4; DESIGN.md Sec. 8).
 
-On the bundled MNIST subset, in the default small-input proxyless space and
-latency conditions (ONNX Runtime, CPU, batch 1, fp32, 1 thread), for each
-seed: one REBAR + RELAX search (the default run's target: the 30% quantile
-of the profile's random networks); then random architectures whose latency
-matches the searched one's: candidates are drawn uniformly, ranked by how
-close the fitted linear model puts them to the searched network's predicted
-latency, and timed with the full protocol until `--randoms` of them measure
-within +-`--tolerance` of the searched network's measured latency. Every
-network (searched and random) is then trained from scratch with the same
-budget and seed and evaluated on the test split. Prints per-seed rows and
-mean +- std over seeds (searched) and over all random networks; writes JSON.
+The search runs exactly as a user runs it (`prepare` + `run_search` with the
+`SearchConfig` defaults, one setting's estimator pair on top). Protocol:
 
-Run: `.venv/bin/python benchmarks/search_vs_random.py` (`--seeds 0 1 2`).
+1. Three latency targets across the measured range: quantiles (`--quantiles`,
+   default 0.15, 0.5, 0.85) of the measured latencies of the device profile's
+   random networks.
+2. At each target, one search per seed (`--seeds`, default 0..4). Each derived
+   network's latency is measured with the full protocol.
+3. Random networks of the same space, per target, shared by its searches:
+   rejection sampling with the profile's linear latency model. A uniform
+   draw (`space.derive` of uniform random scores: for proxyless a uniform
+   architecture, for the DARTS cell space a uniform genotype - two inputs per
+   node, one op each - the networks a search there can return) is kept when
+   its predicted latency lies within +-`--tolerance` of the prediction for a
+   searched network that still lacks `--randoms` matches. Kept draws are then
+   timed round-robin together with every searched network of the target
+   (`measure_interleaved`, so machine drift hits both alike); a random network
+   matches a searched one when its measured latency is within +-tolerance of
+   that searched network's, measured in the same session.
+4. Every network, searched or random, is trained from scratch with one recipe
+   (`hwnas.search.train.train_network`, `--train-steps` x `--train-batch`,
+   training seed `--train-seed`) and evaluated on the test split.
+5. Per target: searched mean +- standard error (over seeds) against the
+   mean +- SE of the random networks matched to any of its searches, the
+   difference with its SE, and each searched network's percentile among its
+   own matches. Goal (issue #12): the difference exceeds 2 SE at every target.
+   Also recorded per search: the supernet's search-val accuracy averaged over
+   the last 20% of architecture steps (the measured reason when the goal fails).
+
+Results go to `<work>/<setting>/`: one resumable state file per target
+(`t<i>.json`: re-running the same command continues where it stopped; a
+search interrupted mid-way restarts), and `results.json` + `results.png`
+(accuracy against measured latency: random networks, their Pareto front,
+searched networks) after every target.
+
+Run (one target per process lets two cores work in parallel):
+    nice -n 5 .venv/bin/python benchmarks/search_vs_random.py --setting unas
+    nice -n 5 .venv/bin/python benchmarks/search_vs_random.py --setting unas --targets 1
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,94 +57,291 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, print_table, write_json  # noqa: E402
 
+from hwnas.errors import UsageError  # noqa: E402
+from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
+from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.search import SearchConfig  # noqa: E402
-from hwnas.search.latency import FINAL_MEASURE, LatencyOracle  # noqa: E402
-from hwnas.search.loop import run_search  # noqa: E402
+from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
+from hwnas.search.loop import read_metrics, run_search  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
+from lut.table import write_json_atomic  # noqa: E402
+from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
+SETTINGS: dict[str, dict[str, Any]] = {
+    "unas": {"space": "proxyless", "estimator": "rebar", "latency_estimator": "relax"},
+    "gdas-relax": {"space": "proxyless", "estimator": "gdas", "latency_estimator": "relax"},
+    "darts": {"space": "darts", "estimator": "darts", "darts_order": "first", "latency_estimator": "expected"},
+}
+"""UNAS (REBAR + RELAX), GDAS + RELAX (both proxyless), first-order DARTS with the expected-LUT latency on the
+DARTS cell space (DARTS trains a softmax mixture, so no single sampled network can be timed for RELAX)."""
 
-def matched_randoms(setup: Setup, oracle: LatencyOracle, reference_ms: float, predicted_ms: float, count: int,
-                    tolerance: float, seed: int, max_measured: int = 12) -> list[tuple[Architecture, float]]:
-    """Random architectures measuring within +-tolerance of `reference_ms` (closest predictions first)."""
+LAST_FRACTION = 0.2
+"""Supernet search-val accuracy is averaged over this last fraction of the architecture steps (issue #12)."""
+
+
+def random_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
+    """A uniform draw among the networks the space's derivation can return (see the module docstring)."""
+    return setup.space.derive({d.name: rng.random(len(d.choices)).tolist() for d in setup.space.decisions})
+
+
+def predicted_ms(setup: Setup, arch: Architecture) -> float:
     assert setup.surrogate is not None
-    rng = np.random.default_rng(10_000 + seed)
-    candidates = [setup.space.sample(rng) for _ in range(3000)]
-    ranked = sorted(candidates, key=lambda a: abs(float(setup.surrogate(setup.space.one_hot(a))) - predicted_ms))
-    chosen: list[tuple[Architecture, float]] = []
-    for arch in ranked[:max_measured]:
-        measured = oracle.measure(arch, FINAL_MEASURE, name="random").value_ms
-        if abs(measured / reference_ms - 1.0) <= tolerance:
-            chosen.append((arch, measured))
-        if len(chosen) == count:
-            break
-    return chosen
+    return float(setup.surrogate(setup.space.one_hot(arch)))
 
 
-def mean_std(values: list[float]) -> str:
+def key_of(setup: Setup, arch: Architecture) -> str:
+    return "|".join(arch.choices[d.name] for d in setup.space.decisions)
+
+
+class TargetState:
+    """One target's record (searches, timed random candidates, accuracies), saved atomically after every step."""
+
+    def __init__(self, path: Path, identity: dict[str, Any]) -> None:
+        self.path = path
+        if path.is_file():
+            self.doc = json.loads(path.read_text(encoding="utf-8"))
+            if self.doc.get("identity") != identity:
+                changed = sorted(k for k in identity if self.doc.get("identity", {}).get(k) != identity[k])
+                raise UsageError(f"{path} was made with other settings ({', '.join(changed) or 'format'} differ); "
+                                 "give another --work folder or delete that file")
+        else:
+            self.doc = {"identity": identity, "searches": {}, "candidates": [], "draws": 0}
+
+    @property
+    def searches(self) -> dict[str, dict[str, Any]]:
+        return self.doc["searches"]
+
+    @property
+    def candidates(self) -> list[dict[str, Any]]:
+        return self.doc["candidates"]
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.doc)
+
+
+def supernet_val_acc(run_dir: Path) -> float | None:
+    """Mean search-val accuracy over the last LAST_FRACTION of the architecture steps."""
+    values = [r["val_acc"] for r in read_metrics(run_dir) if r.get("phase") == "search" and r.get("val_acc") is not None]
     if not values:
+        return None
+    tail = values[-max(1, math.ceil(LAST_FRACTION * len(values))):]
+    return float(np.mean(tail))
+
+
+def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path) -> None:
+    run_dir = work / f"search-seed{seed}"
+    config = setup.config.replace(seed=seed, latency_target_ms=target_ms, progress=False)
+    result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate)
+    assert result.final_latency is not None and result.predicted_latency_ms is not None
+    state.searches[str(seed)] = {
+        "seed": seed, "arch": result.arch.to_dict(), "predicted_ms": result.predicted_latency_ms,
+        "measured_ms": result.final_latency.value_ms, "search_seconds": result.seconds,
+        "supernet_val_acc_last": supernet_val_acc(run_dir), "run_dir": str(run_dir), "session_ms": [],
+    }
+    state.save()
+
+
+def confirm(setup: Setup, state: TargetState, batch: list[Architecture], budget_s: float) -> None:
+    """Time `batch` round-robin with every searched network of the target; record who matches whom."""
+    searched = list(state.searches.values())
+    archs = [Architecture.from_dict(s["arch"]) for s in searched] + batch
+    config = replace(FINAL_MEASURE, budget_s=budget_s, threads=setup.conditions.threads, verify_outputs=False)
+    results = measure_interleaved(
+        [setup.space.build(a).eval() for a in archs], backend=setup.conditions.backend, device=setup.conditions.device,
+        input_shapes=tuple(setup.space.input_shape(setup.conditions.batch_size)), precision=setup.conditions.precision,
+        config=config, names=[f"searched-{s['seed']}" for s in searched] + [f"random-{i}" for i in range(len(batch))])
+    session = {s["seed"]: r.value_ms for s, r in zip(searched, results, strict=False)}
+    for s in searched:
+        s["session_ms"].append(session[s["seed"]])
+    for arch, result in zip(batch, results[len(searched):], strict=True):
+        ms = result.value_ms
+        state.candidates.append({
+            "arch": arch.to_dict(), "key": key_of(setup, arch), "predicted_ms": predicted_ms(setup, arch),
+            "measured_ms": ms, "cv": result.cv, "session_searched_ms": {str(k): v for k, v in session.items()},
+            "matches": [seed for seed, ref in session.items() if within(ms, ref, state.doc["identity"]["tolerance"])],
+            "accuracy": None,
+        })
+    state.save()
+
+
+def matches_per_search(state: TargetState) -> dict[int, int]:
+    counts = {int(seed): 0 for seed in state.searches}
+    for c in state.candidates:
+        for seed in c["matches"]:
+            counts[seed] += 1
+    return counts
+
+
+def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, target_index: int) -> None:
+    """Rejection-sample and confirm until every search has `--randoms` matches (or the caps are reached)."""
+    tolerance = args.tolerance
+    predictions = {int(s["seed"]): s["predicted_ms"] for s in state.searches.values()}
+    seen = {c["key"] for c in state.candidates} | {key_of(setup, Architecture.from_dict(s["arch"])) for s in state.searches.values()}
+    rng = np.random.default_rng([args.pool_seed, target_index, len(state.candidates), state.doc["draws"]])
+    while True:
+        counts = matches_per_search(state)
+        short = [seed for seed, count in counts.items() if count < args.randoms]
+        if not short or len(state.candidates) >= args.max_timed:
+            return
+        batch: list[Architecture] = []
+        while len(batch) < args.confirm_batch and state.doc["draws"] < args.max_draws:
+            arch = random_arch(setup, rng)
+            state.doc["draws"] += 1
+            key = key_of(setup, arch)
+            if key in seen:
+                continue
+            if any(within(predicted_ms(setup, arch), predictions[seed], tolerance) for seed in short):
+                batch.append(arch)
+                seen.add(key)
+        if not batch:
+            print(f"  target {target_index}: no draw within ±{tolerance:.0%} of the prediction in {state.doc['draws']} draws")
+            return
+        confirm(setup, state, batch, args.confirm_budget)
+        matched = sum(1 for c in state.candidates[-len(batch):] if c["matches"])
+        print(f"  target {target_index}: timed {len(batch)} random networks, {matched} matched; per search now "
+              f"{matches_per_search(state)} (draws so far {state.doc['draws']})", flush=True)
+
+
+def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[str, float]:
+    report = train_network(setup.space.build(arch), setup.data, steps=args.train_steps, batch_size=args.train_batch,
+                           seed=args.train_seed, threads=setup.config.torch_threads)
+    return {"accuracy": report.test_accuracy, "train_loss": report.train_loss, "train_seconds": report.seconds}
+
+
+def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any], index: int, target_ms: float,
+               root: Path) -> TargetState:
+    state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target_ms})
+    for seed in args.seeds:
+        if str(seed) not in state.searches:
+            started = time.perf_counter()
+            search(setup, state, target_ms, seed, root / f"t{index}")
+            s = state.searches[str(seed)]
+            print(f"target {index} ({target_ms:.3f} ms) seed {seed}: {s['measured_ms']:.3f} ms measured, supernet "
+                  f"search-val acc (last 20%) {s['supernet_val_acc_last']}, {time.perf_counter() - started:.0f} s", flush=True)
+        if state.searches[str(seed)].get("accuracy") is None:
+            state.searches[str(seed)].update(train(setup, Architecture.from_dict(state.searches[str(seed)]["arch"]), args))
+            state.save()
+    find_randoms(setup, state, args, index)
+    for candidate in state.candidates:
+        if candidate["matches"] and candidate["accuracy"] is None:
+            candidate.update(train(setup, Architecture.from_dict(candidate["arch"]), args))
+            state.save()
+            print(f"  target {index}: random network trained, accuracy {candidate['accuracy']:.4f}", flush=True)
+    return state
+
+
+def summarize(state: TargetState, index: int) -> dict[str, Any]:
+    """Mean +- SE per group, the difference, and each search's percentile among its own matches."""
+    searches = [s for s in state.searches.values() if s.get("accuracy") is not None]
+    matched = [c for c in state.candidates if c["matches"] and c.get("accuracy") is not None]
+    rows = []
+    for s in searches:
+        own = [c["accuracy"] for c in matched if s["seed"] in c["matches"]]
+        session = s["session_ms"]
+        rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"],
+                     "session_ms": float(np.median(session)) if session else None, "accuracy": s["accuracy"],
+                     "supernet_val_acc_last": s["supernet_val_acc_last"], "randoms": len(own),
+                     "random_mean": float(np.mean(own)) if own else None, "percentile": percentile_among(s["accuracy"], own)})
+    searched, random = mean_se([s["accuracy"] for s in searches]), mean_se([c["accuracy"] for c in matched])
+    diff: Difference = difference(searched, random)
+    return {"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
+            "random": random.__dict__, "difference": diff.value, "difference_se": diff.se, "z": diff.z,
+            "goal_met": bool(random.n >= 2 and searched.n >= 2 and diff.z > 2.0), "per_search": rows,
+            "random_timed": len(state.candidates), "random_draws": state.doc["draws"],
+            "random_networks": [{"measured_ms": c["measured_ms"], "accuracy": c["accuracy"], "matches": c["matches"],
+                                 "arch": c["arch"]["choices"]} for c in matched]}
+
+
+def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace) -> None:
+    print_table("per search (accuracy on the test split after the one recipe; percentile among its own matched randoms)",
+                ["target", "seed", "searched ms", "acc", "supernet val acc", "randoms", "their mean", "percentile"],
+                [[f"{s['target_ms']:.3f}", r["seed"], f"{r['measured_ms']:.3f}", f"{r['accuracy']:.4f}",
+                  "-" if r["supernet_val_acc_last"] is None else f"{r['supernet_val_acc_last']:.3f}", r["randoms"],
+                  "-" if r["random_mean"] is None else f"{r['random_mean']:.4f}",
+                  "-" if math.isnan(r["percentile"]) else f"{r['percentile']:.0f}"]
+                 for s in summaries for r in s["per_search"]])
+    print_table(f"{args.setting}: searched vs random at equal measured latency (±{args.tolerance:.0%}), mean ± SE",
+                ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)"],
+                [[f"{s['target_ms']:.3f}", str(mean_se_of(s["searched"])), str(mean_se_of(s["random"])),
+                  f"{s['difference']:+.4f} ± {s['difference_se']:.4f} ({s['z']:+.1f} SE)", "met" if s["goal_met"] else "NOT met"]
+                 for s in summaries])
+    random_points = [(c["measured_ms"], c["accuracy"]) for s in summaries for c in s["random_networks"]]
+    found = {f"searched, target {s['target_ms']:.3f} ms": [(r["session_ms"] or r["measured_ms"], r["accuracy"]) for r in s["per_search"]]
+             for s in summaries}
+    plot = among_random(random_points, found, root / "results.png", ylabel="test accuracy (one training recipe)",
+                        title=f"{args.setting}: searched and random networks", targets=[s["target_ms"] for s in summaries])
+    write_json(root / "results.json", {"machine": machine(), "setting": args.setting, "args": vars(args),
+                                       "search_config": setup.config.to_dict(), "profile": str(setup.profile),
+                                       "data": setup.data.record.to_dict(), "targets": summaries,
+                                       "plot": None if plot is None else str(plot)})
+
+
+def mean_se_of(record: dict[str, Any]) -> str:
+    if record["n"] == 0:
         return "-"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {spread:.4f}"
+    return f"{record['mean']:.4f} ± {record['se']:.4f} (n={record['n']})"
 
 
-def main() -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--randoms", type=int, default=2, help="random networks per seed (default: 2)")
-    parser.add_argument("--tolerance", type=float, default=0.10, help="latency match, relative (default: 0.10)")
-    parser.add_argument("--steps", type=int, default=50, help="search steps (default: 50, as the default run)")
-    parser.add_argument("--warmup-steps", type=int, default=20)
-    parser.add_argument("--train-steps", type=int, default=150, help="training steps of every network (default: 150)")
-    parser.add_argument("--train-batch", type=int, default=32)
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="unas")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--quantiles", type=float, nargs="+", default=[0.15, 0.5, 0.85],
+                        help="latency targets: quantiles of the profile's random networks (default: 0.15 0.5 0.85)")
+    parser.add_argument("--targets", type=int, nargs="+", help="run only these target indices (others are reported if done)")
+    parser.add_argument("--tolerance", type=float, default=0.05, help="latency match, relative (default: 0.05)")
+    parser.add_argument("--randoms", type=int, default=5, help="matched random networks wanted per search (default: 5)")
+    parser.add_argument("--max-timed", type=int, default=60, help="random networks timed per target at most (default: 60)")
+    parser.add_argument("--max-draws", type=int, default=200_000, help="rejection-sampling draws per target at most")
+    parser.add_argument("--confirm-batch", type=int, default=4, help="random networks timed per session (default: 4)")
+    parser.add_argument("--confirm-budget", type=float, default=1.0, help="timing seconds per network per session")
+    parser.add_argument("--pool-seed", type=int, default=1000)
+    parser.add_argument("--steps", type=int, help="architecture steps (default: SearchConfig's)")
+    parser.add_argument("--warmup-steps", type=int, help="weight-only warm-up steps (default: SearchConfig's)")
+    parser.add_argument("--train-steps", type=int, default=300, help="training steps of every network (default: 300)")
+    parser.add_argument("--train-batch", type=int, default=64, help="training batch of every network (default: 64)")
+    parser.add_argument("--train-seed", type=int, default=0)
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--work", default="runs/bench-search-vs-random")
-    parser.add_argument("--json", default="runs/bench-search-vs-random/result.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not 0 < args.tolerance < 1 or any(not 0 < q < 1 for q in args.quantiles) or args.randoms < 1:
+        parser.error("--tolerance and --quantiles must lie in (0, 1) and --randoms be >= 1")
+    if args.targets and any(not 0 <= t < len(args.quantiles) for t in args.targets):
+        parser.error(f"--targets are indices into --quantiles: 0..{len(args.quantiles) - 1}")
+    return args
 
-    setup = prepare(SearchConfig(progress=False), profile_root=args.profiles)
-    assert setup.profile is not None
-    target = auto_target(setup.profile)
-    oracle = LatencyOracle(setup.space, setup.conditions)
-    rows, records = [], []
-    searched_acc, random_acc, searched_ms, random_ms = [], [], [], []
-    for seed in args.seeds:
-        started = time.perf_counter()
-        config = setup.config.replace(seed=seed, latency_target_ms=target, steps=args.steps,
-                                      warmup_steps=args.warmup_steps, progress=False)
-        result = run_search(config, Path(args.work) / f"search-seed{seed}", data=setup.data, surrogate=setup.surrogate)
-        assert result.final_latency is not None and result.predicted_latency_ms is not None
-        reference = result.final_latency.value_ms
-        randoms = matched_randoms(setup, oracle, reference, result.predicted_latency_ms, args.randoms, args.tolerance, seed)
 
-        def accuracy(arch: Architecture) -> float:
-            report = train_network(setup.space.build(arch), setup.data, steps=args.train_steps,
-                                   batch_size=args.train_batch, seed=seed)
-            return report.test_accuracy
-
-        mine = accuracy(result.arch)
-        theirs = [accuracy(arch) for arch, _ in randoms]
-        searched_acc.append(mine)
-        searched_ms.append(reference)
-        random_acc += theirs
-        random_ms += [ms for _, ms in randoms]
-        rows.append([seed, f"{reference:.3f}", f"{mine:.4f}", ", ".join(f"{ms:.3f}" for _, ms in randoms) or "none matched",
-                     mean_std(theirs), f"{time.perf_counter() - started:.0f}"])
-        records.append({"seed": seed, "searched": {"arch": result.arch.to_dict(), "latency_ms": reference, "test_accuracy": mine},
-                        "random": [{"arch": a.to_dict(), "latency_ms": ms, "test_accuracy": acc}
-                                   for (a, ms), acc in zip(randoms, theirs, strict=True)]})
-    print_table(
-        f"searched vs random at equal measured latency (target {target:.3f} ms, {setup.conditions.backend} on "
-        f"{setup.conditions.device}; {args.train_steps} training steps x batch {args.train_batch} each)",
-        ["seed", "searched ms", "searched acc", "random ms", "random acc", "seconds"], rows,
-    )
-    print_table("summary (mean ± std)", ["", "latency ms", "test accuracy", "networks"], [
-        ["searched", mean_std(searched_ms), mean_std(searched_acc), len(searched_acc)],
-        ["random, equal latency", mean_std(random_ms), mean_std(random_acc), len(random_acc)],
-    ])
-    write_json(args.json, {"machine": machine(), "target_ms": target, "profile": str(setup.profile), "args": vars(args),
-                           "runs": records})
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps)) if v is not None}
+    try:
+        setup = prepare(SearchConfig(progress=False, **SETTINGS[args.setting], **overrides), profile_root=args.profiles)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    assert setup.profile is not None and setup.surrogate is not None
+    root = Path(args.work) / args.setting
+    identity = {"setting": args.setting, "search": {k: v for k, v in setup.config.to_dict().items() if k not in ("seed", "lut")},
+                "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
+                "train": [args.train_steps, args.train_batch, args.train_seed]}
+    targets = [auto_target(setup.profile, q) for q in args.quantiles]
+    print(f"{args.setting}: targets {', '.join(f'{t:.3f}' for t in targets)} ms (quantiles {args.quantiles} of {setup.profile})")
+    summaries = []
+    try:
+        for index, target in enumerate(targets):
+            if args.targets is None or index in args.targets:
+                state = run_target(setup, args, identity, index, target, root)
+            elif (root / f"t{index}.json").is_file():
+                state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target})
+            else:
+                continue
+            summaries.append(summarize(state, index))
+            report(summaries, root, setup, args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,7 +11,9 @@ from PIL import Image
 
 from hwnas.errors import UsageError
 from hwnas.report import write_report
+from hwnas.report.compare import difference, mean_se, pareto_front, percentile_among, within
 from hwnas.report.drawings import cell_edges, mbconv_layers
+from hwnas.report.plots import among_random
 from search_spaces import get_space
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -87,3 +89,36 @@ def test_a_run_of_the_real_search_loop_gets_a_report_naming_what_is_missing(tmp_
 def test_a_folder_that_is_no_run_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a search run directory"):
         write_report(tmp_path)
+
+
+def test_mean_se_and_difference_match_an_independent_computation() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.9, 0.02, 7).tolist(), rng.normal(0.88, 0.03, 11).tolist()
+    ma, mb = mean_se(a), mean_se(b)
+    assert ma.n == 7 and ma.mean == pytest.approx(np.mean(a))
+    assert ma.se == pytest.approx(np.std(a, ddof=1) / np.sqrt(7))
+    diff = difference(ma, mb)
+    assert diff.value == pytest.approx(np.mean(a) - np.mean(b))
+    assert diff.z == pytest.approx((np.mean(a) - np.mean(b)) / np.hypot(ma.se, mb.se))
+    assert mean_se([0.5]).se == 0.0 and mean_se([]).n == 0
+
+
+def test_percentile_counts_ties_half_and_the_band_is_relative() -> None:
+    assert percentile_among(0.9, [0.8, 0.85, 0.9, 0.95]) == pytest.approx(62.5)
+    assert percentile_among(1.0, [0.1, 0.2]) == 100.0 and percentile_among(0.0, [0.1]) == 0.0
+    assert within(1.05, 1.0, 0.05) and not within(1.06, 1.0, 0.05) and within(0.95, 1.0, 0.05)
+
+
+def test_pareto_front_is_the_set_no_point_dominates() -> None:
+    rng = np.random.default_rng(0)
+    points = [(float(x), float(y)) for x, y in rng.uniform(0, 1, (60, 2))] + [(0.5, 0.5), (0.5, 0.5)]
+    front = pareto_front(points)
+    brute = {p for p in points if not any(q[0] <= p[0] and q[1] > p[1] for q in points)}  # enumeration
+    assert set(front) == brute and front == sorted(front)
+
+
+def test_among_random_writes_a_png_with_the_front(tmp_path: Path) -> None:
+    written = among_random([(1.0, 0.8), (1.2, 0.85), (1.1, 0.7)], {"derived": [(1.05, 0.9)]}, tmp_path / "a.png",
+                           ylabel="accuracy", title="t", targets=[1.1])
+    assert written is not None and written.read_bytes()[:8] == PNG_MAGIC
+    assert among_random([], {"derived": []}, tmp_path / "b.png", ylabel="a", title="t") is None

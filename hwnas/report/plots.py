@@ -7,12 +7,14 @@ fields it needs (`MISSING` names them for the report).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from hwnas.report.compare import pareto_front
 from hwnas.report.runfiles import RunFiles
 
 MAX_DECISION_PANELS = 12
@@ -157,3 +159,37 @@ MISSING = {
     latency_vs_accuracy: "metrics.jsonl lines carry no 'sampled_latency_ms' with 'val_acc' (no sampled, measured architectures)",
     curves: "metrics.jsonl lines carry no 'train_loss'",
 }
+
+
+def among_random(
+    random: Sequence[tuple[float, float]],
+    found: Mapping[str, Sequence[tuple[float, float]]],
+    path: Path,
+    *,
+    ylabel: str,
+    title: str,
+    targets: Sequence[float] = (),
+) -> Path | None:
+    """Accuracy against measured latency: random networks (grey) with their Pareto front, and the
+    found networks on top, one colour per group (a latency target, or "derived"). Points are (ms, accuracy)."""
+    if not random and not any(found.values()):
+        return None
+    figure = Figure(figsize=(6.4, 4.4))
+    ax = figure.subplots()
+    if random:
+        ax.scatter([p[0] for p in random], [p[1] for p in random], s=14, color="#999", alpha=0.7,
+                   label=f"random networks ({len(random)})")
+        front = pareto_front(random)
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="#555", linewidth=1,
+                label="random networks' Pareto front")
+    for index, (label, points) in enumerate(found.items()):
+        if points:
+            ax.scatter([p[0] for p in points], [p[1] for p in points], s=46, marker="*", color=f"C{index}",
+                       edgecolor="black", linewidth=0.4, zorder=3, label=label)
+    for index, target in enumerate(targets):
+        ax.axvline(target, color=f"C{index}", linestyle=":", linewidth=1)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return save(figure, path)
