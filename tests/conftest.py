@@ -1,5 +1,9 @@
 """Shared test settings: the device comes from HWNAS_TEST_DEVICE (default cpu);
-CUDA and TensorRT tests skip with the reason where those are absent."""
+CUDA, TensorRT and ONNX Runtime GPU-provider tests skip with the reason where
+those are absent. ORT providers are skipped by probe, not by
+`torch.cuda.is_available()`: a GPU machine may have onnxruntime's CPU wheel
+only, and onnxruntime-gpu lists providers that do not load
+(`@pytest.mark.ort_provider("cuda")`)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,24 @@ import torch
 
 
 def _cuda_skip_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "needs an NVIDIA GPU: torch.cuda.is_available() is False on this machine"
-    return None
+    from profilers._device import cuda_unavailable_reason  # noqa: PLC0415 - names a driver too old for torch's CUDA
+
+    reason = cuda_unavailable_reason()
+    return None if reason is None else f"needs an NVIDIA GPU: {reason}"
+
+
+def _ort_provider_skip_reason(key: str) -> str | None:
+    from profilers.backends._ort_probe import provider_unusable_reason  # noqa: PLC0415
+    from profilers.backends.ort import ort_tensorrt_reason  # noqa: PLC0415
+
+    reason = _cuda_skip_reason()
+    if reason:
+        return reason
+    if key == "tensorrt" and ort_tensorrt_reason() is not None:
+        return ort_tensorrt_reason()
+    names = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+    reason = provider_unusable_reason(names[key])
+    return None if reason is None else f"needs ONNX Runtime's {names[key]}: {reason}"
 
 
 def _tensorrt_skip_reason() -> str | None:
@@ -35,6 +54,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=cuda_reason))
         if "tensorrt" in item.keywords and trt_reason:
             item.add_marker(pytest.mark.skip(reason=trt_reason))
+        provider = item.get_closest_marker("ort_provider")
+        if provider is not None:
+            reason = _ort_provider_skip_reason(provider.args[0])
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,14 @@ def options(**changes: object) -> ExportOptions:
     return ExportOptions(**{**base, **changes})  # type: ignore[arg-type]
 
 
+def _ort_cuda_loads() -> bool:
+    from profilers.backends._ort_probe import provider_unusable_reason  # noqa: PLC0415
+
+    return provider_unusable_reason("CUDAExecutionProvider") is None
+
+
 @pytest.mark.cuda
+@pytest.mark.ort_provider("cuda")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_cuda_onnx_parity_and_latency(precision: str, tmp_path: Path) -> None:
     manifest = export_network(small_arch(), tmp_path / "out", options(precision=precision)).manifest
@@ -41,6 +48,15 @@ def test_cuda_onnx_parity_and_latency(precision: str, tmp_path: Path) -> None:
     latency = latency_results(manifest)
     assert set(latency) == {"eager", "ort"}
     assert latency["ort"].context.provider == "CUDAExecutionProvider" and latency["ort"].context.batch_size == 8
+
+
+@pytest.mark.cuda
+def test_gpu_export_measures_with_what_loads_here(tmp_path: Path) -> None:
+    """fp32 on a GPU machine with or without ORT's CUDA provider (#14.5): CPU ORT parity, eager latency."""
+    manifest = export_network(small_arch(), tmp_path / "out", options()).manifest
+    assert any(p["provider"] == "CPUExecutionProvider" and p["passed"] for p in manifest["parity"])
+    expected = {"eager", "ort"} if _ort_cuda_loads() else {"eager"}
+    assert set(latency_results(manifest)) == expected
 
 
 @pytest.mark.tensorrt
@@ -55,7 +71,15 @@ def test_tensorrt_engine_with_inspector_cache_and_precision(precision: str, tmp_
     assert json.loads((out / "model.layers.json").read_text())["Layers"]
     assert engine["engine_precision"].startswith(precision), engine["engine_precision"]
     assert any(p["runtime"] == "tensorrt" and p["passed"] for p in manifest["parity"])
-    assert set(latency_results(manifest)) == {"eager", "ort", "tensorrt"}
+    assert set(latency_results(manifest)) == {"eager", "tensorrt"} | ({"ort"} if _ort_cuda_loads() else set())
+
+
+@pytest.mark.tensorrt
+def test_tensorrt_engine_for_a_dynamic_batch(tmp_path: Path) -> None:
+    manifest = export_network(small_arch(), tmp_path / "out",
+                              options(batch=BatchSpec.parse_dynamic("2,4,8"), formats=("onnx", "tensorrt"))).manifest
+    assert "min [2, " in manifest["tensorrt"]["optimization_profile"]
+    assert latency_results(manifest)["tensorrt"].context.batch_size == 4
 
 
 @pytest.mark.tensorrt

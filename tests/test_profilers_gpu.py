@@ -57,6 +57,19 @@ def test_cuda_interleaved() -> None:
 
 
 @pytest.mark.cuda
+def test_cuda_results_are_gpu_event_time_with_host_statistics_beside() -> None:
+    torch.backends.cudnn.benchmark = False
+    result = measure(small_net(), backend="eager", device="cuda", input_shape=SHAPE, config=FAST)
+    assert torch.backends.cudnn.benchmark is False  # set while measuring only (#14.4)
+    assert result.timing_mode == "gpu_events" and "cuDNN fp32 conv" in result.context.details["math_mode"]
+    assert result.enqueue_ms is not None and result.enqueue_ms > 0
+    assert result.host_wall_ms is not None and result.host_wall_ms > 0
+    assert result.launch_bound == (result.enqueue_ms >= result.median_ms)
+    assert result.median_ms <= result.p95_ms <= result.p99_ms
+
+
+@pytest.mark.cuda
+@pytest.mark.ort_provider("cuda")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_ort_cuda_io_binding_matches_eager(precision: str) -> None:
     result = measure(small_net(), backend="ort", device="cuda", input_shape=SHAPE, precision=precision, config=config(layer_profile=True))
@@ -64,6 +77,7 @@ def test_ort_cuda_io_binding_matches_eager(precision: str) -> None:
     assert result.context.details["io_binding"] == "device buffers"
     assert "max_abs_diff_vs_eager" in result.context.details
     assert result.layers and all("host launch" in layer.kind for layer in result.layers)
+    assert result.timing_mode == "gpu_events" and "disable_synchronize_execution_providers=1" in result.context.details["run_options"]
 
 
 @pytest.mark.tensorrt
@@ -85,6 +99,18 @@ def test_tensorrt_engine_precision_cache_and_layers(tmp_path: Path, precision: s
 
 
 @pytest.mark.tensorrt
+def test_tensorrt_dynamic_batch_file_runs_inside_its_profile(tmp_path: Path) -> None:
+    from profilers._onnx import export_onnx  # noqa: PLC0415
+
+    onnx_path = tmp_path / "dynamic.onnx"
+    export_onnx(small_net(), torch.randn(SHAPE), onnx_path, "torchscript", dynamic_batch=True)
+    result = measure(onnx_path, backend="tensorrt", device="cuda", input_shape=(4, *SHAPE[1:]), config=config(workdir=str(tmp_path)))
+    assert result.context.input_shape == (4, *SHAPE[1:])
+    assert "optimization_profile" in result.context.details and result.timing_mode == "gpu_events"
+
+
+@pytest.mark.tensorrt
+@pytest.mark.ort_provider("tensorrt")
 def test_ort_tensorrt_execution_provider(tmp_path: Path) -> None:
     result = measure(small_net(), backend="ort", device="cuda", input_shape=SHAPE, config=config(ort_provider="tensorrt", workdir=str(tmp_path)))
     assert result.context.provider == "TensorrtExecutionProvider"

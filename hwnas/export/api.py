@@ -30,7 +30,7 @@ from hwnas.export.staging import check_destination, staged_folder
 from hwnas.export.tensorrt_export import TensorRTEngine, build_tensorrt_engine
 from hwnas.export.weights import calibrate_batchnorm, inherit_weights, load_weights
 from profilers import LatencyResult
-from profilers.backends.tensorrt import engine_precision
+from profilers.backends.tensorrt import ShapeRange, engine_precision
 from profilers.backends.base import PRECISIONS, random_input
 from search_spaces import Architecture, SearchSpace, load_architecture, space_for
 
@@ -92,26 +92,52 @@ def export_network(
     say = report or (lambda line: None)
     out = Path(out)
     options.validate()
-    device = _check_device(options)
+    device, runtimes = _check_device(options)
+    for note in runtimes.notes:
+        say(note)
     check_destination(out, options.force)
     network = _network(arch, model, options)
     with tempfile.TemporaryDirectory(prefix="hwnas-export-") as work, staged_folder(out, options.force) as staging:
         network.arch.save(staging / ARCH_NAME)
-        sections = _export_into(_Target(staging, out, Path(work)), network, options, device, say)
+        sections = _export_into(_Target(staging, out, Path(work)), network, options, device, runtimes, say)
         write_manifest(staging, sections)
     manifest = read_manifest(out)
     say(f"wrote {out} ({', '.join(sorted(manifest['files']))}, manifest.json)")
     return ExportResult(out, manifest)
 
 
-def _check_device(options: ExportOptions) -> torch.device:
-    """Parse the device and refuse missing runtimes (TensorRT, ORT's CUDA EP) before any work."""
+@dataclass(frozen=True)
+class _Runtimes:
+    """What runs on the export device: ORT there (parity, latency) or only on the CPU, and what is timed."""
+
+    ort_on_device: bool
+    measured: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _check_device(options: ExportOptions) -> tuple[torch.device, _Runtimes]:
+    """Parse the device and refuse missing runtimes before any work.
+
+    ONNX Runtime's GPU provider is needed only where nothing else can do its
+    job: fp16 parity (the CPU provider does not run fp16 graphs faithfully) or
+    an explicit `--measure ort`. Otherwise an fp32 export on a GPU machine whose
+    onnxruntime has no working CUDA provider (the CPU wheel, or CUDA libraries
+    that do not load) checks parity on ORT's CPU provider and times what is
+    there, and says so.
+    """
     device = profilers.check("eager", options.device, options.precision)
     profilers.check("ort", "cpu", "fp32")
-    runtimes = {"ort"} | ({"tensorrt"} if "tensorrt" in options.formats else set())
-    for backend in sorted(runtimes | set(options.measured_backends)):
+    if "tensorrt" in options.formats:
+        profilers.check("tensorrt", device, options.precision)
+    ort_reason = None if device.type == "cpu" else profilers.available_backends(str(device))["ort"]
+    if ort_reason is not None and (options.precision != "fp32" or options.measure is not None and "ort" in options.measure):
+        profilers.check("ort", device, options.precision)  # raises, naming why the provider does not load
+    measured = tuple(b for b in options.measured_backends if b != "ort" or ort_reason is None)
+    for backend in measured:
         profilers.check(backend, device, options.precision)
-    return device
+    notes = () if ort_reason is None else (
+        f"ONNX Runtime on {device}: {ort_reason}; parity checked on ORT's CPU provider, ORT latency not measured",)
+    return device, _Runtimes(ort_reason is None, measured, notes)
 
 
 def _network(arch: Architecture | str, model: nn.Module | None, options: ExportOptions) -> _Network:
@@ -145,7 +171,7 @@ def _network(arch: Architecture | str, model: nn.Module | None, options: ExportO
 
 
 def _export_into(
-    target: _Target, network: _Network, options: ExportOptions, device: torch.device, say: Report
+    target: _Target, network: _Network, options: ExportOptions, device: torch.device, runtimes: _Runtimes, say: Report
 ) -> dict[str, Any]:
     """Write the artifacts into the staging folder; return the manifest sections."""
     batch = options.batch
@@ -168,14 +194,14 @@ def _export_into(
         onnx_file = replace(checked, checker=f"{checked.checker} after simplification")
     if options.simplify:
         say(f"simplification: {simplification.get('note') or simplification}")
-    parities = _onnx_parity(onnx_path, network, options, device, target.work, say)
+    parities = _onnx_parity(onnx_path, network, options, device if runtimes.ort_on_device else None, target.work, say)
     engine, precision = None, None
     if "tensorrt" in options.formats:
         engine, precision, parity = _tensorrt(onnx_path, target, network, options, device, shape)
         parities.append(parity)
         say(parity.line())
         say(f"built {engine.engine.name}: TensorRT {engine.version}, engine precision {precision}")
-    latency = _measure(network, onnx_path, engine, options, device, shape, say)
+    latency = _measure(network, onnx_path, engine, options, runtimes.measured, device, shape, say)
     return {
         "architecture": network.arch.to_dict(),
         "space_signature": network.space.signature(),
@@ -190,6 +216,7 @@ def _export_into(
         "outputs": [spec.to_dict() for spec in onnx_file.outputs],
         "parity": [parity.to_dict() for parity in parities],
         "latency": {backend: latency_entry(result, target.staging, target.out) for backend, result in latency.items()},
+        "notes": list(runtimes.notes),
     }
 
 
@@ -198,7 +225,9 @@ def _tensorrt(
     shape: tuple[int, ...],
 ) -> tuple[TensorRTEngine, str, Parity]:
     """Build the engine, check its parity, and read back the precision it really runs in."""
-    engine = build_tensorrt_engine(onnx_path, target.staging)
+    batch, rest = options.batch, tuple(shape[1:])
+    shapes = ShapeRange((batch.min, *rest), (batch.opt, *rest), (batch.max, *rest))
+    engine = build_tensorrt_engine(onnx_path, target.staging, device, shapes)
     parity = _parity(network, engine.engine, "tensorrt", device, options, shape, target.work)
     layers = engine.layers_json  # written by the TensorRT runner that the parity check made
     precision = engine_precision(layers.read_text()) if layers.exists() else "unknown (no inspector output)"
@@ -206,12 +235,13 @@ def _tensorrt(
 
 
 def _onnx_parity(
-    onnx_path: Path, network: _Network, options: ExportOptions, device: torch.device, work: Path, say: Report
+    onnx_path: Path, network: _Network, options: ExportOptions, device: torch.device | None, work: Path, say: Report
 ) -> list[Parity]:
-    """fp32: ONNX Runtime's CPU provider at the strict bound, plus the device's provider on a GPU;
-    fp16: the device's provider. Each batch size the graph is exported for (both ends if dynamic)."""
+    """fp32: ONNX Runtime's CPU provider at the strict bound, plus the device's provider on a GPU
+    (`device` None: ORT has no working provider there); fp16: the device's provider. Each batch
+    size the graph is exported for (both ends if dynamic)."""
     places = [torch.device("cpu")] if options.precision == "fp32" else []
-    if device.type == "cuda":
+    if device is not None and device.type == "cuda":
         places.append(device)
     results = []
     for place in places:
@@ -235,7 +265,7 @@ def _parity(
 
 def _measure(
     network: _Network, onnx_path: Path, engine: TensorRTEngine | None, options: ExportOptions,
-    device: torch.device, shape: tuple[int, ...], say: Report,
+    backends: tuple[str, ...], device: torch.device, shape: tuple[int, ...], say: Report,
 ) -> dict[str, LatencyResult]:
     """Time each requested backend on the exported files themselves (eager: the module)."""
     subjects: dict[str, tuple[Any, str]] = {
@@ -245,7 +275,7 @@ def _measure(
     if engine is not None:
         subjects["tensorrt"] = (engine.engine, engine.engine.name)
     results = {}
-    for backend in options.measured_backends:
+    for backend in backends:
         subject, name = subjects[backend]
         result = profilers.measure(
             subject, backend=backend, device=device, input_shape=shape, precision=options.precision,

@@ -113,11 +113,6 @@ class ExportOptions:
                 "--precision fp16 needs --device cuda:N: fp16 is checked and timed on the GPU "
                 "(on the CPU, PyTorch and ONNX Runtime emulate it slowly and round differently)"
             )
-        if self.batch.dynamic and "tensorrt" in self.formats:
-            raise UsageError(
-                "--dynamic-batch with --format tensorrt is not supported yet: engines are built for one static batch; "
-                "use --batch-size B for the engine"
-            )
         if self.weights is not None and self.inherit_from is not None:
             raise UsageError("give --weights or --inherit-from, not both")
         if self.input_size is not None and self.input_size < 1:
