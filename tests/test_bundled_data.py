@@ -60,3 +60,42 @@ def test_mistakes_are_usage_errors() -> None:
         load_dataset("digits", val_fraction=0.6, test_fraction=0.5)
     with pytest.raises(UsageError, match="unknown split"):
         load_dataset("digits").loader("holdout", 8)
+
+
+@pytest.fixture(scope="module")
+def cluttered() -> object:
+    from hwnas.datasets.bundled import _cluttered_mnist_pool  # noqa: PLC0415
+
+    return _cluttered_mnist_pool(36)
+
+
+def test_cluttered_mnist_places_each_whole_digit_on_the_canvas_among_clutter(cluttered) -> None:  # noqa: ANN001
+    from hwnas.datasets.bundled import _mnist_pool  # noqa: PLC0415
+
+    digits = _mnist_pool()
+    assert cluttered.images.shape == (5000, 1, 36, 36) and torch.equal(cluttered.labels, digits.labels)
+    for index in (0, 1234, 4999):  # the whole digit lies under the canvas at some offset (max-compositing)
+        canvas, digit = cluttered.images[index, 0], digits.images[index, 0]
+        windows = canvas.unfold(0, 28, 1).unfold(1, 28, 1)  # (9, 9, 28, 28)
+        covers = (windows >= digit).flatten(2).all(-1)
+        assert covers.any(), f"digit {index} is not on its canvas"
+        assert float(canvas.sum()) > float(digit.sum())  # clutter adds ink
+    placed = [tuple(torch.nonzero(cluttered.images[i, 0] > 0).float().mean(0).round().tolist()) for i in range(50)]
+    assert len(set(placed)) > 25  # positions vary from image to image
+
+
+def test_cluttered_mnist_is_one_fixed_data_set(cluttered) -> None:  # noqa: ANN001
+    from hwnas.datasets.bundled import _cluttered_mnist_pool  # noqa: PLC0415
+
+    assert torch.equal(_cluttered_mnist_pool(36).images, cluttered.images)  # rebuilt: the same pixels
+    splits = load_dataset("cluttered_mnist", image_size=36, seed=0)
+    assert splits.image_shape == (1, 36, 36) and splits.num_classes == 10
+    assert "36x36" in splits.record.source and "seed" in splits.record.source
+    images = torch.cat([s.tensors[0] for s in (splits.train, splits.val, splits.test)])
+    ink = sorted((images * splits.record.std + splits.record.mean).flatten(1).sum(1).tolist())
+    assert np.allclose(ink, sorted(cluttered.images.flatten(1).sum(1).tolist()), atol=1e-2)  # split, not altered
+
+
+def test_cluttered_mnist_refuses_a_canvas_smaller_than_a_digit() -> None:
+    with pytest.raises(UsageError, match="use 28 to 96"):
+        load_dataset("cluttered_mnist", image_size=20)
