@@ -60,6 +60,7 @@ from _common import machine, print_table, write_json  # noqa: E402
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
 from hwnas.report.plots import among_random  # noqa: E402
+from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
 from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import read_metrics, run_search  # noqa: E402
@@ -76,10 +77,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 """UNAS (REBAR + RELAX), GDAS + RELAX (both proxyless), first-order DARTS with the expected-LUT latency on the
 DARTS cell space (DARTS trains a softmax mixture, so no single sampled network can be timed for RELAX)."""
-
-LAST_FRACTION = 0.2
-"""Supernet search-val accuracy is averaged over this last fraction of the architecture steps (issue #12)."""
-
 
 def random_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
     """A uniform draw among the networks the space's derivation can return (see the module docstring)."""
@@ -122,12 +119,8 @@ class TargetState:
 
 
 def supernet_val_acc(run_dir: Path) -> float | None:
-    """Mean search-val accuracy over the last LAST_FRACTION of the architecture steps."""
-    values = [r["val_acc"] for r in read_metrics(run_dir) if r.get("phase") == "search" and r.get("val_acc") is not None]
-    if not values:
-        return None
-    tail = values[-max(1, math.ceil(LAST_FRACTION * len(values))):]
-    return float(np.mean(tail))
+    """Mean search-val accuracy of the supernet over the last 20% of the architecture steps."""
+    return tail_mean(search_val_accuracy(read_metrics(run_dir)))
 
 
 def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path) -> None:

@@ -14,6 +14,7 @@ from hwnas.report import write_report
 from hwnas.report.compare import difference, mean_se, pareto_front, percentile_among, within
 from hwnas.report.drawings import cell_edges, mbconv_layers
 from hwnas.report.plots import among_random
+from hwnas.report.runfiles import binned, tail_mean
 from search_spaces import get_space
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +47,11 @@ def _fake_run(path: Path, space_name: str, config: dict) -> Path:
                                                 "target_ms": 1.8, "measured_latency_ms": 1.7, "predicted_latency_ms": 1.75}}
     (path / "arch.json").write_text(json.dumps(document))
     (path / "config.json").write_text(json.dumps({"search": {"estimator": "rebar", "latency_target_ms": 1.8},
-                                                  "data": {"dataset": "digits"}}))
+                                                  "data": {"dataset": "digits", "num_classes": 10}}))
+    random = [{"choices": space.sample(rng).choices, "latency_ms": float(ms), "accuracy": float(acc)}
+              for ms, acc in zip(rng.uniform(1.5, 2.0, 8), rng.uniform(0.3, 0.9, 8), strict=True)]
+    (path / "standing.json").write_text(json.dumps({"derived": {"choices": derived.choices, "latency_ms": 1.7, "accuracy": 0.95},
+                                                    "random": random, "tolerance": 0.05, "split": "val"}))
     return path
 
 
@@ -55,12 +60,16 @@ def test_report_writes_every_plot_as_a_png(tmp_path: Path, space: str, config: d
     run = _fake_run(tmp_path / "run", space, config)
     report = write_report(run)
     text = report.read_text()
-    for name in ("probabilities.png", "latency.png", "architecture.png", "latency_accuracy.png", "training.png"):
+    for name in ("probabilities.png", "latency.png", "architecture.png", "latency_accuracy.png", "training.png",
+                 "standing.png"):
         assert f"]({name})" in text
         assert (run / name).read_bytes()[:8] == PNG_MAGIC
         with Image.open(run / name) as image:
             assert image.size[0] > 200 and image.size[1] > 100
     assert "**meets** the target" in text and "Not drawn" not in text
+    assert "percentile among these 8 random networks (nearest in latency): 100" in text  # 0.95 beats every one
+    values = [r["val_acc"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "val_acc" in r]
+    assert f"Last 20% of the architecture steps: {np.mean(values[-2:]):.4f}" in text  # 10 steps: the last 2
 
 
 def test_darts_edges_and_mbconv_layers_are_read_from_the_choices() -> None:
@@ -122,3 +131,13 @@ def test_among_random_writes_a_png_with_the_front(tmp_path: Path) -> None:
                            ylabel="accuracy", title="t", targets=[1.1])
     assert written is not None and written.read_bytes()[:8] == PNG_MAGIC
     assert among_random([], {"derived": []}, tmp_path / "b.png", ylabel="a", title="t") is None
+
+
+def test_binned_curve_and_tail_mean_against_numpy() -> None:
+    values = [float(v) for v in np.random.default_rng(1).uniform(0, 1, 23)]
+    curve = binned(values, 10)
+    edges = [round(i * 23 / 10) for i in range(11)]
+    assert curve == pytest.approx([np.mean(values[a:b]) for a, b in zip(edges, edges[1:], strict=False)])
+    assert binned(values[:3], 10) == pytest.approx(values[:3])
+    assert tail_mean(values) == pytest.approx(np.mean(values[-5:]))  # ceil(0.2 * 23) = 5
+    assert tail_mean([]) is None and tail_mean([0.3]) == pytest.approx(0.3)

@@ -9,6 +9,8 @@ latencies.jsonl (`hwnas.report.runfiles`) and writes, beside them:
     architecture.png       the derived architecture (DARTS cells / MBConv block diagram)
     latency_accuracy.png   sampled architectures: measured latency vs search-val accuracy
     training.png           supernet loss and search-val accuracy
+    standing.png           inherited-weight accuracy vs measured latency: the derived network among
+                           the profile's random networks (standing.json), with their Pareto front
 
 A plot whose data the run lacks is left out and report.md names the
 missing field, so an older or partial run still gets a report.
@@ -19,7 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.report import drawings, plots
-from hwnas.report.runfiles import RunFiles, read_run
+from hwnas.report.compare import percentile_among
+from hwnas.report.plots import among_random
+from hwnas.report.runfiles import SUPERNET_TAIL, RunFiles, binned, read_run, search_val_accuracy, tail_mean
 
 PLOTS = (
     ("probabilities.png", "Architecture distribution", plots.probabilities),
@@ -57,6 +61,35 @@ def _summary(run: RunFiles) -> list[str]:
     return lines
 
 
+def _supernet_curve(run: RunFiles) -> list[str]:
+    """The supernet's search-val accuracy per tenth of the architecture steps, and its last 20%."""
+    values = search_val_accuracy(run.metrics)
+    if not values:
+        return ["No architecture step logged a search-val accuracy."]
+    curve = binned(values)
+    return ["Search-val batch accuracy averaged per tenth of the architecture steps:", "",
+            "| " + " | ".join(f"{10 * (i + 1)}%" for i in range(len(curve))) + " |", "|" + "---|" * len(curve),
+            "| " + " | ".join(f"{v:.3f}" for v in curve) + " |", "",
+            f"Last {SUPERNET_TAIL:.0%} of the architecture steps: {tail_mean(values):.4f} (chance is "
+            f"{1 / max(run.config.get('data', {}).get('num_classes', 10), 1):.2f})."]
+
+
+def _standing(run: RunFiles) -> list[str]:
+    """The derived network among the profile's random networks, inherited-weight accuracy vs measured latency."""
+    if not run.standing:
+        return ["Not drawn: the run has no standing.json (no device profile, or an older run)."]
+    derived, random = run.standing["derived"], run.standing["random"]
+    written = among_random([(r["latency_ms"], r["accuracy"]) for r in random],
+                           {"derived network": [(derived["latency_ms"], derived["accuracy"])]},
+                           run.path / "standing.png", ylabel=f"accuracy on search-{run.standing.get('split', 'val')}, "
+                           "inherited weights (BN recalibrated)", title="derived network among the profile's random networks",
+                           targets=[] if run.target_ms is None else [run.target_ms])
+    accuracies = [r["accuracy"] for r in random]
+    return [f"![derived network among random networks]({written.name})" if written else "Not drawn: no networks.", "",
+            f"Derived network {derived['accuracy']:.4f} at {derived['latency_ms']:.4g} ms; its percentile among these "
+            f"{len(random)} random networks (nearest in latency): {percentile_among(derived['accuracy'], accuracies):.0f}."]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write report.md and its PNGs into `run_dir`; returns the report's path."""
     run = read_run(run_dir)
@@ -72,6 +105,8 @@ def write_report(run_dir: str | Path) -> Path:
         written = plot(run, run.path / file_name)
         lines += [f"## {title}", ""]
         lines += [f"![{title}]({written.name})" if written else f"Not drawn: {plots.MISSING[plot]}.", ""]
+    lines += ["## Supernet accuracy curve", "", *_supernet_curve(run), ""]
+    lines += ["## Derived network among random networks (inherited weights)", "", *_standing(run), ""]
     report = run.path / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report

@@ -11,6 +11,7 @@ the report says which field it needed.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,15 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """metrics, the derived architecture document, config.json, latencies.jsonl of one run."""
+    """metrics, the derived architecture document, config.json, latencies.jsonl and standing.json
+    (the derived network among the profile's random networks, `hwnas.search.standing`) of one run."""
 
     path: Path
     metrics: list[dict[str, Any]]
     arch: dict[str, Any]
     config: dict[str, Any]
     latencies: list[dict[str, Any]] = field(default_factory=list)
+    standing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def search(self) -> dict[str, Any]:
@@ -61,4 +64,28 @@ def read_run(path: str | Path) -> RunFiles:
     metrics, arch = _jsonl(run / "metrics.jsonl"), _json(run / "arch.json")
     if not metrics and not arch:
         raise UsageError(f"{run} is not a search run directory: it has neither metrics.jsonl nor arch.json")
-    return RunFiles(run, metrics, arch, _json(run / "config.json"), _jsonl(run / "latencies.jsonl"))
+    return RunFiles(run, metrics, arch, _json(run / "config.json"), _jsonl(run / "latencies.jsonl"), _json(run / "standing.json"))
+
+
+SUPERNET_TAIL = 0.2
+"""The supernet's search-val accuracy is judged over the last 20% of the architecture steps (issue #12)."""
+
+
+def search_val_accuracy(metrics: list[dict[str, Any]]) -> list[float]:
+    """The supernet's search-val batch accuracy at each architecture step, in order."""
+    return [float(r["val_acc"]) for r in metrics if r.get("phase") == "search" and r.get("val_acc") is not None]
+
+
+def tail_mean(values: list[float], fraction: float = SUPERNET_TAIL) -> float | None:
+    """Mean of the last `fraction` of `values` (at least one value); None when there are none."""
+    if not values:
+        return None
+    tail = values[-max(1, math.ceil(fraction * len(values))):]
+    return sum(tail) / len(tail)
+
+
+def binned(values: list[float], parts: int = 10) -> list[float]:
+    """`values` averaged over `parts` consecutive, near-equal slices (fewer when there are fewer values)."""
+    parts = min(parts, len(values))
+    edges = [round(i * len(values) / parts) for i in range(parts + 1)]
+    return [sum(values[a:b]) / (b - a) for a, b in zip(edges, edges[1:], strict=False) if b > a]

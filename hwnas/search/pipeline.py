@@ -9,6 +9,10 @@
 3. Search with true latency in the loop (`run_search`), derive.
 4. Train the derived network briefly from the supernet's weights, export it
    to ONNX and time that file with the target backend, report vs the target.
+5. Judge it (DESIGN.md Sec. 8) at a cost that fits the run: the supernet's
+   search-val accuracy curve, and the derived network against the profile's
+   random networks at its measured latency, all with inherited weights
+   (`hwnas.search.standing`; standing.json and the report's plot).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from hwnas.estimators import LinearSurrogate
 from hwnas.errors import UsageError
 from hwnas.objectives import LatencyPenalty
 from hwnas.report import write_report
+from hwnas.report.runfiles import SUPERNET_TAIL, binned, search_val_accuracy, tail_mean
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, load_surrogate, surrogate_range
-from hwnas.search.loop import SearchResult, run_search, space_for_data
+from hwnas.search.loop import SearchResult, read_metrics, run_search, space_for_data
+from hwnas.search.standing import Standing, standing
 from hwnas.search.train import TrainReport, train_network
 from lut.samples import read_directory
 from lut.table import load, write_json_atomic
@@ -63,6 +69,8 @@ class PipelineResult:
     measured: LatencyResult
     accepted: bool | None
     seconds: dict[str, float]
+    standing: Standing | None = None
+    supernet_val_acc: tuple[float, ...] = ()
 
     def lines(self) -> list[str]:
         m = self.measured
@@ -90,8 +98,21 @@ class PipelineResult:
             f" batch {m.context.batch_size}, {m.context.precision}, {m.context.threads} threads; median of {m.runs} runs,"
             f" cv {m.cv:.3f})",
             target,
+            *self._supernet_lines(),
+            *(self.standing.lines() if self.standing is not None else []),
             "time           " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
         ]
+
+    def _supernet_lines(self) -> list[str]:
+        """The supernet's search-val accuracy curve and its last 20% against the derived network's test accuracy."""
+        values = list(self.supernet_val_acc)
+        tail = tail_mean(values)
+        if tail is None:
+            return []
+        ratio = tail / self.train.test_accuracy if self.train.test_accuracy > 0 else float("nan")
+        return [f"supernet       search-val accuracy per tenth of the architecture steps: "
+                + " ".join(f"{v:.2f}" for v in binned(values)),
+                f"               last {SUPERNET_TAIL:.0%}: {tail:.4f} = {ratio:.2f} x the derived network's test accuracy"]
 
 
 def profile_dir_for(space: SearchSpace, conditions: LatencyConditions, root: str | Path = "profiles") -> Path:
@@ -249,11 +270,20 @@ def run_pipeline(
     onnx_path = _keep_onnx(export_dir, result.run_dir / f"model-{conditions.precision}.onnx")
     seconds["export+measure"] = time.perf_counter() - clock
     result = _with_measured_latency(result, measured)
+    clock = time.perf_counter()
+    standing_result = None
+    if profile is not None:
+        standing_result = standing(result.space, result.supernet, result.arch, measured.value_ms, profile, data,
+                                   batch_size=config.batch_size, seed=config.seed, device=config.device,
+                                   threads=config.torch_threads)
+        standing_result.save(result.run_dir)
+    seconds["vs random"] = time.perf_counter() - clock
     accepted: bool | None = None
     if target_ms is not None:
         penalty = LatencyPenalty(target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
         accepted = penalty.satisfied(measured.value_ms)
-    outcome = PipelineResult(result, profile, target_ms, source, train, onnx_path, measured, accepted, seconds)
+    outcome = PipelineResult(result, profile, target_ms, source, train, onnx_path, measured, accepted, seconds,
+                             standing_result, tuple(search_val_accuracy(read_metrics(result.run_dir))))
     summary = {
         "arch": str(result.run_dir / "arch.json"), "onnx": None if onnx_path is None else str(onnx_path),
         "profile": None if profile is None else str(profile), "target_ms": target_ms, "target_source": source,
@@ -261,6 +291,7 @@ def run_pipeline(
         "relative_error": None if target_ms is None else measured.value_ms / target_ms - 1.0, "accepted": accepted,
         "latency_penalty": config.latency_penalty, "predicted_latency_ms": result.predicted_latency_ms,
         "train": train.to_dict(), "seconds": seconds, "measurement": measured.to_dict(),
+        "supernet_val_acc_last": tail_mean(list(outcome.supernet_val_acc)),
     }
     write_json_atomic(result.run_dir / "summary.json", summary)
     write_report(result.run_dir)
