@@ -1,19 +1,35 @@
-# The two set-up commands of the README: `make run` and `make test`.
-# Both create .venv in the repository root on first use and reinstall only
-# when pyproject.toml changes.
+# The set-up commands of the README: `make run`, `make test` and `make gpu-suite`.
+# `run` and `test` create .venv in the repository root on first use and reinstall
+# only when pyproject.toml changes.
+#
+# TORCH_INDEX chooses the CUDA build of torch: the default index's torch 2.14.1 is
+# the CUDA 13.0 build, which needs an NVIDIA driver >= 580. On an older driver
+# (`hwnas doctor` shows the driver's newest CUDA) pick a matching build, e.g.
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cu126
+# or the CPU-only build with .../whl/cpu. Empty = the default index.
+#
+# `make gpu-suite` does not create a virtual environment: it installs hwnas into
+# the Python named by PY without touching its dependencies (a GPU machine brings
+# its own torch, CUDA and onnxruntime; nothing is downloaded), installs any wheels
+# carried in WHEELS (mlxtend, say) the same way, and runs benchmarks/gpu_suite.py:
+#   make gpu-suite PY=python3
 PYTHON ?= python3
+PY ?= $(PYTHON)
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
+TORCH_INDEX ?=
+WHEELS ?= .whl
+SUITE_ARGS ?=
 
-.PHONY: run test gpu-suite clean
+.PHONY: run test gpu-suite gpu-suite-dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
@@ -27,8 +43,14 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-gpu-suite: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/gpu_suite.py
+gpu-suite:
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --no-index -e . \
+		|| echo "gpu-suite: could not install hwnas into $(PY); running it from the source tree"
+	if ls $(WHEELS)/*.whl >/dev/null 2>&1; then $(PY) -m pip install --quiet --no-deps --no-index $(WHEELS)/*.whl; fi
+	PYTHONUNBUFFERED=1 $(PY) benchmarks/gpu_suite.py $(SUITE_ARGS)
+
+gpu-suite-dry-run:
+	$(PY) benchmarks/gpu_suite.py --dry-run $(SUITE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+from dataclasses import dataclass
 from functools import cache
 
 import torch
@@ -39,19 +40,37 @@ def library_versions() -> dict[str, str]:
     return dict(versions)
 
 
-def _driver_version() -> str | None:
-    """The NVIDIA driver version through NVML, or None without a driver."""
+@dataclass(frozen=True)
+class DriverInfo:
+    """The NVIDIA driver as NVML reports it: its version, the newest CUDA it supports
+    ('12.4'), or why NVML could not tell (no driver, no libnvidia-ml)."""
+
+    version: str | None = None
+    cuda: str | None = None
+    error: str | None = None
+
+
+@cache
+def nvidia_driver() -> DriverInfo:
+    """Read once per process through NVML (nvmlSystemGetDriverVersion, nvmlSystemGetCudaDriverVersion)."""
     try:
         import pynvml  # noqa: PLC0415
 
         pynvml.nvmlInit()
         try:
             version = pynvml.nvmlSystemGetDriverVersion()
+            cuda = int(pynvml.nvmlSystemGetCudaDriverVersion())  # 12040 means CUDA 12.4
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no driver, no NVML: nothing to record
-        return None
-    return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception as error:  # noqa: BLE001 - no driver, no NVML: say so
+        return DriverInfo(error=f"{type(error).__name__}: {error}")
+    text = version.decode() if isinstance(version, bytes) else str(version)
+    return DriverInfo(text, f"{cuda // 1000}.{cuda % 1000 // 10}")
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver version through NVML, or None without a driver."""
+    return nvidia_driver().version
 
 
 def gpu_state(device: torch.device) -> GpuState | None:

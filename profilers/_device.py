@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import platform
 import re
+import warnings
 
 import torch
 
+from profilers._context import nvidia_driver
 from profilers.errors import ProfilerError
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
@@ -30,12 +32,45 @@ def parse_device(device: str | torch.device) -> torch.device:
 
 
 def cuda_unavailable_reason() -> str | None:
-    """Why CUDA cannot be used here, or None when it can."""
+    """Why CUDA cannot be used here, or None when it can: the real cause where it can be
+    told, above all a PyTorch built for a newer CUDA than the NVIDIA driver supports."""
     if torch.version.cuda is None:
         return "this PyTorch build has no CUDA support (a CPU-only wheel)"
-    if not torch.cuda.is_available():
-        return f"CUDA is not available (torch {torch.__version__} built for CUDA {torch.version.cuda} finds no usable GPU/driver)"
-    return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if torch.cuda.is_available():
+            return None
+    torch_says = next((str(w.message).strip().splitlines()[0] for w in caught if "CUDA" in str(w.message)), None)
+    built = f"torch {torch.__version__} is built for CUDA {torch.version.cuda}"
+    driver = nvidia_driver()
+    if driver.version is None:
+        return f"{built} and no NVIDIA driver answers here (NVML: {driver.error}): no usable NVIDIA GPU"
+    if driver.cuda is not None and driver_too_old(torch.version.cuda, driver.cuda):
+        return (
+            f"{built}, but NVIDIA driver {driver.version} supports CUDA up to {driver.cuda}: install a torch build "
+            f"for CUDA {driver.cuda.split('.')[0]}.x (make TORCH_INDEX=https://download.pytorch.org/whl/cuXYZ, "
+            f"XYZ <= {driver.cuda.replace('.', '')}) or a newer driver ({_DRIVER_FOR.get(_major(torch.version.cuda), 'see the CUDA release notes')})"
+        )
+    detail = f"; torch says: {torch_says}" if torch_says else ""
+    return f"{built} and finds no usable GPU with NVIDIA driver {driver.version} (CUDA {driver.cuda}){detail}"
+
+
+# Minimum Linux driver per CUDA major (CUDA toolkit release notes, "CUDA Toolkit and Minimum Required Driver").
+_DRIVER_FOR = {12: "CUDA 12.x needs driver >= 525", 13: "CUDA 13.x needs driver >= 580"}
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def driver_too_old(torch_cuda: str, driver_cuda: str) -> bool:
+    """True when the driver's newest CUDA has a lower major version than torch's CUDA.
+
+    Within one major version CUDA's minor version compatibility lets a driver
+    run a newer minor runtime (12.8 wheels on a 12.4 driver), so only the major
+    version decides.
+    """
+    return _major(driver_cuda) < _major(torch_cuda)
 
 
 def device_name(device: torch.device) -> str:

@@ -2,8 +2,10 @@
 
 Devices, the backends that work on each (ONNX Runtime per provider, each
 provider tried on a one-node model so "listed" is never mistaken for
-"works"), library versions, and for CUDA / TensorRT the reason they are
-unavailable.
+"works"; `profilers.backends._ort_probe`), library versions, the NVIDIA driver
+and the newest CUDA it supports beside the CUDA torch was built for, and for
+CUDA / TensorRT the real reason they are unavailable (a torch built for a
+newer CUDA than the driver supports is named as such).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table  # noqa: PLC0415
 
     import profilers  # noqa: PLC0415
-    from profilers._context import library_versions  # noqa: PLC0415
+    from profilers._context import library_versions, nvidia_driver  # noqa: PLC0415
     from profilers._device import cuda_unavailable_reason, device_name  # noqa: PLC0415
 
     console = Console()
@@ -45,19 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if cuda_reason is not None:
         table.add_row("cuda", "-", "all", f"[red]no[/]: {escape(cuda_reason)}")
     console.print(table)
-    console.print(_provider_table(devices))
+    console.print(_provider_table())
     versions = Table(title="versions")
     versions.add_column("library")
     versions.add_column("version")
     for library, version in library_versions().items():
         versions.add_row(library, version)
+    driver = nvidia_driver()
+    versions.add_row("NVIDIA driver", escape(driver.version or f"none ({driver.error})"))
+    versions.add_row("driver supports CUDA up to", str(driver.cuda or "-"))
     if "tensorrt" not in library_versions():
         versions.add_row("tensorrt", escape(f"not importable ({_import_error('tensorrt')}): pip install 'hwnas[tensorrt]' on a machine with an NVIDIA GPU"))
     console.print(versions)
     return 0
 
 
-def _provider_table(devices: list[str]) -> Any:
+def _provider_table() -> Any:
     """ONNX Runtime providers: listed by the wheel, and whether a session really uses them."""
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
@@ -70,33 +75,12 @@ def _provider_table(devices: list[str]) -> Any:
     except ImportError as error:
         table.add_row("-", f"[red]onnxruntime not importable[/]: {escape(str(error))}")
         return table
+    from profilers.backends._ort_probe import provider_unusable_reason  # noqa: PLC0415
+
     for provider in ort.get_available_providers():
-        reason = _provider_reason(ort, provider, has_gpu=len(devices) > 1)
+        reason = provider_unusable_reason(provider)
         table.add_row(provider, "[green]works[/]" if reason is None else f"[red]no[/]: {escape(reason)}")
     return table
-
-
-def _provider_reason(ort: Any, provider: str, has_gpu: bool) -> str | None:
-    """Open a one-node (Identity) model with only `provider`; None when the session uses it."""
-    from onnx import TensorProto, helper  # noqa: PLC0415
-
-    if provider != "CPUExecutionProvider" and not has_gpu:
-        return "no CUDA GPU here"
-    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [value], [output])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = min(model.ir_version, 10)
-    previous = 2
-    ort.set_default_logger_severity(4)
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=[provider])
-    except Exception as error:  # noqa: BLE001 - report any load failure
-        return str(error).splitlines()[0][:200]
-    finally:
-        ort.set_default_logger_severity(previous)
-    used = session.get_providers()[0]
-    return None if used == provider else f"listed, but a session falls back to {used} (missing CUDA/cuDNN/TensorRT libraries?)"
 
 
 def _import_error(module: str) -> str:
