@@ -1,7 +1,11 @@
 """Latency profilers: time a module or an ONNX/TensorRT file on a real device and runtime.
 
-Every measurement returns a `LatencyResult` (median, mean, p10, p90, std, cv,
-runs, raw samples in ms, and the `MeasurementContext` that keys it).
+Every measurement returns a `LatencyResult` (median, mean, p10, p90, p95, p99,
+std, cv, runs, raw samples in ms, the `timing_mode` that says what a sample is,
+and the `MeasurementContext` that keys it). On CUDA every backend is timed the
+same way: GPU time between CUDA events on the work's stream with runs queued
+back to back (trtexec's "GPU Compute Time"); the host's enqueue and end-to-end
+wall time and a launch-bound flag come beside it.
 
     from profilers import measure, measure_interleaved, MeasureConfig
     result = measure(model, backend="ort", device="cpu", input_shape=(1, 3, 64, 64))
@@ -11,9 +15,12 @@ runs, raw samples in ms, and the `MeasurementContext` that keys it).
                                   input_shapes=(32, 3, 224, 224), config=MeasureConfig(budget_s=5))
 
 Layout: `api` (measure, measure_interleaved), `_timing` (warm-up, interleaved
-adaptive rounds), `stats` (median/percentiles/order-statistic intervals),
-`result` (the record), `config`, `backends/` (eager, ort, tensorrt: one
-`Backend.prepare -> Runner` surface), `_onnx` (export and parity check).
+adaptive rounds, host enqueue/wall runs), `stats` (median/percentiles/order-statistic
+intervals), `result` (the record, timing modes), `config`, `backends/` (eager, ort,
+tensorrt: one `Backend.prepare -> Runner` surface; `_ort_probe` says whether an ORT
+provider really loads), `_onnx` (export and parity check), `_device` (device
+strings, why CUDA is unusable), `_context` (versions, NVML), `_mathmode`
+(cudnn.benchmark while measuring, TF32 described).
 """
 
 from __future__ import annotations
