@@ -14,9 +14,10 @@
   that `set_timing_cache` still refuses is replaced by an empty one and the
   build says so. It is written through a unique temporary name, so LUT shards
   building at once never write into each other's file.
-- An optimisation profile is always added: min = opt = max at the resolved
-  input shape, or the given (min, opt, max) range for a dynamic-batch export;
-  a network with a dynamic input cannot be built without one.
+- A network with a dynamic input cannot be built without an optimisation
+  profile: one is added, min = opt = max at the resolved input shape (an ONNX
+  file exported with a symbolic batch, timed at one batch), or the given
+  (min, opt, max) range for a dynamic-batch export. A static input needs none.
 - Build, deserialisation, execution context and buffers are made with the
   request's GPU current (`torch.cuda.device`), so `cuda:1` means cuda:1.
 - `execute_async_v3` returns False when it could not enqueue; that is an
@@ -135,8 +136,13 @@ def build_engine(
             raise ProfilerError(f"TensorRT cannot parse {onnx_path.name}: {errors}; time it with --backend ort or eager")
         config = builder.create_builder_config()
         config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer names and formats for the inspector
-        config.add_optimization_profile(_profile(builder, network, shapes, onnx_path))
-        notes = {"optimization_profile": f"min {list(shapes.min)} opt {list(shapes.opt)} max {list(shapes.max)}"}
+        profile = _profile(builder, network, shapes, onnx_path)
+        if profile is None:
+            notes = {"optimization_profile": f"none needed: static input {list(shapes.opt)}"}
+        else:
+            if config.add_optimization_profile(profile) < 0:
+                raise ProfilerError(f"TensorRT refuses the optimisation profile {shapes} for {onnx_path.name}")
+            notes = {"optimization_profile": f"min {list(shapes.min)} opt {list(shapes.opt)} max {list(shapes.max)}"}
         notes["timing_cache_loaded"] = _attach_timing_cache(config, timing_cache)
         if hasattr(trt.BuilderFlag, "TF32"):
             notes["math_mode"] = f"TensorRT builder flag TF32 (fp32 layers): {'on' if config.get_flag(trt.BuilderFlag.TF32) else 'off'}"
@@ -152,13 +158,16 @@ def build_engine(
 
 
 def _profile(builder: Any, network: Any, shapes: ShapeRange, onnx_path: Path) -> Any:
-    """One optimisation profile for the network's one input; its rank must match the shapes."""
+    """The optimisation profile for the network's one input when it has a dynamic dimension
+    (None for a static input: there is nothing to choose); its rank must match the shapes."""
     if network.num_inputs != 1:
         raise ProfilerError(f"{onnx_path.name} has {network.num_inputs} inputs; hwnas times single-input models")
     tensor = network.get_input(0)
     declared = tuple(tensor.shape)
     if len(declared) != len(shapes.opt) or any(d >= 0 and d != o for d, o in zip(declared, shapes.opt, strict=False)):
         raise ProfilerError(f"{onnx_path.name} takes input shape {declared}, not {shapes.opt}; check --input-size / --batch-size")
+    if all(dim >= 0 for dim in declared):
+        return None
     profile = builder.create_optimization_profile()
     profile.set_shape(tensor.name, shapes.min, shapes.opt, shapes.max)
     return profile
