@@ -35,9 +35,11 @@ search interrupted mid-way restarts), and `results.json` + `results.png`
 (accuracy against measured latency: random networks, their Pareto front,
 searched networks) after every target.
 
-Run (one target per process lets two cores work in parallel):
-    nice -n 5 .venv/bin/python benchmarks/search_vs_random.py --setting unas
+Run (one target per process lets two cores work in parallel; start the second once the
+first has profiled the device, and tabulate all targets at the end with --report-only):
+    nice -n 5 .venv/bin/python benchmarks/search_vs_random.py --setting unas --targets 0 2
     nice -n 5 .venv/bin/python benchmarks/search_vs_random.py --setting unas --targets 1
+    .venv/bin/python benchmarks/search_vs_random.py --setting unas --report-only
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 """UNAS (REBAR + RELAX), GDAS + RELAX (both proxyless), first-order DARTS with the expected-LUT latency on the
 DARTS cell space (DARTS trains a softmax mixture, so no single sampled network can be timed for RELAX)."""
+
+IGNORED_FOR_RESUME = ("seed", "lut", "progress", "checkpoint_every", "checkpoint_seconds")
+"""SearchConfig fields that may change between a run and its resumption (they do not change what is searched)."""
+
 
 def random_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
     """A uniform draw among the networks the space's derivation can return (see the module docstring)."""
@@ -284,6 +290,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.15, 0.5, 0.85],
                         help="latency targets: quantiles of the profile's random networks (default: 0.15 0.5 0.85)")
     parser.add_argument("--targets", type=int, nargs="+", help="run only these target indices (others are reported if done)")
+    parser.add_argument("--report-only", action="store_true", help="run nothing; tabulate and plot the state files there are")
     parser.add_argument("--tolerance", type=float, default=0.05, help="latency match, relative (default: 0.05)")
     parser.add_argument("--randoms", type=int, default=5, help="matched random networks wanted per search (default: 5)")
     parser.add_argument("--max-timed", type=int, default=60, help="random networks timed per target at most (default: 60)")
@@ -316,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assert setup.profile is not None and setup.surrogate is not None
     root = Path(args.work) / args.setting
-    identity = {"setting": args.setting, "search": {k: v for k, v in setup.config.to_dict().items() if k not in ("seed", "lut")},
+    identity = {"setting": args.setting, "search": {k: v for k, v in setup.config.to_dict().items() if k not in IGNORED_FOR_RESUME},
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
                 "train": [args.train_steps, args.train_batch, args.train_seed]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
@@ -324,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = []
     try:
         for index, target in enumerate(targets):
-            if args.targets is None or index in args.targets:
+            if not args.report_only and (args.targets is None or index in args.targets):
                 state = run_target(setup, args, identity, index, target, root)
             elif (root / f"t{index}.json").is_file():
                 state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target})
