@@ -56,3 +56,88 @@ def write_json(path: str | Path, document: dict[str, Any]) -> None:
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
     print(f"\nwrote {path}")
+
+
+class ResultsFile:
+    """A benchmark's partial results, saved atomically after every unit of work, so a crash or a
+    Ctrl-C loses at most the unit in progress; re-running the same command continues.
+
+    `identity` holds the settings the results depend on: a file made with other settings is refused
+    (one line, exit 2 through `UsageError`) instead of being mixed with new results."""
+
+    def __init__(self, path: str | Path, identity: dict[str, Any]) -> None:
+        from hwnas.errors import UsageError  # noqa: PLC0415
+
+        self.path = Path(path)
+        identity = json.loads(json.dumps(identity))
+        if self.path.is_file():
+            self.doc: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+            if self.doc.get("identity") != identity:
+                old = self.doc.get("identity", {})
+                changed = sorted(k for k in set(identity) | set(old) if old.get(k) != identity.get(k))
+                raise UsageError(f"{self.path} holds results made with other settings ({', '.join(changed)} differ); "
+                                 "give another --json path or delete that file")
+        else:
+            self.doc = {"identity": identity}
+
+    def get(self, *keys: str) -> Any:
+        node: Any = self.doc
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    def put(self, value: Any, *keys: str) -> None:
+        """Set doc[k1][k2]... = value and save."""
+        node = self.doc
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = json.loads(json.dumps(value))
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(json.dumps(self.doc, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def latency_strata(predicted: Sequence[float], count: int) -> list[int]:
+    """Indices of `count` items spread evenly over the range of `predicted` (ms): the item nearest to
+    each of `count` evenly spaced quantiles, no index twice. For choosing architectures across the
+    latency range by the profile's linear model."""
+    order = sorted(range(len(predicted)), key=lambda i: predicted[i])
+    if count > len(order):
+        raise ValueError(f"cannot pick {count} of {len(order)} items")
+    positions = [round(k * (len(order) - 1) / max(count - 1, 1)) for k in range(count)]
+    return [order[p] for p in positions]
+
+
+def within_of(predicted: Sequence[float], reference: float, tolerance: float) -> list[int]:
+    """Indices whose value lies within +-`tolerance` (relative) of `reference`."""
+    return [i for i, value in enumerate(predicted) if abs(value / reference - 1.0) <= tolerance]
+
+
+TASKS: dict[str, dict[str, Any]] = {
+    "cluttered": {"dataset": "cluttered_mnist", "image_size": {"proxyless": 36, "darts": 36},
+                  "space_config": {"proxyless": {"small_input": False, "widths": [16, 8, 16, 24, 32, 48, 64, 96, 256],
+                                                 "depths": [2, 2, 2, 2, 2, 1]},
+                                   "darts": {"parameterization": "edges", "C": 4, "layers": 5}}},
+    "mnist14": {"dataset": "mnist", "image_size": {"proxyless": 14, "darts": 16}, "space_config": None},
+}
+"""The benchmarks' tasks. `cluttered`: the bundled cluttered MNIST on a 36x36 canvas; proxyless with the
+default run's small widths and depths, its stem at stride 2 (a 36 px canvas costs about what 14x14 MNIST
+costs with the small-input stem at stride 1); the DARTS edge space at a small size (C=4, 5 cells).
+`mnist14`: the old default run (MNIST at 14x14, `hwnas.search.pipeline`'s default spaces)."""
+
+
+def bench_config(task: str, space: str, **changes: Any) -> Any:
+    """The `SearchConfig` of one benchmark task in one space (no progress bars)."""
+    from hwnas.search import SearchConfig  # noqa: PLC0415
+    from hwnas.search.pipeline import DEFAULT_SPACE_CONFIGS  # noqa: PLC0415
+
+    spec = TASKS[task]
+    space_config = (spec["space_config"] or DEFAULT_SPACE_CONFIGS)[space]
+    return SearchConfig(space=space, dataset=spec["dataset"], image_size=spec["image_size"][space],
+                        space_config=dict(space_config), progress=False, **changes)

@@ -1,0 +1,219 @@
+"""Supernet ranking quality: inherited-weight accuracy against standalone accuracy (issue #12, item 3;
+DESIGN.md Sec. 8, "the supernet must carry signal").
+
+Protocol, per space (`--space proxyless` or `darts`), on one task (`--task`, default the cluttered MNIST
+canvas of `benchmarks/task_separation.py`; the DARTS cell space at a small size on the same data):
+
+1. Architectures across the latency range: `--draws` draws of the networks a search can return
+   (uniform in proxyless; in the DARTS edge space a uniform genotype, two edges per node), predicted
+   with the device profile's linear model (`prepare` makes or reuses the profile), and `--archs` of them
+   at evenly spaced quantiles of the prediction.
+2. A supernet trained as the search trains it before its architecture steps: `run_search` with
+   `--supernet-steps` weight-only warm-up steps (uniform single-path samples at uniform logits) and one
+   architecture step, no latency term; `--supernet-option KEY=VALUE` passes any `SearchConfig` field
+   (e.g. a supernet training mode) unchanged.
+3. Each architecture's accuracy with inherited weights (`hwnas.search.inherit.inherited_score`: the path
+   copied out of the supernet, BatchNorm statistics recalibrated on the same `--bn-batches` search-train
+   batches for every architecture, evaluated on search-val).
+4. Each architecture trained standalone from scratch with one recipe (`train_network`), training seeds
+   0 and 1, evaluated on the test split.
+5. Kendall tau and Spearman rho (scipy.stats) of inherited against standalone accuracy (each seed and
+   their mean), the ceiling beside them (standalone seed 0 against seed 1), and for context the rank
+   correlation of standalone accuracy with predicted latency (what "bigger is better" alone gives).
+
+Results are saved after every unit of work (`--json`, the supernet's weights beside it); the same
+command continues a stopped run.
+
+Run:
+    nice -n 5 .venv/bin/python benchmarks/supernet_ranking.py --space proxyless
+    nice -n 5 .venv/bin/python benchmarks/supernet_ranking.py --space darts
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import TASKS, ResultsFile, bench_config, latency_strata, machine, print_table  # noqa: E402
+
+from hwnas.cli._options import parse_options  # noqa: E402
+from hwnas.errors import UsageError  # noqa: E402
+from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
+from hwnas.search.loop import run_search  # noqa: E402
+from hwnas.search.pipeline import Setup, prepare  # noqa: E402
+from hwnas.search.train import train_network  # noqa: E402
+from search_spaces import Architecture  # noqa: E402
+
+
+def searchable_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
+    """A uniform draw among the networks the space's derivation returns (uniform in proxyless; a
+    uniform genotype in the DARTS edge space), as the search-vs-random benchmark draws them."""
+    return setup.space.derive({d.name: rng.random(len(d.choices)).tolist() for d in setup.space.decisions})
+
+
+def supernet_label(args: argparse.Namespace, options: dict[str, Any]) -> str:
+    """Names one way of training the supernet: its steps, batch and options (the results of several
+    sit side by side against the same standalone accuracies)."""
+    return "-".join([f"steps{args.supernet_steps}", f"b{args.supernet_batch}", *(f"{k}={options[k]}" for k in sorted(options))])
+
+
+def train_supernet(setup: Setup, args: argparse.Namespace, options: dict[str, Any], work: Path) -> torch.nn.Module:
+    """The supernet after `--supernet-steps` warm-up steps (loaded from `work` when already trained)."""
+    changes: dict[str, Any] = {"warmup_steps": args.supernet_steps, "steps": 1, "latency_estimator": "none",
+                               "batch_size": args.supernet_batch, "seed": args.seed, "progress": False}
+    if hasattr(setup.config, "warmup_epochs"):
+        changes["warmup_epochs"] = None  # the warm-up is counted in steps here
+    config = setup.config.replace(**{**changes, **options})
+    weights = work / "supernet.pt"
+    if weights.is_file():
+        sharing = {"weight_sharing": config.weight_sharing, "batchnorm": config.supernet_batchnorm} \
+            if hasattr(config, "weight_sharing") else {}
+        supernet = setup.space.supernet(**sharing)
+        supernet.load_state_dict(torch.load(weights, map_location="cpu"))
+        return supernet
+    result = run_search(config, work / "run", data=setup.data, measure_final=False)
+    torch.save(result.supernet.state_dict(), weights)
+    return result.supernet
+
+
+def correlations(x: list[float], y: list[float]) -> dict[str, float]:
+    tau = stats.kendalltau(x, y)
+    rho = stats.spearmanr(x, y)
+    return {"kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue),
+            "spearman": float(rho.statistic), "spearman_p": float(rho.pvalue)}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", choices=("proxyless", "darts"), default="proxyless")
+    parser.add_argument("--task", choices=sorted(TASKS), default="cluttered")
+    parser.add_argument("--archs", type=int, default=20, help="architectures across the latency range (default: 20)")
+    parser.add_argument("--draws", type=int, default=4000)
+    parser.add_argument("--supernet-steps", type=int, default=1500, help="supernet training steps (default: 1500)")
+    parser.add_argument("--supernet-batch", type=int, default=32)
+    parser.add_argument("--supernet-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a SearchConfig field for the supernet's training (repeatable)")
+    parser.add_argument("--bn-batches", type=int, default=10, help="BN recalibration batches (default: 10)")
+    parser.add_argument("--bn-batch-size", type=int, default=64)
+    parser.add_argument("--train-steps", type=int, default=400)
+    parser.add_argument("--train-batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the supernet and BN batches")
+    parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
+    parser.add_argument("--json", help="results file (default: runs/bench-supernet-ranking/<space>/results.json)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--standalone-only", action="store_true", help="train the standalone networks only")
+    only.add_argument("--supernet-only", action="store_true", help="train and score the supernet only")
+    args = parser.parse_args(argv)
+    if args.archs < 3 or args.draws < args.archs:
+        parser.error("--archs must be >= 3 and --draws >= --archs")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.perf_counter()
+    try:
+        options = parse_options(args.supernet_option, "--supernet-option")
+        setup = prepare(bench_config(args.task, args.space), profile_root=args.profiles)
+        setup.config.replace(**options)  # refuses an unknown field or value before any work
+    except (UsageError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    assert setup.surrogate is not None
+    space, data = setup.space, setup.data
+    json_path = Path(args.json or f"runs/bench-supernet-ranking/{args.space}/results.json")
+    per_supernet = ("profiles", "json", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
+    identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
+    identity["data"] = data.record.indices_sha256
+    try:
+        results = ResultsFile(json_path, identity)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    if results.get("archs") is None:
+        rng = np.random.default_rng(args.seed)
+        draws = [searchable_arch(setup, rng) for _ in range(args.draws)]
+        predicted = [float(setup.surrogate(space.one_hot(a))) for a in draws]
+        chosen = latency_strata(predicted, args.archs)
+        results.put({"profile": str(setup.profile), "record": data.record.to_dict(), "space": space.config}, "setup")
+        results.put([{"arch": draws[i].to_dict(), "predicted_ms": predicted[i]} for i in chosen], "archs")
+    archs = [Architecture.from_dict(item["arch"]) for item in results.get("archs")]
+    predicted = [item["predicted_ms"] for item in results.get("archs")]
+
+    if not args.supernet_only:
+        for seed in (0, 1):
+            for index, arch in enumerate(archs):
+                key = f"{index}:{seed}"
+                if results.get("standalone", key) is None:
+                    report = train_network(space.build(arch), data, steps=args.train_steps, batch_size=args.train_batch,
+                                           lr=args.lr, seed=seed)
+                    results.put(report.to_dict(), "standalone", key)
+                    print(f"arch {index:2d} seed {seed}: standalone accuracy {report.test_accuracy:.4f} "
+                          f"({report.seconds:.0f} s)", flush=True)
+    if not args.standalone_only:
+        label = supernet_label(args, options)
+        clock = time.perf_counter()
+        supernet = train_supernet(setup, args, options, json_path.parent / f"supernet-{label}")
+        if results.get("supernets", label, "seconds") is None:
+            results.put({"options": options, "steps": args.supernet_steps, "batch": args.supernet_batch,
+                         "seconds": time.perf_counter() - clock}, "supernets", label)
+        batches = calibration_batches(data, args.bn_batches, args.bn_batch_size, seed=args.seed)
+        for index, arch in enumerate(archs):
+            if results.get("supernets", label, "inherited", str(index)) is None:
+                score = inherited_score(space, supernet, arch, data, batches=batches, split="val")
+                results.put(score.to_dict(), "supernets", label, "inherited", str(index))
+                print(f"arch {index:2d} ({predicted[index]:.3f} ms): inherited accuracy {score.accuracy:.4f}", flush=True)
+    report_all(results, args, archs, predicted)
+    results.put({"machine": machine(), "seconds": time.perf_counter() - started}, "last_run")
+    print(f"\nresults in {json_path}")
+    return 0
+
+
+def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Architecture], predicted: list[float]) -> None:
+    """Tables for whatever is complete: standalone seeds, and each supernet's inherited accuracies."""
+    count = len(archs)
+    alone = {s: [results.get("standalone", f"{i}:{s}", "test_accuracy") for i in range(count)] for s in (0, 1)}
+    if any(v is None for seed in alone.values() for v in seed):
+        print("standalone trainings incomplete: no correlations yet")
+        return
+    mean_alone = [statistics.mean(pair) for pair in zip(alone[0], alone[1], strict=True)]
+    pairs: dict[str, tuple[list[float], list[float]]] = {
+        "ceiling: standalone seed 0 vs seed 1": (alone[0], alone[1]),
+        "context: predicted latency vs standalone mean": (predicted, mean_alone),
+    }
+    columns = {"standalone s0": alone[0], "standalone s1": alone[1]}
+    for label, record in (results.get("supernets") or {}).items():
+        inherited = [record.get("inherited", {}).get(str(i), {}).get("accuracy") for i in range(count)]
+        if any(v is None for v in inherited):
+            continue
+        columns[f"inherited [{label}]"] = inherited
+        pairs[f"[{label}] inherited vs standalone seed 0"] = (inherited, alone[0])
+        pairs[f"[{label}] inherited vs standalone seed 1"] = (inherited, alone[1])
+        pairs[f"[{label}] inherited vs standalone mean"] = (inherited, mean_alone)
+    print_table(
+        f"{args.space} on {args.task}: inherited accuracy (search-val, BN recalibrated on {args.bn_batches} x "
+        f"{args.bn_batch_size}) and standalone accuracy (test; {args.train_steps} steps x batch {args.train_batch}, lr {args.lr})",
+        ["arch", "predicted ms", *columns], [[i, f"{predicted[i]:.3f}", *(f"{c[i]:.4f}" for c in columns.values())]
+                                             for i in range(count)],
+    )
+    table = {name: correlations(x, y) for name, (x, y) in pairs.items()}
+    print_table(f"rank correlation over {count} architectures", ["pair", "Kendall tau", "p", "Spearman", "p"],
+                [[name, f"{c['kendall_tau']:.3f}", f"{c['kendall_p']:.2g}", f"{c['spearman']:.3f}", f"{c['spearman_p']:.2g}"]
+                 for name, c in table.items()])
+    results.put(table, "correlations")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
