@@ -23,6 +23,11 @@ SAMPLING_ESTIMATORS = ("gdas", "snas", "reinforce", "rebar")
 """Accuracy estimators that draw one architecture b ~ p per step: only those
 give a network whose latency can be measured for RELAX / REINFORCE."""
 
+LATENCY_TIMINGS = ("auto", "inline", "worker")
+"""How sampled networks are timed (`hwnas.search.latency_worker`): in line, one after the other
+with training; in a worker process on a core / GPU training does not use, overlapping with the
+next step (the latency gradient then applies one step late); auto = worker where that is possible."""
+
 DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.1), "rebar": (0.4, 0.4), "reinforce": (0.4, 0.4)}
 """(start, end) of the linearly annealed Gumbel temperature: GDAS's official
 10 -> 0.1; the UNAS code's fixed 0.4 for REBAR/RELAX (REINFORCE uses it only for RELAX's zeta)."""
@@ -85,6 +90,9 @@ class SearchConfig:
     latency_precision: str = "fp32"
     latency_threads: int | None = 1
     measure_budget_s: float = 0.15
+    latency_timing: str = "auto"
+    tune_variance: bool = False
+    tune_variance_lr: float = 0.02
     lut: str | None = None
     seed: int = 0
     progress: bool = True
@@ -127,6 +135,11 @@ def check_combination(config: SearchConfig) -> None:
     _one_of("--objective", config.objective, ACCURACY_OBJECTIVES)
     _one_of("--latency-penalty", config.latency_penalty, LATENCY_PENALTIES)
     _one_of("--conditional", config.conditional, ("reuse", "fresh"))
+    _one_of("--latency-timing", config.latency_timing, LATENCY_TIMINGS)
+    if config.tune_variance and config.estimator != "rebar":
+        raise UsageError(f"--tune-variance tunes REBAR's temperature and eta; it needs --estimator rebar, not {config.estimator}")
+    if config.tune_variance and not 0 < config.tune_variance_lr < float("inf"):
+        raise UsageError(f"--tune-variance-lr must be a positive number, got {config.tune_variance_lr}")
     if config.darts_order != "first" and config.estimator != "darts":
         raise UsageError(f"--darts-order {config.darts_order} applies to --estimator darts only, not {config.estimator}")
     if config.measures_latency and config.estimator not in SAMPLING_ESTIMATORS:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from hwnas.estimators import LinearSurrogate
+from hwnas.search.latency_worker import LatencyWorker
 from lut.fit import fit_ridge
 from lut.table import Expectation, LatencyTable, load
 from profilers import MeasureConfig, measure
@@ -88,6 +89,8 @@ class LatencyOracle:
         self._memo: dict[tuple[str, ...], float] = {}
         self.hits = 0
         self.seconds = 0.0
+        self.worker: LatencyWorker | None = None
+        """Set by the search loop to time in a separate process (`hwnas.search.latency_worker`)."""
 
     def __len__(self) -> int:
         return len(self._memo)
@@ -97,21 +100,35 @@ class LatencyOracle:
         names = [d.name for d in self.space.decisions]
         return [(dict(zip(names, key, strict=True)), ms) for key, ms in self._memo.items()]
 
+    def request(self, arch: Architecture) -> None:
+        """Start timing `arch` in the latency worker, if there is one and it is not known yet."""
+        key = arch_key(self.space, arch.choices)
+        if self.worker is not None and key not in self._memo:
+            self.worker.submit(key, dict(arch.choices))
+
     def latency_ms(self, arch: Architecture) -> float:
-        """The measured latency of `arch` (ms): timed on first request, remembered after."""
+        """The measured latency of `arch` (ms): timed on first request, remembered after.
+
+        With a worker, `request` started the timing and this waits for it
+        (`seconds` counts the wait, the only time the search loses).
+        """
         key = arch_key(self.space, arch.choices)
         if key in self._memo:
             self.hits += 1
             return self._memo[key]
         started = time.perf_counter()
-        result = self.measure(arch, self.config)
+        if self.worker is not None:
+            self.worker.submit(key, dict(arch.choices))
+            value, cv, runs = self.worker.result(key)
+        else:
+            result = self.measure(arch, self.config)
+            value, cv, runs = result.value_ms, result.cv, result.runs
         self.seconds += time.perf_counter() - started
-        self._memo[key] = result.value_ms
+        self._memo[key] = value
         if self.log_path is not None:
             with self.log_path.open("a", encoding="utf-8") as stream:
-                stream.write(json.dumps({"choices": dict(arch.choices), "latency_ms": result.value_ms, "cv": result.cv,
-                                         "runs": result.runs}) + "\n")
-        return result.value_ms
+                stream.write(json.dumps({"choices": dict(arch.choices), "latency_ms": value, "cv": cv, "runs": runs}) + "\n")
+        return value
 
     def measure(self, arch: Architecture, config: MeasureConfig, *, workdir: Path | None = None,
                 name: str | None = None, model: torch.nn.Module | None = None) -> LatencyResult:

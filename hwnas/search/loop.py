@@ -26,10 +26,12 @@ from hwnas import distributed
 from hwnas.checkpoint import StopSignal
 from hwnas.datasets import DataSplits, FolderSplits, endless_from, load_data, seeded_loader
 from hwnas.errors import UsageError
-from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline
+from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
+from hwnas.search.latency_worker import attached_worker, resolve_timing
+from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.rundir import RunDirectory
@@ -76,7 +78,7 @@ def space_for_data(config: SearchConfig, data: DataSplits | FolderSplits) -> Sea
 
 
 def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
-                  surrogate: LinearSurrogate | None) -> tuple[LatencyTerm | None, str]:
+                  surrogate: LinearSurrogate | None, delayed: bool = False) -> tuple[LatencyTerm | None, str]:
     if not config.uses_latency:
         return None, "none"
     if config.latency_target_ms is None:
@@ -92,7 +94,7 @@ def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracl
         if oracle is None:
             raise UsageError(f"latency estimator {config.latency_estimator} needs a fitted latency model: give a device profile (--lut)")
         model, source = OnlineSurrogate(space, oracle), "online ridge fit on the latencies measured during search"
-    return LatencyTerm(space, config.latency_estimator, penalty, model, oracle, config.baseline_decay), source
+    return LatencyTerm(space, config.latency_estimator, penalty, model, oracle, config.baseline_decay, delayed=delayed), source
 
 
 def _conditions(config: SearchConfig) -> LatencyConditions:
@@ -156,17 +158,20 @@ def _run_search(
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
 
     oracle: Any = None
+    timing, timing_note = "inline", "nothing is timed during search"
     if config.measures_latency:
+        timing, timing_note = resolve_timing(config.latency_timing, _conditions(config), str(device), info.enabled)
         if info.rank == distributed.LATENCY_RANK:
             budget = replace(SEARCH_MEASURE, budget_s=config.measure_budget_s)
             oracle = LatencyOracle(space, _conditions(config), config=budget, log_path=run.latencies_path)
         if info.enabled:
             oracle = distributed.RankOracle(oracle, info, space)
-    latency, surrogate_source = _latency_term(config, space, oracle, surrogate)
+    latency, surrogate_source = _latency_term(config, space, oracle, surrogate, delayed=timing == "worker")
     if not resume:
         run.write_json("config.json", {
             "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
-            "data": data.record.to_dict(), "latency_model": surrogate_source, **(extra_config or {}),
+            "data": data.record.to_dict(), "latency_model": surrogate_source, "latency_timing": timing_note,
+            **(extra_config or {}),
         })
 
     w_optimizer = torch.optim.SGD(net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
@@ -176,10 +181,13 @@ def _run_search(
     distributed.average_gradients_before_step(a_optimizer, info)
     temperature = LinearTemperature(config.steps, *config.temperatures)
     baseline = MovingAverageBaseline(config.baseline_decay)
+    tuner = VarianceTuner(config.temperatures[0], config.rebar_eta, lr=config.tune_variance_lr) if config.tune_variance else None
     total = config.warmup_steps + config.steps
     resumable = {
         "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,
-                    **{f"logits.{name}": value for name, value in logits.items()}},
+                    **{f"logits.{name}": value for name, value in logits.items()},
+                    **({"tuner": tuner} if tuner is not None else {}),
+                    **({"latency_pending": latency} if latency is not None else {})},
         "baselines": {"accuracy": baseline, **({"latency": latency.baseline} if latency is not None else {})},
         "oracle": oracle, "surrogate": None if latency is None else latency._surrogate,  # noqa: SLF001
         "config": config.to_dict(), "data_sha256": data.record.indices_sha256, "info": info,
@@ -203,7 +211,18 @@ def _run_search(
     def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[0].to(device), batch[1].to(device)
 
-    with search_progress(config.progress and info.is_main) as bar, StopSignal() as stop:
+    clock = PhaseClock(device)
+    held: dict[str, Any] | None = None  # with a worker: this step's record waits for its sample's latency
+
+    def write_held(resolved: Any) -> None:
+        nonlocal held
+        if held is not None and resolved is not None:
+            held.update(resolved.fields())
+            run.append_metrics(held)
+            held = None
+
+    with (search_progress(config.progress and info.is_main) as bar, StopSignal() as stop,
+          attached_worker(oracle, timing == "worker", space, str(device))):
         for global_step in range(start, total):
             phase = "search" if global_step >= config.warmup_steps else "warm-up"
             if global_step in (start, config.warmup_steps):
@@ -213,19 +232,27 @@ def _run_search(
             lr = _cosine(global_step, total, config.w_lr)
             for group in w_optimizer.param_groups:
                 group["lr"] = lr
-            tau = temperature(max(step, 0))
+            tau = temperature(max(step, 0)) if tuner is None else float(tuner.tau.detach())
             dist = ArchitectureDistribution(logits)
             with distributed.shared_sampling(info):  # every rank trains the same sampled path
                 weights = weights_for_training(config, dist, tau)
-            train_loss, train_acc = weight_step(train_net, w_optimizer, weights, to_device(next(train_batches)))
+            with clock("data"):
+                batch = to_device(next(train_batches))
+            with clock("weight_step"):
+                train_loss, train_acc = weight_step(train_net, w_optimizer, weights, batch)
             record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
                                       "train_loss": train_loss, "train_acc": train_acc}
             if phase == "search":
-                train_batch = to_device(next(arch_train_batches))
-                term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, to_device(next(val_batches)))
-                ctx = ArchContext(config, net, logits, term, latency, tau, lr, train_batch, baseline)
+                with clock("data"):
+                    train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
+                term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, val_batch)
+                arch_tau = tau if tuner is None else tuner.tau
+                ctx = ArchContext(config, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
+                if tuner is not None:
+                    record["eta"] = float(tuner.eta.detach())
                 with distributed.shared_sampling(info):  # one architecture sample per step on every rank
                     report = arch_step(ctx, a_optimizer)
+                logging_started = time.perf_counter()
                 record.update({"objective": report.objective, "val_loss": report.val_loss, "val_acc": report.val_acc,
                                "entropy": float(ArchitectureDistribution(logits).entropy().detach()),
                                "probabilities": _probabilities(space, logits)})
@@ -236,12 +263,20 @@ def _run_search(
                                    "latency_penalty": report.latency.penalty})
                 if report.sampled is not None:
                     record["sampled"] = choices_of(space, report.sampled)
+                clock.add("logging", time.perf_counter() - logging_started)
+            record["phases"] = clock.take()
             record["seconds"] = time.perf_counter() - started
-            run.append_metrics(record)
+            if latency is not None and latency.delayed and phase == "search":
+                write_held(report.latency.resolved if report.latency is not None else None)
+                held = record  # written when its sample's latency arrives (next step or checkpoint)
+            else:
+                run.append_metrics(record)
             bar.advance(status_line(record, config.latency_target_ms))
             done = global_step + 1
             stopping = distributed.any_rank(stop.requested, info)
             if stopping or done == total or done % config.checkpoint_every == 0:
+                if latency is not None:
+                    write_held(latency.flush())  # the memo and metrics.jsonl hold every drawn sample
                 save_search(checkpoint_path, step=done, **resumable)
             if stopping and done < total:
                 raise SearchStopped(stop.name or "a signal on another rank", done, checkpoint_path)

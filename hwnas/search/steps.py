@@ -25,7 +25,7 @@ step instead of three. With "fresh" all three are evaluated.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from hwnas.estimators import (
     ArchitectureDistribution,
     MovingAverageBaseline,
+    VarianceTuner,
     control_variate_surrogate,
     darts_gradient,
     reinforce,
@@ -41,6 +42,7 @@ from hwnas.estimators import (
 )
 from hwnas.objectives import cross_entropy
 from hwnas.search.config import SearchConfig
+from hwnas.search.phases import PhaseClock
 from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm, supernet_loss
 
 
@@ -89,14 +91,20 @@ class ArchContext:
     logits: dict[str, Tensor]
     accuracy: AccuracyTerm
     latency: LatencyTerm | None
-    tau: float
+    tau: float | Tensor
     w_lr: float
     train_batch: Batch
     baseline: MovingAverageBaseline
+    tuner: VarianceTuner | None = None
+    """--tune-variance: tau (then `tuner.tau`) and REBAR's eta follow the variance gradient."""
+    clock: PhaseClock = field(default_factory=PhaseClock)
 
 
 def _latency(ctx: ArchContext, dist: ArchitectureDistribution, sample=None) -> LatencyOutcome | None:  # noqa: ANN001
-    return None if ctx.latency is None else ctx.latency(dist, sample)
+    if ctx.latency is None:
+        return None
+    with ctx.clock("latency"):
+        return ctx.latency(dist, sample)
 
 
 def _darts(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[dict[str, Tensor], ArchStepReport]:
@@ -142,23 +150,29 @@ def _pathwise(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor,
 
 def _score_function(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
     sample = sample_relaxed(dist, ctx.tau, conditional=ctx.config.conditional)
-    with torch.no_grad():
+    with ctx.clock("accuracy_hard"), torch.no_grad():
         reward = ctx.accuracy(sample.hard)
     val_loss, val_acc = ctx.accuracy.last_val_loss, ctx.accuracy.last_val_acc
     if ctx.config.estimator == "reinforce":
         result = reinforce(sample, reward, ctx.baseline.value)
         ctx.baseline.update(reward)
     else:
-        eta = ctx.config.rebar_eta
-        if ctx.config.conditional == "reuse":
-            shifted = {k: z.detach() + (z - sample.conditional[k]) for k, z in sample.relaxed.items()}
-            relaxed = eta * ctx.accuracy(shifted)
-            conditional = relaxed.detach()
-        else:
-            relaxed = eta * ctx.accuracy(sample.relaxed)
-            conditional = eta * ctx.accuracy(sample.conditional)
+        eta = ctx.config.rebar_eta if ctx.tuner is None else ctx.tuner.eta
+        with ctx.clock("accuracy_relaxed"):
+            if ctx.config.conditional == "reuse" and ctx.tuner is None:
+                shifted = {k: z.detach() + (z - sample.conditional[k]) for k, z in sample.relaxed.items()}
+                relaxed = eta * ctx.accuracy(shifted)
+                conditional = relaxed.detach()
+            else:  # the tuner needs c~ = eta L(zeta~) with its own graph to tau and eta
+                relaxed = eta * ctx.accuracy(sample.relaxed)
+                conditional = eta * ctx.accuracy(sample.conditional)
         result = control_variate_surrogate(sample, reward, relaxed, conditional)
     latency = _latency(ctx, dist, sample)
+    if ctx.tuner is not None:
+        with ctx.clock("tuning"):
+            # the variance of what this step applies: REBAR's estimate plus RELAX's when timed in line
+            estimates = [result] + ([latency.estimate] if latency is not None and latency.estimate is not None else [])
+            ctx.tuner.step(estimates, ctx.logits)
     total = result.surrogate + (latency.surrogate if latency is not None else 0.0)
     report = ArchStepReport(float(reward), val_loss, val_acc, {k: int(v) for k, v in sample.index.items()}, latency)
     return total, report
@@ -181,10 +195,12 @@ def arch_step(ctx: ArchContext, optimizer: torch.optim.Optimizer) -> ArchStepRep
         grads, report = _darts(ctx, dist)
     else:
         surrogate, report = STEPS[ctx.config.estimator](ctx, dist)
-        values = torch.autograd.grad(surrogate, [ctx.logits[n] for n in names], allow_unused=True)
+        with ctx.clock("backward"):
+            values = torch.autograd.grad(surrogate, [ctx.logits[n] for n in names], allow_unused=True)
         grads = {n: torch.zeros_like(ctx.logits[n]) if g is None else g for n, g in zip(names, values, strict=True)}
-    optimizer.zero_grad(set_to_none=True)
-    for name in names:
-        ctx.logits[name].grad = grads[name].detach().to(ctx.logits[name].dtype)
-    optimizer.step()
+    with ctx.clock("optimizer"):
+        optimizer.zero_grad(set_to_none=True)
+        for name in names:
+            ctx.logits[name].grad = grads[name].detach().to(ctx.logits[name].dtype)
+        optimizer.step()
     return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,8 @@ from hwnas.estimators import (
     reinforce,
     relax,
 )
+from hwnas.estimators.delayed import PendingGradient, pending_relax
+from hwnas.estimators.score_function import ScoreFunctionResult
 from hwnas.objectives import LatencyPenalty, accuracy, accuracy_objective, cross_entropy, needs_train_loss
 from hwnas.search.latency import LatencyOracle, OnlineSurrogate
 from search_spaces import Architecture, SearchSpace
@@ -68,6 +71,32 @@ class LatencyOutcome:
     sampled_ms: float | None = None
     predicted_ms: float | None = None
     penalty: float | None = None
+    resolved: Resolved | None = None
+    """Delayed mode: the previous step's sample, now measured (its gradient is in `surrogate`)."""
+    estimate: ScoreFunctionResult | None = None
+    """In-line RELAX / REINFORCE: the estimator's result (its graph to tau, for variance tuning)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The measured latency (ms) and penalty of a sample whose gradient was applied one step late."""
+
+    sampled_ms: float
+    penalty: float
+
+    def fields(self) -> dict[str, float]:
+        """The metrics.jsonl fields of the step that drew the sample."""
+        return {"sampled_latency_ms": self.sampled_ms, "latency_penalty": self.penalty}
+
+
+@dataclass
+class _Pending:
+    """A drawn sample waiting for its measurement: RELAX / REINFORCE's gradient but the value."""
+
+    arch: Architecture
+    gradient: PendingGradient
+    baseline: float | None  # REINFORCE: the baseline the sample met (updated with its reward on arrival)
+    resolved: Resolved | None = None
 
 
 def choices_of(space: SearchSpace, index: Mapping[str, Tensor | int]) -> dict[str, str]:
@@ -76,7 +105,12 @@ def choices_of(space: SearchSpace, index: Mapping[str, Tensor | int]) -> dict[st
 
 
 class LatencyTerm:
-    """lambda_lat * h(latency) with its gradient estimator (`relax`, `reinforce` or `expected`)."""
+    """lambda_lat * h(latency) with its gradient estimator (`relax`, `reinforce` or `expected`).
+
+    `delayed`: the sample drawn at step t is timed while the search goes on
+    (the oracle's worker) and its gradient is applied at step t+1, completed
+    from the parts computed at step t (`hwnas.estimators.delayed`).
+    """
 
     def __init__(
         self,
@@ -86,6 +120,8 @@ class LatencyTerm:
         surrogate: LinearSurrogate | OnlineSurrogate,
         oracle: LatencyOracle | None,
         baseline_decay: float = 0.9,
+        *,
+        delayed: bool = False,
     ) -> None:
         if estimator in ("relax", "reinforce") and oracle is None:
             raise ValueError(f"latency estimator {estimator} needs a latency oracle to measure samples")
@@ -93,6 +129,8 @@ class LatencyTerm:
         self._surrogate = surrogate
         self.oracle = oracle
         self.baseline = MovingAverageBaseline(baseline_decay)
+        self.delayed = delayed and estimator in ("relax", "reinforce")
+        self._pending: _Pending | None = None
 
     @property
     def model(self) -> LinearSurrogate:
@@ -118,6 +156,10 @@ class LatencyTerm:
             raise ValueError(f"latency estimator {self.estimator} needs an architecture sample")
         assert self.oracle is not None
         arch = self.space.architecture(choices_of(self.space, sample.index))
+        with torch.no_grad():
+            predicted = float(g(sample.packed_hard()))
+        if self.delayed:
+            return self._delayed(dist, sample, arch, g, expected, predicted)
         measured = self.oracle.latency_ms(arch)
         reward = self.penalty(measured)
         if self.estimator == "relax":
@@ -125,6 +167,58 @@ class LatencyTerm:
         else:
             result = reinforce(sample, reward, self.baseline.value)
             self.baseline.update(reward)
-        with torch.no_grad():
-            predicted = float(g(sample.packed_hard()))
-        return LatencyOutcome(result.surrogate, expected, measured, predicted, reward)
+        return LatencyOutcome(result.surrogate, expected, measured, predicted, reward, estimate=result)
+
+    def _delayed(self, dist: ArchitectureDistribution, sample: RelaxedSample, arch: Architecture,
+                 g: LinearSurrogate, expected: float, predicted: float) -> LatencyOutcome:
+        assert self.oracle is not None
+        self.oracle.request(arch)  # the worker starts timing b_t now, while this step goes on
+        logits = dict(dist.logits)
+        if self.estimator == "relax":
+            parts = pending_relax(sample, lambda weights: self.penalty(g(weights)), logits)
+            baseline = None
+        else:  # REINFORCE: (R - c) score, c the baseline before R arrives
+            baseline = self.baseline.value
+            score = {k: v.detach() for k, v in sample.score.items()}
+            parts = PendingGradient(score, {k: -baseline * v for k, v in score.items()})
+        previous, self._pending = self._pending, _Pending(arch, parts, baseline)
+        if previous is None:
+            return LatencyOutcome(torch.zeros((), dtype=torch.float64), expected, None, predicted)
+        resolved = self._resolve(previous)
+        gradient = previous.gradient.complete(resolved.penalty)
+        # A linear surrogate whose gradient wrt the logits is the previous sample's completed estimate.
+        surrogate = sum((logits[k] * gradient[k].to(logits[k].dtype)).sum() for k in gradient)
+        return LatencyOutcome(surrogate, expected, None, predicted, resolved=resolved)  # type: ignore[arg-type]
+
+    def _resolve(self, pending: _Pending) -> Resolved:
+        if pending.resolved is None:
+            assert self.oracle is not None
+            measured = self.oracle.latency_ms(pending.arch)
+            pending.resolved = Resolved(measured, self.penalty(measured))
+            if pending.baseline is not None:
+                self.baseline.update(pending.resolved.penalty)
+        return pending.resolved
+
+    def flush(self) -> Resolved | None:
+        """Wait for the pending sample's measurement (before a checkpoint or at the end); its
+        gradient stays pending for the next step. None when nothing is pending."""
+        return None if self._pending is None else self._resolve(self._pending)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The pending sample (delayed mode), so a resumed search applies it as the uninterrupted one does."""
+        pending = self._pending
+        if pending is None:
+            return {"pending": None}
+        return {"pending": {"choices": dict(pending.arch.choices), "score": pending.gradient.score,
+                            "base": pending.gradient.base, "baseline": pending.baseline,
+                            "resolved": None if pending.resolved is None else [pending.resolved.sampled_ms,
+                                                                                pending.resolved.penalty]}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state["pending"]
+        if saved is None:
+            self._pending = None
+            return
+        resolved = None if saved["resolved"] is None else Resolved(*saved["resolved"])
+        self._pending = _Pending(self.space.architecture(saved["choices"]), PendingGradient(saved["score"], saved["base"]),
+                                 saved["baseline"], resolved)

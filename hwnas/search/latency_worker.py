@@ -1,0 +1,188 @@
+"""Time sampled architectures in a separate process while the search trains (#15).
+
+Timing the network b_t drawn at step t (build or export it, prepare the
+session, warm up, time) cost 30-40% of a search step when done in line. A
+worker process does it on a core (or GPU) the training does not use, so it
+overlaps with the next step; the search applies b_t's latency gradient one
+step late (`hwnas.estimators.delayed` says why that stays unbiased).
+
+- The worker is a spawned process (never forked: torch and ONNX Runtime keep
+  threads and CUDA state a fork would copy half-way), started when the search
+  starts so its imports overlap with the warm-up steps.
+- On the CPU it is pinned to one core and the search process to the others
+  (`os.sched_setaffinity`, restored at `close`), so training never runs on
+  the core being timed. Separate cores still share caches and memory
+  bandwidth; benchmarks/search_step_cost.py measures what that does to the
+  latencies' test-retest and level.
+- It measures exactly as `LatencyOracle.measure` does in line (same space,
+  conditions and `MeasureConfig`); the oracle keeps the memo and the log.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from hwnas.errors import UsageError
+
+RESULT_TIMEOUT_S = 300.0
+"""Waiting longer than this for one result means the worker is stuck."""
+POLL_S = 0.5
+"""How often a wait checks that the worker is still alive."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What the worker needs to rebuild the oracle: the space by name and configuration,
+    the latency conditions and the per-network `MeasureConfig`, and the core to pin to."""
+
+    space: str
+    space_config: dict[str, Any]
+    conditions: Any  # hwnas.search.latency.LatencyConditions
+    config: Any  # profilers.MeasureConfig
+    core: int | None
+
+
+def _serve(spec: WorkerSpec, requests: Any, replies: Any) -> None:
+    """The worker's loop: (key, choices) in, (key, value_ms, cv, runs, error) out; None stops it."""
+    if spec.core is not None:
+        os.sched_setaffinity(0, {spec.core})
+    from hwnas.search.latency import LatencyOracle  # noqa: PLC0415 - imported in the child
+    from search_spaces import get_space  # noqa: PLC0415
+
+    space = get_space(spec.space, **spec.space_config)
+    oracle = LatencyOracle(space, spec.conditions, config=spec.config)
+    replies.put(("ready", None, None, None, None))
+    while (item := requests.get()) is not None:
+        key, choices = item
+        try:
+            result = oracle.measure(space.architecture(choices), oracle.config)
+            replies.put((key, result.value_ms, result.cv, result.runs, None))
+        except Exception as error:  # noqa: BLE001 - reported to the search, which raises it there
+            replies.put((key, None, None, None, f"{type(error).__name__}: {error}"))
+
+
+def worker_cores(conditions: Any, training_device: str) -> tuple[int, set[int]] | None:
+    """(worker core, search cores) when the latency device is this machine's CPU and there are at
+    least two usable cores; None when nothing needs pinning (the latency device is a GPU)."""
+    if conditions.device != "cpu":
+        return None
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(allowed) < 2:
+        return None
+    return allowed[-1], set(allowed[:-1])
+
+
+def can_overlap(conditions: Any, training_device: str, distributed: bool) -> str | None:
+    """None if timing can overlap with training without sharing its device, else why not."""
+    if distributed:
+        return "under torchrun the measuring rank times in line (one sample broadcast per step)"
+    if conditions.device == training_device and conditions.device != "cpu":
+        return f"latency is timed on {conditions.device}, the device that trains: timing there while training would measure both"
+    if conditions.device == "cpu" and worker_cores(conditions, training_device) is None:
+        return "this machine offers fewer than two CPU cores to the search: no core is free for timing"
+    if conditions.device == "cpu" and training_device == "cpu" and (conditions.threads or 1) > 1:
+        return "latency timed with several threads on the CPU that trains: no core would be free for it"
+    return None
+
+
+class LatencyWorker:
+    """A process that measures architectures one after another, in the order submitted."""
+
+    def __init__(self, space: Any, conditions: Any, config: Any, training_device: str) -> None:
+        cores = worker_cores(conditions, training_device)
+        self._previous_affinity: set[int] | None = None
+        if cores is not None:
+            self._previous_affinity = set(os.sched_getaffinity(0))
+        context = multiprocessing.get_context("spawn")
+        self._requests, self._replies = context.Queue(), context.Queue()
+        spec = WorkerSpec(space.name, dict(space.config), conditions, config, None if cores is None else cores[0])
+        self._process = context.Process(target=_serve, args=(spec, self._requests, self._replies), daemon=True,
+                                        name="hwnas-latency-worker")
+        self._process.start()
+        if cores is not None:
+            os.sched_setaffinity(0, cores[1])
+        self._ready = False
+        self._results: dict[tuple[str, ...], tuple[float, float, int]] = {}
+        self._submitted: set[tuple[str, ...]] = set()
+
+    def submit(self, key: tuple[str, ...], choices: dict[str, str]) -> None:
+        """Queue one architecture (no-op if it is already queued or measured)."""
+        if key in self._submitted:
+            return
+        self._submitted.add(key)
+        self._requests.put((key, dict(choices)))
+
+    def result(self, key: tuple[str, ...]) -> tuple[float, float, int]:
+        """(median ms, cv, timed runs) of a submitted architecture; waits for it."""
+        if key not in self._submitted:
+            raise KeyError(f"{key} was never submitted to the latency worker")
+        waited = 0.0
+        while key not in self._results:
+            try:
+                got, value, cv, runs, error = self._replies.get(timeout=POLL_S)
+            except queue.Empty:
+                waited += POLL_S
+                if not self._process.is_alive():
+                    raise UsageError(f"the latency worker exited with code {self._process.exitcode} before timing a "
+                                     "sampled network; rerun with --latency-timing inline") from None
+                if waited >= RESULT_TIMEOUT_S:
+                    raise UsageError(f"the latency worker gave no result in {RESULT_TIMEOUT_S:.0f} s; "
+                                     "rerun with --latency-timing inline") from None
+                continue
+            if got == "ready":
+                self._ready = True
+                continue
+            if error is not None:
+                raise UsageError(f"timing a sampled network in the latency worker failed: {error}")
+            self._results[got] = (value, cv, runs)
+        return self._results.pop(key)
+
+    def close(self) -> None:
+        """Stop the worker and give the search process its cores back."""
+        if self._process.is_alive():
+            self._requests.put(None)
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=5)
+        for channel in (self._requests, self._replies):
+            channel.close()
+            channel.join_thread()
+        if self._previous_affinity is not None:
+            os.sched_setaffinity(0, self._previous_affinity)
+            self._previous_affinity = None
+
+
+def resolve_timing(requested: str, conditions: Any, training_device: str, distributed: bool) -> tuple[str, str]:
+    """("worker" or "inline", why) for `SearchConfig.latency_timing`; a forced worker that would
+    share the training device is refused in one line."""
+    reason = can_overlap(conditions, training_device, distributed)
+    if requested == "inline":
+        return "inline", "timed in line (--latency-timing inline)"
+    if reason is None:
+        return "worker", "timed in a worker process overlapping the next step; latency gradients apply one step late"
+    if requested == "worker":
+        raise UsageError(f"--latency-timing worker: {reason}; use --latency-timing inline or auto")
+    return "inline", f"timed in line: {reason}"
+
+
+@contextmanager
+def attached_worker(oracle: Any, enabled: bool, space: Any, training_device: str) -> Iterator[LatencyWorker | None]:
+    """A worker attached to `oracle` for the duration of the search loop (closed on any exit)."""
+    if not enabled or oracle is None:
+        yield None
+        return
+    target = getattr(oracle, "oracle", None) or oracle  # under DDP the measuring rank's own oracle
+    worker = LatencyWorker(space, target.conditions, target.config, training_device)
+    target.worker = worker
+    try:
+        yield worker
+    finally:
+        target.worker = None
+        worker.close()
