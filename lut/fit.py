@@ -297,6 +297,22 @@ def fit_and_evaluate(
     )
 
 
+def check_records_match(table: LatencyTable, records: Sequence[SampleRecord], source: str) -> None:
+    """Refuse samples measured for another space, space version or configuration than `table`:
+    their one-hot features would line up by name and give a meaningless score."""
+    wanted_config = dict(table.space_config)
+    for record in records:
+        arch = record.arch
+        config = arch.get("config") if isinstance(arch.get("config"), dict) else {}
+        differing = sorted(k for k in set(config) | set(wanted_config) if config.get(k) != wanted_config.get(k))
+        for name, found, wanted in (("space", arch.get("space"), table.space),
+                                    ("space_version", arch.get("space_version"), table.space_version),
+                                    *[(f"config {key}", config.get(key), wanted_config.get(key)) for key in differing[:1]]):
+            if found != wanted:
+                raise LutError(f"{source}: sample {record.index} was measured with {name} {found!r}, the LUT with "
+                               f"{wanted!r}; score samples against the profile of their own space configuration")
+
+
 def evaluate_stored(
     table: LatencyTable,
     records: Sequence[SampleRecord],

@@ -17,7 +17,6 @@ The steps, all under one profile directory, each safe to interrupt:
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -36,12 +35,15 @@ from lut.fit import FitReport, features_from_names, fit_and_evaluate
 from lut.report import write_report
 from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
 from lut.table import Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, load, save, write_json_atomic
-from profilers import MeasureConfig, measure_interleaved
+from profilers import MeasureConfig, check, measure_interleaved
+from search_spaces.files import append_jsonl, drop_torn_tail, finite_number, read_json, read_jsonl, run_lock
 from search_spaces.architecture import Architecture
 from search_spaces.base import SearchSpace
 from search_spaces.registry import get_space
 
 MANIFEST = "profile.json"
+OPS_PROGRESS = "ops.partial.jsonl"
+"""Per-op timings appended block by block until lut.json holds the whole table (then removed)."""
 MANIFEST_FORMAT = "hwnas-profile"
 MANIFEST_VERSION = 1
 REFERENCE_STREAM = 2**31 - 1
@@ -249,10 +251,7 @@ def check_manifest(out: Path, manifest: dict[str, Any], sharded: bool = False) -
     """Write profile.json, or refuse to resume a directory profiled under other conditions."""
     path = out / MANIFEST
     if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise LutError(f"{path} is corrupt ({error}); remove it or use another --out") from error
+        old = read_json(path, LutError, what="profile manifest", fix="remove it or use another --out")
         for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision"):
             if _comparable(key, old.get(key), sharded) != _comparable(key, manifest[key], sharded):
                 raise LutError(
@@ -265,10 +264,13 @@ def check_manifest(out: Path, manifest: dict[str, Any], sharded: bool = False) -
 
 def load_manifest(out: Path) -> dict[str, Any]:
     path = Path(out) / MANIFEST
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise LutError(f"{out} is not a profile directory (no {MANIFEST}); run `hwnas profile --device ... --out {out}`") from error
+    if not path.exists():
+        raise LutError(f"{out} is not a profile directory (no {MANIFEST}); run `hwnas profile --device ... --out {out}`")
+    manifest = read_json(path, LutError, what="profile manifest", fix=f"re-run `hwnas profile --device ... --out {out}`")
+    for key, kind in (("space", str), ("space_config", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise LutError(f"profile manifest {path} has no valid {key!r}; re-run `hwnas profile --device ... --out {out}`")
+    return manifest
 
 
 # ---- measuring ----------------------------------------------------------------------------
@@ -313,25 +315,46 @@ def _device_name(context: dict[str, Any]) -> str:
     return str(context.get("device_name") or context.get("device") or "")
 
 
+def _measured_ops(path: Path) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
+    """{item name: (median ms, cv)} and the measurement context saved so far in ops.partial.jsonl."""
+    if not path.exists():
+        return {}, {}
+    timings: dict[str, tuple[float, float]] = {}
+    context: dict[str, Any] = {}
+    for _, line in read_jsonl(path, LutError, what="per-op progress file").records:
+        try:
+            for name, median, cv in line["items"]:
+                timings[str(name)] = (finite_number(median, f"{name} median_ms", LutError),
+                                      finite_number(cv, f"{name} cv", LutError))
+            context = context or dict(line.get("context", {}))
+        except (KeyError, TypeError, ValueError, LutError):
+            continue  # a line this code did not write: measure those items again
+    return timings, context
+
+
 def measure_ops(settings: ProfileSettings, space: SearchSpace, progress: Progress) -> LatencyTable:
-    """Time every op item and fixed part alone, round-robin in blocks; return the table (no model)."""
+    """Time every op item and fixed part alone, round-robin in blocks; return the table (no model).
+
+    Each block's timings are appended to ops.partial.jsonl the moment they are measured, so an
+    interrupted run keeps them and the next run measures only the rest; the file goes once
+    lut.json holds the whole table."""
     items = list(space.op_items(settings.batch_size))
     fixed = list(space.fixed_items(settings.batch_size))
-    everything = items + fixed
-    task = progress.add_task("per-op LUT", total=len(everything))
-    results: list[Any] = []
-    for chunk in _chunks(everything, max(settings.block_size, 16)):
-        results += _measure(settings, [it.module for it in chunk], [tuple(it.input_shape) for it in chunk], settings.op_config)
+    partial = settings.out / OPS_PROGRESS
+    timings, context = _measured_ops(partial)
+    todo = [it for it in items + fixed if it.name not in timings]
+    task = progress.add_task("per-op LUT", total=len(items) + len(fixed), completed=len(items) + len(fixed) - len(todo))
+    for chunk in _chunks(todo, max(settings.block_size, 16)):
+        results = _measure(settings, [it.module for it in chunk], [tuple(it.input_shape) for it in chunk], settings.op_config)
+        context = context or results[0].to_dict()["context"]
+        line = {"items": [[it.name, float(r.median_ms), float(r.cv)] for it, r in zip(chunk, results, strict=True)],
+                "context": context}
+        append_jsonl(partial, [line])
+        timings.update({name: (median, cv) for name, median, cv in line["items"]})
         progress.advance(task, len(chunk))
-    ops = tuple(
-        OpEntry(str(it.decision), str(it.choice), tuple(it.input_shape), float(r.median_ms), float(r.cv))
-        for it, r in zip(items, results[: len(items)], strict=True)
-    )
-    fixed_entries = tuple(
-        FixedEntry(it.name, tuple(it.input_shape), float(r.median_ms), float(r.cv))
-        for it, r in zip(fixed, results[len(items) :], strict=True)
-    )
-    return new_table(settings, space, results[0].to_dict()["context"] if results else {}, ops, fixed_entries)
+    ops = tuple(OpEntry(str(it.decision), str(it.choice), tuple(it.input_shape), *timings[it.name]) for it in items)
+    fixed_entries = tuple(FixedEntry(it.name, tuple(it.input_shape), *timings[it.name]) for it in fixed)
+    return new_table(settings, space, context, ops, fixed_entries)
 
 
 def new_table(
@@ -417,19 +440,40 @@ def fit_directory(out: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple
     return table, report, read
 
 
+def check_settings(settings: ProfileSettings) -> SearchSpace:
+    """Everything that can be refused before a file is written: the space configuration, and
+    whether the backend can run on the device at that precision. Returns the space."""
+    space = make_space(settings)
+    check(settings.backend, settings.device, settings.precision)
+    if settings.batch_size < 1:
+        raise LutError(f"--batch-size must be at least 1, got {settings.batch_size}")
+    if settings.out.exists() and not settings.out.is_dir():
+        raise LutError(f"--out {settings.out} is a file; give a profile directory")
+    return space
+
+
 def profile_device(settings: ProfileSettings) -> ProfileOutcome:
-    """Run (or resume) the whole profile; see the module docstring."""
+    """Run (or resume) the whole profile; see the module docstring.
+
+    Inputs are checked before anything is written; the directory is locked for this process
+    (one lock per samples file, so shards run side by side), and a second process is refused."""
+    space = check_settings(settings)
+    with run_lock(settings.out, LutError, what="profile directory", name=f".{settings.shard.file_name}.lock"):
+        return _profile_locked(settings, space)
+
+
+def _profile_locked(settings: ProfileSettings, space: SearchSpace) -> ProfileOutcome:
     started = time.perf_counter()
     out = settings.out
-    out.mkdir(parents=True, exist_ok=True)
-    space = make_space(settings)
     check_manifest(out, manifest_of(settings, space), sharded=settings.shard.count > 1)
     table = _existing_table(out, space.signature(), settings)
+    drop_torn_tail(out / settings.shard.file_name)  # what a kill of the previous run left: resume from whole lines
     measured_now = 0
     with _progress(settings.progress) as progress:
         if table is None and not settings.skip_ops and settings.shard.index == 0:
             table = measure_ops(settings, space, progress)
             save(table, out / "lut.json")
+            (out / OPS_PROGRESS).unlink(missing_ok=True)
         done = read_directory(out).done()
         todo = [job for job in planned_jobs(settings) if job not in done]
         if todo:

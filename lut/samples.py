@@ -4,15 +4,14 @@ A profile can be stopped at any moment (Ctrl-C, SIGKILL, a lost machine)
 and resumed: each block of measurements is appended and fsynced as soon as it
 is timed, and a sample is identified by (index, pass) so a re-run measures
 only what is missing. A line cut short by a kill, or otherwise corrupt, is
-reported with its line number and skipped; every other line is kept. Shards
+reported with its line number and skipped; every other line is kept, and the
+next append drops a torn last line (search_spaces.files). Shards
 (`--shard i/n`) write their own file, samples-i-of-n.jsonl, so processes on
 different GPUs never share a file.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
+from search_spaces.files import append_jsonl, finite_number, read_jsonl
 
 SAMPLES_GLOB = "samples*.jsonl"
 
@@ -109,18 +109,17 @@ class SampleRecord:
             repeat=int(data["repeat"]),
             block=str(data["block"]),
             arch=dict(data["arch"]),
-            latency_ms=float(data["latency_ms"]),
-            reference_ms=None if reference is None else float(reference),
+            latency_ms=finite_number(data["latency_ms"], "latency_ms", ValueError, positive=True),
+            reference_ms=None if reference is None else finite_number(reference, "reference_ms", ValueError, positive=True),
             macs=int(data["macs"]),
             params=int(data["params"]),
             result=dict(data["result"]),
-            reference_samples_ms=tuple(float(v) for v in data.get("reference_samples_ms", ())),
+            reference_samples_ms=tuple(finite_number(v, "reference_samples_ms", ValueError)
+                                       for v in data.get("reference_samples_ms", ())),
             runs_per_round=int(data.get("runs_per_round", 0)),
         )
         if not isinstance(record.arch.get("choices"), dict):
             raise ValueError("arch has no 'choices' object")
-        if not record.latency_ms > 0:
-            raise ValueError(f"latency_ms {record.latency_ms} is not positive")
         return record
 
 
@@ -136,36 +135,33 @@ class ReadResult:
 
 
 def _read_lines(path: Path) -> tuple[list[SampleRecord], list[str]]:
+    read = read_jsonl(path, LutError, what="samples file")
     records: list[SampleRecord] = []
-    problems: list[str] = []
-    with path.open("rb") as handle:
-        raw_lines = handle.read().split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
-    for number, raw in enumerate(raw_lines, start=1):
-        if not raw.strip():
-            continue
+    problems = list(read.problems)
+    for number, document in read.records:
         try:
-            record = SampleRecord.from_dict(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            problems.append(f"{path.name} line {number}: truncated or corrupt JSON ({error.__class__.__name__}), skipped")
-            continue
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            records.append(SampleRecord.from_dict(document))
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, LutError) as error:
             problems.append(f"{path.name} line {number}: not a sample record ({error}), skipped")
-            continue
-        records.append(record)
+    if not records and problems:
+        raise LutError(f"samples file {path} holds no sample records ({len(problems)} unreadable lines; "
+                       f"first: {problems[0]}); give a samples*.jsonl written by `hwnas profile --device`")
+    if read.torn_line is not None:
+        problems.append(f"{path.name} line {read.torn_line}: truncated or corrupt JSON (cut short by an interrupted "
+                        "write; the next profile run on this file drops it), skipped")
     return records, problems
 
 
 def read_samples(paths: Iterable[Path | str]) -> ReadResult:
-    """Read sample files in order; corrupt lines and repeated (index, repeat) keys are reported and skipped."""
+    """Read sample files in order; corrupt lines and repeated (index, repeat) keys are reported and skipped.
+
+    A file that is missing, a folder, or holds no sample record at all (e.g. a .pt or .onnx file)
+    is refused in one line naming it."""
     records: list[SampleRecord] = []
     problems: list[str] = []
     seen: set[tuple[int, int]] = set()
     for path in paths:
         path = Path(path)
-        if not path.exists():
-            continue
         found, bad = _read_lines(path)
         problems.extend(bad)
         for record in found:
@@ -185,23 +181,8 @@ def read_directory(directory: Path | str) -> ReadResult:
 def append(path: Path | str, records: Sequence[SampleRecord]) -> None:
     """Append records as lines and fsync, so a kill right after loses none of them.
 
-    If an earlier run was killed mid-line, the fragment is closed with a
-    newline first: it stays a single corrupt line (reported on read) instead
-    of swallowing the first new record.
+    If an earlier run was killed mid-line, that torn line is dropped first
+    (search_spaces.files.append_jsonl): it neither stays in the file nor swallows
+    the first new record.
     """
-    if not records:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(r.to_dict(), allow_nan=False, separators=(",", ":")) + "\n" for r in records)
-    with path.open("ab+") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() > 0:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.seek(0, os.SEEK_END)
-                handle.write(b"\n")
-        handle.seek(0, os.SEEK_END)
-        handle.write(text.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_jsonl(path, [r.to_dict() for r in records])

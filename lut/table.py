@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
+from search_spaces.files import finite_number, read_json
 
 FORMAT_NAME = "hwnas-lut"
 FORMAT_VERSION = 1
@@ -82,8 +83,8 @@ class OpEntry:
             decision=str(data["decision"]),
             choice=str(data["choice"]),
             input_shape=tuple(int(v) for v in data["input_shape"]),
-            median_ms=float(data["median_ms"]),
-            cv=float(data["cv"]),
+            median_ms=finite_number(data["median_ms"], f"median_ms of {data['decision']}={data['choice']}", LutError),
+            cv=finite_number(data["cv"], f"cv of {data['decision']}={data['choice']}", LutError),
         )
 
 
@@ -104,8 +105,8 @@ class FixedEntry:
         return cls(
             name=str(data["name"]),
             input_shape=tuple(int(v) for v in data["input_shape"]),
-            median_ms=float(data["median_ms"]),
-            cv=float(data["cv"]),
+            median_ms=finite_number(data["median_ms"], f"median_ms of fixed part {data['name']}", LutError),
+            cv=finite_number(data["cv"], f"cv of fixed part {data['name']}", LutError),
         )
 
 
@@ -146,10 +147,12 @@ class LinearModel:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LinearModel:
         return cls(
-            bias_ms=float(data["bias_ms"]),
-            coefficients={(str(e["decision"]), str(e["choice"])): float(e["coef_ms"]) for e in data["coefficients"]},
+            bias_ms=finite_number(data["bias_ms"], "model bias_ms", LutError),
+            coefficients={(str(e["decision"]), str(e["choice"])):
+                          finite_number(e["coef_ms"], f"model coef_ms of {e['decision']}={e['choice']}", LutError)
+                          for e in data["coefficients"]},
             kind=str(data["kind"]),
-            alpha=float(data["alpha"]),
+            alpha=finite_number(data["alpha"], "model alpha", LutError),
             n_train=int(data["n_train"]),
             target=str(data.get("target", "")),
             metrics=dict(data.get("metrics", {})),
@@ -222,8 +225,9 @@ class LatencyTable:
                 fixed=tuple(FixedEntry.from_dict(e) for e in data["fixed"]),
                 model=None if data.get("model") is None else LinearModel.from_dict(data["model"]),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise LutError(f"LUT file is missing or has a bad field {error}; re-run `hwnas profile --device`") from error
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as error:
+            raise LutError(f"LUT file is missing or has a bad field ({type(error).__name__}: {error}); "
+                           "re-run `hwnas profile --device`") from None
 
 
 @dataclass(frozen=True)
@@ -319,17 +323,13 @@ def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
     path = Path(path)
     if path.suffix != ".json":  # a profile directory, whether it exists yet or not
         path = path / "lut.json"
+    if not path.exists():
+        raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first")
+    data = read_json(path, LutError, what="LUT", fix="re-run the profile (`hwnas profile --device`)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first") from error
-    except IsADirectoryError as error:
-        raise LutError(f"{path} is a folder, not a LUT file; give the profile directory that holds lut.json") from error
-    except json.JSONDecodeError as error:
-        raise LutError(f"{path} is not valid JSON ({error}); re-run the profile") from error
-    if not isinstance(data, dict):
-        raise LutError(f"{path} holds a JSON {type(data).__name__}, not a LUT object")
-    table = LatencyTable.from_dict(data)
+        table = LatencyTable.from_dict(data)
+    except LutError as error:
+        raise LutError(f"LUT {path}: {error}") from None
     if expect is not None:
         check(table, expect)
     return table

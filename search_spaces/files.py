@@ -79,18 +79,21 @@ def finite_number(value: Any, name: str, error: type[Exception], *, positive: bo
 @dataclass(frozen=True)
 class JsonLines:
     """What `read_jsonl` found: the objects of the complete lines, with their 1-based line numbers,
-    one message per unreadable line, and whether the last line was torn (cut short by a kill)."""
+    one message per unreadable line, and the number of the last line if it was torn (cut short by
+    a kill; None if not). A torn line is not among `problems`: it is what an interrupted append
+    leaves, and the file's next append removes it."""
 
     records: tuple[tuple[int, dict[str, Any]], ...]
     problems: tuple[str, ...]
-    torn_tail: bool
+    torn_line: int | None
 
 
 def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") -> JsonLines:
     """Every line of a JSON Lines file; a bad line is reported (not raised) and skipped.
 
     A last line with no newline that does not parse is the torn line a kill leaves: it is
-    dropped and flagged (`torn_tail`), not counted as corruption. A folder, a missing or an
+    dropped and flagged (`torn_line`), not counted as corruption. Readers never repair a file
+    (another process may be appending to it); its writer does, on its next append. A folder, a missing or an
     unreadable file raise `error` naming it."""
     path = Path(path)
     try:
@@ -113,11 +116,11 @@ def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") 
             problems.append(f"{path.name} line {number}: {problem}, skipped")
         else:
             records.append((number, value))
-    torn = False
+    torn = None
     if unterminated.strip():
         value, problem = _parse_line(unterminated)
         if problem:
-            torn = True
+            torn = len(lines) + 1
         else:
             records.append((len(lines) + 1, value))
     return JsonLines(tuple(records), tuple(problems), torn)
@@ -157,10 +160,12 @@ def drop_torn_tail(path: Path | str) -> bool:
     return True
 
 
-def append_jsonl(path: Path | str, records: Iterable[Mapping[str, Any]], *, sync: bool = True) -> None:
-    """Append one line per record (strict JSON: NaN refused), after dropping a torn last line;
-    fsync unless `sync` is False, so a kill right after loses none of them."""
-    text = "".join(json.dumps(dict(r), allow_nan=False, separators=(",", ":")) + "\n" for r in records)
+def append_jsonl(path: Path | str, records: Iterable[Mapping[str, Any]], *, sync: bool = True,
+                 allow_nan: bool = False) -> None:
+    """Append one line per record after dropping a torn last line; fsync unless `sync` is False,
+    so a kill right after loses none of them. NaN/inf are refused unless `allow_nan` (a diverged
+    loss in a metrics log is data; a latency of NaN is not)."""
+    text = "".join(json.dumps(dict(r), allow_nan=allow_nan, separators=(",", ":")) + "\n" for r in records)
     if not text:
         return
     path = Path(path)
@@ -194,15 +199,19 @@ def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run folder") -> Iterator[Path]:
+def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run folder",
+             name: str = LOCK_NAME) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) while the block runs.
 
-    A second process asking for the same folder is refused at once with `error`, naming the
-    holder's pid. The kernel drops the lock when the holder exits or is killed, so a stale
-    `.lock` file never blocks a later run. Only the lock file itself is written."""
+    A second process asking for the same lock (`name`, one per folder unless the caller splits
+    the work, as profile shards do) is refused at once with `error`, naming the holder's pid. The
+    kernel drops the lock when the holder exits or is killed, so a stale lock file never blocks a
+    later run. A folder this call created is removed again if the block leaves nothing else in it
+    (a run refused before its first file)."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+    path = folder / name
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -218,6 +227,9 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
+                if created and [p.name for p in folder.iterdir()] == [name]:
+                    path.unlink()
+                    folder.rmdir()
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -78,8 +78,8 @@ def test_list_models(capsys: pytest.CaptureFixture[str]) -> None:
         (["--model", "squeezenet1_1", "--backend", "nope"], "unknown backend"),
         (["--model", "squeezenet1_1", "--backend", "ort", "--precision", "bf16"], "--precision"),
         (["--model", "missing.onnx", "--backend", "ort"], "cannot read"),
-        (["--model", "squeezenet1_1", "--batch-size", "0"], "batch size"),
-        (["--model", "squeezenet1_1", "--batch-size", "-3"], "batch size"),
+        (["--model", "squeezenet1_1", "--batch-size", "0"], "--batch-size"),
+        (["--model", "squeezenet1_1", "--batch-size", "-3"], "--batch-size"),
         (["--model", "squeezenet1_1", "--batch-size", "two"], "--batch-size"),
         (["--model", "squeezenet1_1", "--precision", "fp8"], "--precision"),
         (["--model", "squeezenet1_1", "--json", "/no/such/dir/out.json"], "--json"),
@@ -108,4 +108,4 @@ def test_installed_script_reports_bad_input_in_one_line() -> None:
         [str(script), "profile", "--model", "no_such_net", "--batch-size", "0"], capture_output=True, text=True, timeout=120, check=False
     )
     assert completed.returncode == 2
-    assert completed.stderr.strip().count("\n") == 0 and "batch size" in completed.stderr
+    assert completed.stderr.strip().count("\n") == 0 and "--batch-size" in completed.stderr

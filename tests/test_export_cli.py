@@ -78,7 +78,7 @@ def trained_like(model: torch.nn.Module) -> torch.nn.Module:
         (["--opset", "9"], "--opset 9"),
         (["--measure", "tflite"], "--measure"),
         (["--weights", "a.pt", "--inherit-from", "b.pt"], "not allowed with"),
-        (["--batch-size", "0"], "not positive"),
+        (["--batch-size", "0"], "--batch-size: 0 must be >= 1"),
     ],
 )
 def test_bad_flags_are_one_line_exit_2(

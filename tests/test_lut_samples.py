@@ -34,16 +34,40 @@ def test_append_then_read_round_trips(tmp_path: Path) -> None:
     assert read.records[2] == _record(0, repeat=1, ms=1.1)
 
 
-def test_truncated_last_line_is_reported_and_new_lines_survive(tmp_path: Path) -> None:
+def test_torn_last_line_is_reported_then_dropped_by_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "samples.jsonl"
     append(path, [_record(0), _record(1)])
     text = path.read_bytes()
     path.write_bytes(text[: len(text) - 25])  # a kill in the middle of the second line
-    assert [r.index for r in read_samples([path]).records] == [0]
+    read = read_samples([path])
+    assert [r.index for r in read.records] == [0]
+    assert len(read.problems) == 1 and "line 2: truncated or corrupt JSON (cut short" in read.problems[0]
+    assert path.read_bytes() == text[: len(text) - 25]  # readers never repair: a writer may be appending
     append(path, [_record(1), _record(2)])  # the resumed run re-measures sample 1
     read = read_samples([path])
     assert [r.key for r in read.records] == [(0, 0), (1, 0), (2, 0)]
-    assert len(read.problems) == 1 and "line 2: truncated or corrupt JSON" in read.problems[0]
+    assert read.problems == ()  # the torn line is gone from the file, so it warns no more (issue #13, item 10)
+    assert path.read_bytes().count(b"\n") == 3
+
+
+def test_non_finite_latency_and_files_without_records_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "samples.jsonl"
+    append(path, [_record(0)])
+    good = path.read_text()
+    path.write_text(good + good.replace('"index":0', '"index":1').replace('"latency_ms":1.0', '"latency_ms":NaN')
+                    + good.replace('"index":0', '"index":2').replace('"latency_ms":1.0', '"latency_ms":Infinity'))
+    read = read_samples([path])
+    assert [r.index for r in read.records] == [0]
+    assert ["not a finite number" in p for p in read.problems] == [True, True]
+    binary = tmp_path / "weights.pt"
+    binary.write_bytes(bytes(range(256)) * 40 + b"\n" * 3000)
+    with pytest.raises(LutError, match="weights.pt holds no sample records"):
+        read_samples([binary])
+    with pytest.raises(LutError, match="does not exist"):
+        read_samples([tmp_path / "missing.jsonl"])
+    (tmp_path / "folder.jsonl").mkdir()
+    with pytest.raises(LutError, match="is a folder"):
+        read_samples([tmp_path / "folder.jsonl"])
 
 
 def test_corrupt_and_foreign_lines_are_skipped_others_kept(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 The modules below are the whole command set; a command module adds its parser
 and sets `func` to the function that runs it. User mistakes (the exception
-types in `hwnas.errors.USER_ERRORS`) print one line and exit 2.
+types in `hwnas.errors.USER_ERRORS`) print one line and exit 2, and so does a
+file-system error on a named path (read-only mount, full disk, a path under
+/proc): those are the machine's answer to the user's paths, not bugs.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         sys.stderr.write(f"hwnas {args.command}: error: {error}\n")
+        return 2
+    except OSError as error:
+        if error.filename is None:
+            raise  # not about a path the user gave: a bug, keep its traceback
+        where = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+        sys.stderr.write(f"hwnas {args.command}: error: cannot use {where}: {error.strerror or error}; "
+                         "check the path, its permissions and free space\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"hwnas {args.command}: interrupted; everything measured so far is kept\n")

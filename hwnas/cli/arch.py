@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from hwnas.cli._options import parse_options
+from hwnas.cli._options import non_negative_int, parse_options, positive_int, writable_file
 
 DATASETS = {
     # dataset -> config overrides per space
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sample = commands.add_parser("sample", help="draw one architecture uniformly from a space")
     sample.add_argument("--space", required=True, help="search space name (see `hwnas arch list`)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                         help="space configuration, value as JSON (e.g. --set parameterization='\"factorized\"' --set C=16)")
     sample.add_argument("--out", help="write the architecture JSON here instead of printing it")
@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = commands.add_parser("show", help="layers, parameters and MACs of a named architecture or JSON file")
     show.add_argument("architecture", metavar="NAME_OR_FILE")
     show.add_argument("--dataset", choices=sorted(DATASETS), help="build the network for this dataset")
-    show.add_argument("--channels", type=int, help="DARTS initial channels C")
-    show.add_argument("--layers", type=int, help="DARTS number of cells")
+    show.add_argument("--channels", type=positive_int, help="DARTS initial channels C")
+    show.add_argument("--layers", type=positive_int, help="DARTS number of cells")
     show.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     show.set_defaults(func=run)
 
@@ -93,10 +93,11 @@ def _sample(args: argparse.Namespace) -> int:
 
     import search_spaces as ss  # noqa: PLC0415
 
+    out = None if args.out is None else writable_file(args.out, "--out")
     space = ss.get_space(args.space, **parse_options(args.config, "--set"))
     arch = space.sample(np.random.default_rng(args.seed))
-    if args.out:
-        path = arch.save(args.out)
+    if out is not None:
+        path = arch.save(out)
         sys.stderr.write(f"wrote {path} ({len(arch.choices)} decisions, space {space.name}, signature {space.signature()})\n")
     else:
         print(json.dumps(arch.to_dict(), indent=2))

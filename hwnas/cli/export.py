@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwnas.cli._options import non_negative_int, positive_float, positive_int, writable_dir
 from hwnas.errors import UsageError
 
 DEFAULT_OPSET = 18  # profilers._onnx.OPSET; repeated here so `hwnas --help` does not import torch
@@ -49,13 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fp32, or fp16 = an fp16 ONNX graph (TensorRT builds strongly typed from it); fp16 needs --device cuda:N",
     )
     batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch-size", type=int, default=None, metavar="B", help="static batch size (default: 1 on cpu, 32 on cuda)")
+    batch.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="static batch size (default: 1 on cpu, 32 on cuda)")
     batch.add_argument(
         "--dynamic-batch", default=None, metavar="MIN,OPT,MAX",
         help="symbolic batch axis; parity is checked at MIN and MAX, latency measured at OPT (ONNX only)",
     )
     parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+        "--opset", type=positive_int, default=DEFAULT_OPSET, metavar="N",
         help=f"ONNX opset to write: 13-20 with torchscript, 18-23 with dynamo (default: {DEFAULT_OPSET})",
     )
     parser.add_argument(
@@ -63,16 +64,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch.onnx exporter (default: torchscript, the fast one; dynamo needs opset >= 18)",
     )
     parser.add_argument("--device", default="cpu", metavar="DEVICE", help="where parity and latency run: cpu or cuda:N (default: cpu)")
-    parser.add_argument("--input-size", type=int, default=None, metavar="PIXELS", help="input height = width in pixels (default: the architecture's resolution)")
+    parser.add_argument("--input-size", type=positive_int, default=None, metavar="PIXELS", help="input height = width in pixels (default: the architecture's resolution)")
     parser.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim if installed (skipped with a note if not)")
     parser.add_argument(
         "--measure", default=None, metavar="BACKENDS",
         help="backends to time, comma-separated from eager, ort, tensorrt, or none "
         "(default: eager, ort, and tensorrt with --format tensorrt)",
     )
-    parser.add_argument("--budget", type=float, default=10.0, metavar="SECONDS", help="seconds of timing per backend at most (default: 10)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for eager and ONNX Runtime (default: torch's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and of random weights (default: 0)")
+    parser.add_argument("--budget", type=positive_float, default=10.0, metavar="SECONDS", help="seconds of timing per backend at most (default: 10)")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for eager and ONNX Runtime (default: torch's)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random inputs and of random weights (default: 0)")
     parser.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
     parser.set_defaults(func=run)
 
@@ -81,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from hwnas.export import BatchSpec, ExportOptions, export_network  # noqa: PLC0415 - keeps `hwnas --help` fast
     from profilers import MeasureConfig  # noqa: PLC0415
 
-    if args.budget <= 0:
-        raise UsageError(f"--budget {args.budget} is not positive: give seconds per backend, e.g. --budget 10")
+    writable_dir(args.out, "--out")
     if args.dynamic_batch is not None:
         batch = BatchSpec.parse_dynamic(args.dynamic_batch)
     else:

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from hwnas.cli._options import fraction
 from hwnas.errors import UsageError
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print lut.json as is")
     fit = actions.add_parser("fit", help="refit the linear model from every samples file in DIR; rewrite the report")
     fit.add_argument("dir", type=Path)
-    fit.add_argument("--test-fraction", type=float, default=None, help="held-out share (default: the profile's)")
+    fit.add_argument("--test-fraction", type=fraction, default=None, help="held-out share (default: the profile's)")
     evaluate = actions.add_parser("eval", help="score the stored model and the LUT sum without refitting")
     evaluate.add_argument("dir", type=Path)
     evaluate.add_argument(
@@ -58,9 +59,15 @@ def run(args: argparse.Namespace) -> int:
     return {"show": _show, "fit": _fit, "eval": _eval, "predict": _predict}[action](args)
 
 
+MAX_WARNINGS = 5
+"""Problem lines printed before the rest are counted: a bad file must not flood the terminal."""
+
+
 def _warn(problems: tuple[str, ...] | list[str]) -> None:
-    for problem in problems:
+    for problem in problems[:MAX_WARNINGS]:
         sys.stderr.write(f"warning: {problem}\n")
+    if len(problems) > MAX_WARNINGS:
+        sys.stderr.write(f"warning: ... and {len(problems) - MAX_WARNINGS} more problems like these\n")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -106,14 +113,17 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from lut.fit import evaluate_stored  # noqa: PLC0415
+    from lut.fit import check_records_match, evaluate_stored  # noqa: PLC0415
     from lut.report import metrics_table  # noqa: PLC0415
     from lut.samples import read_directory, read_samples  # noqa: PLC0415
     from lut.table import load  # noqa: PLC0415
 
     table = load(args.dir)
+    if table.model is None:
+        raise UsageError(f"{args.dir} has no fitted model to evaluate; run `hwnas lut fit {args.dir}` first")
     if args.samples:
         read, fraction = read_samples(args.samples), None
+        check_records_match(table, read.records, ", ".join(map(str, args.samples)))
     else:
         read = read_directory(args.dir)
         fraction = float(table.model.metrics.get("test_fraction", 0.2)) if table.model is not None else 0.2
@@ -131,6 +141,9 @@ def _predict(args: argparse.Namespace) -> int:
     arch = load_architecture(args.arch)
     if arch.space != table.space:
         raise LutError(f"space differs: the architecture is from {arch.space!r}, the LUT from {table.space!r}")
+    if arch.space_version != table.space_version:
+        raise LutError(f"space_version differs: the architecture has {arch.space_version}, the LUT "
+                       f"{table.space_version}; profile the space again with this hwnas or use a matching architecture")
     space = get_space(table.space, **table.space_config)
     differing = sorted(k for k in set(arch.config) | set(table.space_config) if arch.config.get(k) != table.space_config.get(k))
     if differing and not args.ignore_config:

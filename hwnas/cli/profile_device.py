@@ -11,9 +11,10 @@ for TensorRT; CPU: batch 1, 64 px, 300 samples).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
-from hwnas.cli._options import parse_options
+from hwnas.cli._options import fraction, non_negative_int, parse_options, positive_float, positive_int, writable_dir
 from hwnas.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--samples",
-        type=int,
+        type=positive_int,
         default=None,
         help="whole networks to sample and time (default: 300 on CPU, 2000 on GPU)",
     )
@@ -53,30 +54,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--retest",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="nets measured a second time, in a later pass, for the test-retest noise floor "
         "(default: 10%% of --samples, at most 50)",
     )
     group.add_argument(
         "--block-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="nets timed round-robin together, so drift hits all alike (default: 8 on CPU, 16 on GPU)",
     )
-    group.add_argument("--threads", type=int, default=None, help="CPU threads for timing (default: 1 for --device cpu profiles, repeatable on a shared machine)")
+    group.add_argument("--threads", type=positive_int, default=None, help="CPU threads for timing (default: 1 for --device cpu profiles, repeatable on a shared machine)")
     group.add_argument(
         "--time-per-net",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="timing budget per whole network; rounds stop earlier once every median is known to ±1%% "
         "(default: 0.8 on CPU, 3 on GPU)",
     )
-    group.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures (default: 0)")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sampled architectures (default: 0)")
     group.add_argument(
         "--test-fraction",
-        type=float,
+        type=fraction,
         default=0.2,
         help="share of the samples held out to evaluate the fit (default: 0.2)",
     )
@@ -85,11 +86,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Profile, fit and report; print the fit table. Returns the exit code."""
-    from lut.profile import profile_device  # noqa: PLC0415 - keeps `hwnas --help` fast
+    from hwnas.cli.profile import precision_note  # noqa: PLC0415 - profile imports this module
+    from lut.profile import check_settings, profile_device  # noqa: PLC0415 - keeps `hwnas --help` fast
 
-    outcome = profile_device(settings_from_args(args))
+    settings = settings_from_args(args)
+    writable_dir(settings.out, "--out")
+    space = check_settings(settings)
+    for warning in (precision_note(settings.device, settings.precision), collapse_warning(space)):
+        if warning:
+            sys.stderr.write(f"warning: {warning.removeprefix('note: ')}\n")
+    outcome = profile_device(settings)
     print(outcome.summary())
     return 0
+
+
+def collapse_warning(space: Any) -> str | None:
+    """Say when the input is so small that feature maps are 1x1 long before the head: the later
+    stride-2 layers then do no spatial work, and the profile says little about a real input size."""
+    specs = getattr(space, "layer_specs", None)
+    if specs is None:
+        return None
+    collapsed = [name for name, _, _, stride, side in specs() if stride > 1 and side <= 1]
+    if collapsed:
+        resolution = space.config.get("resolution")
+        return (f"with input size {resolution} the feature maps are already 1x1 where {collapsed[0]} should halve them "
+                f"({len(collapsed)} stride-2 layers see a 1x1 map); use a larger --input-size for a representative "
+                "profile (e.g. 32 with small_input=true, 64 otherwise)")
+    return None
 
 
 def settings_from_args(args: argparse.Namespace) -> ProfileSettings:

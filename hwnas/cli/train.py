@@ -10,8 +10,19 @@ rank 0 writes. SIGINT / SIGTERM checkpoint at the next step and exit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
+
+from hwnas.cli._options import (
+    non_negative_float,
+    non_negative_int,
+    parse_options,
+    positive_float,
+    positive_int,
+    writable_dir,
+)
+from hwnas.errors import UsageError
 
 DEFAULT_OUT = "runs/train"
 
@@ -39,27 +50,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override the architecture's space configuration, repeatable, JSON values "
                              "(e.g. in_channels=1 resolution=28 small_input=true)")
     recipe = parser.add_argument_group("recipe (defaults: the standard recipe of the space and data kind)")
-    recipe.add_argument("--epochs", type=int, default=None)
-    recipe.add_argument("--steps", type=int, default=None, help="stop after this many steps in all (quick runs)")
-    recipe.add_argument("--batch-size", type=int, default=None, help="per process")
-    recipe.add_argument("--lr", type=float, default=None, help="peak learning rate after warm-up")
-    recipe.add_argument("--weight-decay", type=float, default=None)
-    recipe.add_argument("--warmup-epochs", type=float, default=None, help="linear warm-up length (epochs)")
-    recipe.add_argument("--label-smoothing", type=float, default=None)
-    recipe.add_argument("--auxiliary-weight", type=float, default=None, help="DARTS auxiliary head loss weight (0 = no head)")
-    recipe.add_argument("--drop-path", type=float, default=None, help="DARTS final drop-path probability (ramped by epoch)")
-    recipe.add_argument("--cutout", type=int, default=None, help="CIFAR cutout side in pixels (0 = off)")
-    recipe.add_argument("--color-jitter", type=float, default=None, help="ImageFolder colour jitter strength (0 = off)")
-    recipe.add_argument("--seed", type=int, default=None, help="seed of initialisation, data order and augmentation (default: 0)")
+    recipe.add_argument("--epochs", type=positive_int, default=None)
+    recipe.add_argument("--steps", type=positive_int, default=None, help="stop after this many steps in all (quick runs)")
+    recipe.add_argument("--batch-size", type=positive_int, default=None, help="per process")
+    recipe.add_argument("--lr", type=positive_float, default=None, help="peak learning rate after warm-up")
+    recipe.add_argument("--weight-decay", type=non_negative_float, default=None)
+    recipe.add_argument("--warmup-epochs", type=non_negative_float, default=None, help="linear warm-up length (epochs)")
+    recipe.add_argument("--label-smoothing", type=non_negative_float, default=None)
+    recipe.add_argument("--auxiliary-weight", type=non_negative_float, default=None, help="DARTS auxiliary head loss weight (0 = no head)")
+    recipe.add_argument("--drop-path", type=non_negative_float, default=None, help="DARTS final drop-path probability (ramped by epoch)")
+    recipe.add_argument("--cutout", type=non_negative_int, default=None, help="CIFAR cutout side in pixels (0 = off)")
+    recipe.add_argument("--color-jitter", type=non_negative_float, default=None, help="ImageFolder colour jitter strength (0 = off)")
+    recipe.add_argument("--seed", type=non_negative_int, default=None, help="seed of initialisation, data order and augmentation (default: 0)")
     run_group = parser.add_argument_group("execution")
     run_group.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
-    run_group.add_argument("--workers", type=int, default=None, help="DataLoader workers per process (default: CPU cores, at most 8; 0 for bundled data)")
-    run_group.add_argument("--limit", type=int, default=None, help="train on a seeded subset of this many training images")
-    run_group.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
-    run_group.add_argument("--log-every", type=int, default=None, help="steps between metrics lines (default: 20)")
+    run_group.add_argument("--workers", type=non_negative_int, default=None, help="DataLoader workers per process (default: CPU cores, at most 8; 0 for bundled data)")
+    run_group.add_argument("--limit", type=positive_int, default=None, help="train on a seeded subset of this many training images")
+    run_group.add_argument("--checkpoint-every", type=positive_int, default=None, help="steps between checkpoints (default: 500)")
+    run_group.add_argument("--log-every", type=positive_int, default=None, help="steps between metrics lines (default: 20)")
     run_group.add_argument("--latency-device", default=None, help="device to time the trained network on (default: --device)")
     run_group.add_argument("--latency-backend", default=None, help="eager, ort or tensorrt (default: eager)")
-    run_group.add_argument("--latency-batch-size", type=int, default=None, help="batch size of the latency measurement (default: 1)")
+    run_group.add_argument("--latency-batch-size", type=positive_int, default=None, help="batch size of the latency measurement (default: 1)")
     run_group.add_argument("--no-latency", action="store_true", help="skip the final latency measurement")
     run_group.add_argument("--json", action="store_true", help="print summary.json instead of the text summary")
     parser.set_defaults(func=run)
@@ -67,11 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwnas import distributed  # noqa: PLC0415 - keep `hwnas --help` light
-    from hwnas.cli._options import parse_options  # noqa: PLC0415 - the one KEY=VALUE parser of --space-option
     from hwnas.datasets import data_kind, load_data  # noqa: PLC0415
     from hwnas.train import fit_to_data, recipe, train  # noqa: PLC0415
     from search_spaces import load_architecture  # noqa: PLC0415
+    from search_spaces.files import run_lock  # noqa: PLC0415
 
+    writable_dir(args.out, "--out")
     arch = load_architecture(args.arch)
     overrides = parse_options(args.space_option)
     resolution = overrides.get("resolution", arch.config.get("resolution"))
@@ -90,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
         data = load_data(args.data, seed=seed, image_size=resolution, cutout=config.cutout,
                          color_jitter=config.color_jitter, limit=args.limit, num_workers=args.workers)
         fitted, _ = fit_to_data(arch, data.image_shape, data.num_classes, overrides)
-        result = train(fitted, data, config, args.out, resume=args.resume, info=info)
+        lock = run_lock(args.out, UsageError, what="training run folder") if info.is_main else contextlib.nullcontext()
+        with lock:
+            result = train(fitted, data, config, args.out, resume=args.resume, info=info)
     finally:
         distributed.shutdown()
     if not info.is_main:

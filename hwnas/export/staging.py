@@ -5,7 +5,9 @@ made in a hidden temporary folder in the destination's parent (same file
 system, so the final rename is atomic) and that folder is deleted on any
 failure. An existing destination is refused unless it is empty or `force`
 is given; with `force` the old folder is moved aside first and deleted only
-after the new one is in place.
+after the new one is in place. The hidden folders carry the exporting
+process's pid, so what a kill -9 leaves is recognised and removed by the
+next export to the same destination.
 """
 
 from __future__ import annotations
@@ -28,12 +30,39 @@ def check_destination(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out} exists and is not empty; choose another folder or pass --force to replace it")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def remove_stale(out: Path) -> list[Path]:
+    """Delete the hidden `.NAME.partial-PID-*` / `.NAME.old-PID-*` folders beside `out` that a killed
+    export left (kill -9 runs no cleanup); a folder whose process still runs is left alone."""
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for kind in ("partial", "old"):
+        for folder in out.parent.glob(f".{out.name}.{kind}-*"):
+            pid = folder.name.removeprefix(f".{out.name}.{kind}-").split("-")[0]
+            if folder.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_folder(out: Path, force: bool) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it becomes `out`, on failure it is removed."""
+    """Yield an empty temporary folder; on success it becomes `out`, on failure it is removed.
+    Leftovers of exports to `out` that were killed are removed first."""
     check_destination(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    remove_stale(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     try:
         yield staging
         _move_into_place(staging, out)
@@ -57,7 +86,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
     if not out.exists():
         os.replace(staging, out)
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
     os.replace(out, aside / out.name)
     try:
         os.replace(staging, out)

@@ -30,7 +30,7 @@ from hwnas.estimators import LinearSurrogate, MovingAverageBaseline
 
 
 CHECKPOINT = "checkpoint.pt"
-RESUME_MAY_CHANGE = ("progress", "device", "torch_threads", "checkpoint_every")
+RESUME_MAY_CHANGE = ("progress", "device", "torch_threads", "checkpoint_every", "checkpoint_seconds")
 """SearchConfig fields that do not change the trajectory, so `--resume` may differ in them."""
 
 

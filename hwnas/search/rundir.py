@@ -12,11 +12,39 @@
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
+from hwnas.errors import UsageError
 from lut.table import write_json_atomic
+from search_spaces.files import append_jsonl, keep_lines
+
+
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "latencies.jsonl", "config.json", "arch.json", "summary.json")
+"""Files whose presence means a folder already holds a search run."""
+
+
+def check_run_dir(path: str | Path, *, resume: bool) -> bool:
+    """Before any work: refuse a rerun over an earlier search without --resume (it would delete
+    its metrics, timings and checkpoint), and --resume where there is nothing to resume.
+    Returns True when `resume` asks for a run that already finished (summary.json written)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is a file; give a run folder")
+    found = [name for name in RUN_FILES if (path / name).exists()]
+    if resume:
+        if (path / "summary.json").exists():
+            return True
+        if "checkpoint.pt" not in found:
+            raise UsageError(f"{path} holds no search checkpoint to resume (no checkpoint.pt); drop --resume to start a new search")
+        return False
+    if "checkpoint.pt" in found and not (path / "summary.json").exists():
+        raise UsageError(f"{path} holds a stopped search (checkpoint.pt); pass --resume to continue it, "
+                         "or choose another --out")
+    if found:
+        raise UsageError(f"{path} already holds a search run ({', '.join(found)}); choose another --out, or delete "
+                         "that folder to start over")
+    return False
 
 
 def default_run_dir(root: str | Path = "runs", prefix: str = "search") -> Path:
@@ -44,14 +72,11 @@ class RunDirectory:
 
     def keep_until(self, step: int, measured: int) -> None:
         """On resume: drop metric lines of steps >= `step` and timings beyond the first `measured`
-        (written after the checkpoint; the resumed run writes them again)."""
+        (written after the checkpoint; the resumed run writes them again), and a line torn by a kill."""
         if not self.enabled:
             return
-        for path, keep in ((self.metrics_path, lambda i, r: r["step"] < step), (self.latencies_path, lambda i, r: i < measured)):
-            if path.exists():
-                lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-                kept = [line for i, line in enumerate(lines) if keep(i, json.loads(line))]
-                path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        keep_lines(self.metrics_path, lambda i, r: isinstance(r.get("step"), int) and r["step"] < step, UsageError)
+        keep_lines(self.latencies_path, lambda i, r: i < measured, UsageError)
 
     def write_json(self, name: str, document: dict[str, Any]) -> Path:
         target = self.path / name
@@ -62,5 +87,4 @@ class RunDirectory:
     def append_metrics(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with self.metrics_path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        append_jsonl(self.metrics_path, [record], sync=False, allow_nan=True)

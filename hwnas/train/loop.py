@@ -36,6 +36,7 @@ from hwnas.errors import UsageError
 from hwnas.train.network import auxiliary_state, exportable_state, set_drop_path, training_network
 from hwnas.train.recipe import TrainConfig
 from lut.table import write_json_atomic
+from search_spaces.files import keep_lines
 from profilers import LatencyResult, MeasureConfig, measure
 from search_spaces import Architecture, space_for
 
@@ -69,10 +70,9 @@ class _MetricsLog:
         self.path, self.enabled = path, enabled
 
     def keep_until(self, step: int) -> None:
-        if self.enabled and self.path.exists():
-            lines = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                     if line and json.loads(line)["step"] <= step]
-            self.path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        if self.enabled:  # one JSON Lines home (search_spaces.files): a line torn by a kill goes too
+            keep_lines(self.path, lambda _, record: isinstance(record.get("step"), int) and record["step"] <= step,
+                       UsageError)
 
     def append(self, record: dict[str, Any]) -> None:
         if self.enabled:
