@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
     estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
+    estimator.add_argument("--tune-variance", action="store_true",
+                           help="rebar: tune tau and eta online down the gradient of the estimate's variance (RELAX paper, Sec. 3.3)")
+    estimator.add_argument("--tune-variance-lr", type=float, default=0.02, help="Adam step of that tuning (default: 0.02)")
 
     latency = parser.add_argument_group("latency target and conditions")
     latency.add_argument("--latency-target", default="auto",
@@ -76,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"architecture steps (default: {DEFAULTS['steps']})")
     loop.add_argument("--warmup-steps", type=int, default=DEFAULTS["warmup_steps"],
                       help=f"weight-only steps first (default: {DEFAULTS['warmup_steps']})")
+    latency.add_argument("--latency-timing", default="auto",
+                         help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
+                              "overlapping the next step; the latency gradient applies one step late), inline, or auto "
+                              "(worker where possible; default)")
     loop.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
     loop.add_argument("--w-lr", type=float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
     loop.add_argument("--arch-lr", type=float, default=DEFAULTS["arch_lr"],
@@ -140,3 +147,4 @@ def run(args: argparse.Namespace) -> int:
     if result is not None:
         print("\n".join(result.lines()))
     return 0
+        latency_timing=args.latency_timing, tune_variance=args.tune_variance, tune_variance_lr=args.tune_variance_lr,
