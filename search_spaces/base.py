@@ -184,3 +184,24 @@ def check_config_keys(space: str, config: Mapping[str, Any], allowed: Mapping[st
             f"space {space!r} has no configuration key {unknown[0]!r}; allowed: {', '.join(allowed)}"
         )
     return {**allowed, **config}
+
+
+def check_config_values(space: str, config: Mapping[str, Any], *, integers: Mapping[str, int] = {},
+                        fractions: Sequence[str] = (), flags: Sequence[str] = ()) -> None:
+    """Refuse a configuration value of the wrong type or range before anything is built or written:
+    `integers` maps a key to its minimum, `fractions` must lie in [0, 1), `flags` must be true/false."""
+    def refuse(key: str, wanted: str) -> None:
+        raise ArchitectureError(f"space {space!r}: {key} must be {wanted}, got {config[key]!r}; "
+                                f"set it as KEY=VALUE (--set / --space-option {key}=...)")
+
+    for key, minimum in integers.items():
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            refuse(key, f"an integer >= {minimum}")
+    for key in fractions:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            refuse(key, "a number in [0, 1)")
+    for key in flags:
+        if not isinstance(config.get(key), bool):
+            refuse(key, "true or false")

@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.base import SearchSpace, check_config_keys
+from search_spaces.base import SearchSpace, check_config_keys, check_config_values
 from search_spaces.choice import Choice
 from search_spaces.errors import ArchitectureError
 from search_spaces.registry import register_space
@@ -35,6 +35,12 @@ WIDTHS = {
 DEPTHS = (4, 4, 4, 4, 4, 1)
 STRIDES = (2, 2, 2, 1, 2, 1)
 SMALL_INPUT_STRIDES = (1, 2, 2, 1, 2, 1)
+
+
+def _ints(values: Any, count: int, minimum: int) -> bool:
+    """`values` is a list of `count` integers, each >= `minimum`."""
+    return (isinstance(values, list | tuple) and len(values) == count
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values))
 
 
 def parse_choice(choice: str) -> tuple[int, int]:
@@ -131,8 +137,12 @@ class ProxylessSpace(SearchSpace):
             if widths not in WIDTHS:
                 raise ArchitectureError(f"unknown widths preset {widths!r}; allowed: {', '.join(WIDTHS)} or 9 ints")
             widths = WIDTHS[widths]
-        if len(widths) != 9 or len(self.config["depths"]) != 6:
-            raise ArchitectureError("proxyless needs 9 widths (stem, first, 6 stages, head) and 6 depths")
+        depths = self.config["depths"]
+        if not _ints(widths, 9, 1) or not _ints(depths, 6, 1):
+            raise ArchitectureError(f"proxyless needs 9 widths >= 1 (stem, first, 6 stages, head) and 6 depths >= 1, "
+                                    f"got widths {widths!r} and depths {depths!r}")
+        check_config_values("proxyless", self.config, integers={"resolution": 1, "num_classes": 1, "in_channels": 1},
+                            fractions=("dropout",), flags=("small_input",))
         self.widths = tuple(int(w) for w in widths)
         self.depths = tuple(int(d) for d in self.config["depths"])
         self.strides = SMALL_INPUT_STRIDES if self.config["small_input"] else STRIDES

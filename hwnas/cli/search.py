@@ -10,14 +10,23 @@ briefly, export it to ONNX, time it, and print where everything went.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import contextlib
+import os
 from typing import Any
 
-from hwnas.cli._options import parse_options
+from hwnas.cli._options import (
+    non_negative_float,
+    non_negative_int,
+    parse_options,
+    positive_float,
+    positive_int,
+    writable_dir,
+)
 from hwnas.errors import UsageError
 
 DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_steps": 20, "batch_size": 32, "arch_lr": 0.05,
-                            "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50}
+                            "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50,
+                            "checkpoint_seconds": 120.0}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
 
 
@@ -38,63 +47,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     space.add_argument("--data", default="mnist",
                        help="bundled data set (mnist: 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder folder "
                             "(default: mnist)")
-    space.add_argument("--image-size", type=int, default=None,
+    space.add_argument("--image-size", type=positive_int, default=None,
                        help="resize images to this side (default: with the default space configuration 14 for "
                             "proxyless and 16 for darts, else as stored)")
-    space.add_argument("--data-limit", type=int, default=None, help="use only this many images (quick runs)")
+    space.add_argument("--data-limit", type=positive_int, default=None, help="use only this many images (quick runs)")
 
     estimator = parser.add_argument_group("estimators and objective")
     estimator.add_argument("--estimator", default="rebar",
                            help="accuracy-term estimator: darts, gdas, egs, snas, reinforce, rebar (default: rebar)")
     estimator.add_argument("--darts-order", default="first", help="darts only: first, second or amended (default: first)")
-    estimator.add_argument("--amended-eta", type=float, default=0.1, help="Amended-DARTS coefficient eta (default: 0.1)")
-    estimator.add_argument("--egs-samples", type=int, default=4, help="egs only: samples M per decision (default: 4)")
-    estimator.add_argument("--tau", type=float, nargs=2, default=None, metavar=("START", "END"),
+    estimator.add_argument("--amended-eta", type=non_negative_float, default=0.1, help="Amended-DARTS coefficient eta (default: 0.1)")
+    estimator.add_argument("--egs-samples", type=positive_int, default=4, help="egs only: samples M per decision (default: 4)")
+    estimator.add_argument("--tau", type=positive_float, nargs=2, default=None, metavar=("START", "END"),
                            help="Gumbel temperature, annealed linearly (default: gdas 10 0.1, snas/egs 1 0.1, rebar 0.4 0.4)")
     estimator.add_argument("--latency-estimator", default="relax",
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
     estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
-    estimator.add_argument("--tune-variance", action="store_true",
-                           help="rebar: tune tau and eta online down the gradient of the estimate's variance (RELAX paper, Sec. 3.3)")
-    estimator.add_argument("--tune-variance-lr", type=float, default=0.02, help="Adam step of that tuning (default: 0.02)")
 
     latency = parser.add_argument_group("latency target and conditions")
     latency.add_argument("--latency-target", default="auto",
                          help="target in ms, or auto: the 30%% quantile of the profile's random networks (default: auto)")
     latency.add_argument("--latency-penalty", default="hinge", help="hinge, power or abs (default: hinge)")
-    latency.add_argument("--latency-weight", type=float, default=1.0, help="lambda_lat (default: 1.0)")
-    latency.add_argument("--latency-beta", type=float, default=1.0, help="beta of the power penalty (default: 1.0)")
+    latency.add_argument("--latency-weight", type=non_negative_float, default=1.0, help="lambda_lat (default: 1.0)")
+    latency.add_argument("--latency-beta", type=positive_float, default=1.0, help="beta of the power penalty (default: 1.0)")
     latency.add_argument("--latency-device", default="cpu", help="device whose latency counts (default: cpu)")
     latency.add_argument("--backend", default="ort", help="runtime whose latency counts: eager, ort, tensorrt (default: ort)")
-    latency.add_argument("--latency-batch-size", type=int, default=None, help="batch of the latency (default: 1 on CPU, 32 on GPU)")
+    latency.add_argument("--latency-batch-size", type=positive_int, default=None, help="batch of the latency (default: 1 on CPU, 32 on GPU)")
     latency.add_argument("--precision", default="fp32", help="fp32 or fp16 (default: fp32)")
-    latency.add_argument("--threads", type=int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")
+    latency.add_argument("--threads", type=positive_int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")
     latency.add_argument("--lut", default=None, help="device profile directory or lut.json to use (default: profile now, or reuse)")
-    latency.add_argument("--profile-samples", type=int, default=DEFAULTS["profile_samples"],
+    latency.add_argument("--profile-samples", type=positive_int, default=DEFAULTS["profile_samples"],
                          help=f"random networks timed when profiling (default: {DEFAULTS['profile_samples']})")
     latency.add_argument("--profile-root", default="profiles", help="where profiles live (default: profiles/)")
 
     loop = parser.add_argument_group("search loop")
-    loop.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"architecture steps (default: {DEFAULTS['steps']})")
-    loop.add_argument("--warmup-steps", type=int, default=DEFAULTS["warmup_steps"],
+    loop.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"], help=f"architecture steps (default: {DEFAULTS['steps']})")
+    loop.add_argument("--warmup-steps", type=non_negative_int, default=DEFAULTS["warmup_steps"],
                       help=f"weight-only steps first (default: {DEFAULTS['warmup_steps']})")
-    latency.add_argument("--latency-timing", default="auto",
-                         help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
-                              "overlapping the next step; the latency gradient applies one step late), inline, or auto "
-                              "(worker where possible; default)")
-    loop.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
-    loop.add_argument("--w-lr", type=float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
-    loop.add_argument("--arch-lr", type=float, default=DEFAULTS["arch_lr"],
+    loop.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
+    loop.add_argument("--w-lr", type=positive_float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
+    loop.add_argument("--arch-lr", type=positive_float, default=DEFAULTS["arch_lr"],
                       help=f"architecture Adam learning rate (default: {DEFAULTS['arch_lr']})")
     loop.add_argument("--device", default="cpu", help="device that trains the supernet (default: cpu)")
-    loop.add_argument("--train-steps", type=int, default=DEFAULTS["train_steps"],
+    loop.add_argument("--train-steps", type=non_negative_int, default=DEFAULTS["train_steps"],
                       help=f"training steps of the found network (default: {DEFAULTS['train_steps']})")
-    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--seed", type=non_negative_int, default=0)
     loop.add_argument("--out", default=None, help="run directory (default: runs/search-<UTC time>)")
     loop.add_argument("--no-progress", action="store_true", help="no progress bars")
-    loop.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"],
+    loop.add_argument("--checkpoint-every", type=positive_int, default=DEFAULTS["checkpoint_every"],
                       help=f"steps between checkpoints of the search (default: {DEFAULTS['checkpoint_every']})")
+    loop.add_argument("--checkpoint-seconds", type=positive_float, default=DEFAULTS["checkpoint_seconds"],
+                      help="also checkpoint when this many seconds passed since the last one, so a hard kill loses "
+                           f"at most that much (default: {DEFAULTS['checkpoint_seconds']:g})")
     loop.add_argument("--resume", action="store_true",
                       help="continue the search in --out from its checkpoint.pt exactly (after SIGINT/SIGTERM/pre-emption)")
     parser.set_defaults(func=run)
@@ -121,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
         latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
         latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress,
-        checkpoint_every=args.checkpoint_every, **tau,
+        checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds, **tau,
     )
 
 
@@ -129,16 +134,26 @@ def run(args: argparse.Namespace) -> int:
     from hwnas import distributed  # noqa: PLC0415
     from hwnas.search.loop import SearchStopped  # noqa: PLC0415
     from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
-    from hwnas.search.rundir import default_run_dir  # noqa: PLC0415
+    from hwnas.search.rundir import check_run_dir, default_run_dir  # noqa: PLC0415
+    from search_spaces.files import run_lock  # noqa: PLC0415
 
     config = config_from_args(args)
     if args.resume and not args.out:
         raise UsageError("--resume needs --out: the run directory to continue")
-    out = Path(args.out) if args.out else default_run_dir()
+    out = writable_dir(args.out, "--out") if args.out else default_run_dir()
+    if config.uses_latency and config.lut is None:
+        writable_dir(args.profile_root, "--profile-root")
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone writes the run folder
+    if main_rank and check_run_dir(out, resume=args.resume):
+        print(f"{out} holds a finished search (summary.json); nothing to resume. Results: {out / 'report.md'}, "
+              f"{out / 'arch.json'}")
+        return 0
     target = "auto" if config.latency_target_ms is None else str(config.latency_target_ms)
+    lock = run_lock(out, UsageError, what="search run folder") if main_rank else contextlib.nullcontext()
     try:
-        result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
-                              profile_samples=args.profile_samples, train_steps=args.train_steps, resume=args.resume)
+        with lock:
+            result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
+                                  profile_samples=args.profile_samples, train_steps=args.train_steps, resume=args.resume)
     except SearchStopped as stopped:
         print(stopped)
         return 143 if stopped.signal_name == "SIGTERM" else 130
@@ -147,4 +162,3 @@ def run(args: argparse.Namespace) -> int:
     if result is not None:
         print("\n".join(result.lines()))
     return 0
-        latency_timing=args.latency_timing, tune_variance=args.tune_variance, tune_variance_lr=args.tune_variance_lr,

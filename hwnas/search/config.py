@@ -10,6 +10,7 @@ and what to use instead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,10 @@ class SearchConfig:
     `torch_threads` is the intra-op thread count while training (None keeps
     torch's): 1 by default, because two OpenMP threads on two cores that
     other processes also use run tiny convolutions ~20x slower, not faster.
+
+    A checkpoint is written every `checkpoint_every` steps and at least every
+    `checkpoint_seconds` of wall time (whichever comes first), so a hard kill
+    loses minutes at most even when steps are slow.
 
     Steps count architecture updates after `warmup_steps` weight-only steps;
     each step also takes one weight step first (GDAS Alg. 1: W on a
@@ -97,6 +102,7 @@ class SearchConfig:
     seed: int = 0
     progress: bool = True
     checkpoint_every: int = 50
+    checkpoint_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         check_combination(self)
@@ -149,12 +155,14 @@ def check_combination(config: SearchConfig) -> None:
             f"trains a {what} with no single architecture to time; use --latency-estimator expected "
             f"or an estimator that samples ({', '.join(SAMPLING_ESTIMATORS)})"
         )
-    if config.latency_target_ms is not None and config.latency_target_ms <= 0:
-        raise UsageError(f"--latency-target must be positive, got {config.latency_target_ms} ms")
+    if config.latency_target_ms is not None and not 0 < config.latency_target_ms < math.inf:
+        raise UsageError(f"--latency-target must be positive and finite, got {config.latency_target_ms} ms")
     if config.steps < 1 or config.warmup_steps < 0 or config.batch_size < 1:
         raise UsageError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
     if config.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 step, got {config.checkpoint_every}")
+    if not 0 < config.checkpoint_seconds < math.inf:
+        raise UsageError(f"--checkpoint-seconds must be a positive number of seconds, got {config.checkpoint_seconds}")
     if config.egs_samples < 1:
         raise UsageError(f"--egs-samples (M) must be >= 1, got {config.egs_samples}")
     start, end = config.temperatures

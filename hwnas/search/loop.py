@@ -12,7 +12,6 @@ protocol and reported against the target.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.rundir import RunDirectory
+from search_spaces.files import read_jsonl
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from hwnas.search.train import torch_threads
@@ -221,6 +221,7 @@ def _run_search(
             run.append_metrics(held)
             held = None
 
+    saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
     with (search_progress(config.progress and info.is_main) as bar, StopSignal() as stop,
           attached_worker(oracle, timing == "worker", space, str(device))):
         for global_step in range(start, total):
@@ -274,10 +275,12 @@ def _run_search(
             bar.advance(status_line(record, config.latency_target_ms))
             done = global_step + 1
             stopping = distributed.any_rank(stop.requested, info)
-            if stopping or done == total or done % config.checkpoint_every == 0:
+            overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint_seconds, info)
+            if stopping or overdue or done == total or done % config.checkpoint_every == 0:
                 if latency is not None:
                     write_held(latency.flush())  # the memo and metrics.jsonl hold every drawn sample
                 save_search(checkpoint_path, step=done, **resumable)
+                saved_at = time.monotonic()
             if stopping and done < total:
                 raise SearchStopped(stop.name or "a signal on another rank", done, checkpoint_path)
 
@@ -308,5 +311,5 @@ def _run_search(
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metrics.jsonl of a run, one dict per step."""
-    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    """The metrics.jsonl of a run, one dict per step (a line torn by a kill is left out)."""
+    return [record for _, record in read_jsonl(Path(run_dir) / "metrics.jsonl", UsageError, what="metrics file").records]

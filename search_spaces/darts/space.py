@@ -27,7 +27,7 @@ import numpy as np
 from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.base import SearchSpace, check_config_keys
+from search_spaces.base import SearchSpace, check_config_keys, check_config_values
 from search_spaces.choice import Choice
 from search_spaces.darts.cells import NODES, Cell, Edge, FactorizedSlot, FixedReductionCell, factorized_key, preprocess
 from search_spaces.darts.cells import _FactorizedConv
@@ -101,6 +101,9 @@ class DartsSpace(SearchSpace):
         for key, value in NETWORKS[merged["network"]].items():
             if merged[key] is None:
                 merged[key] = value
+        check_config_values("darts", merged, integers={"C": 1, "layers": 1, "num_classes": 1, "resolution": 4,
+                                                       "in_channels": 1},
+                            fractions=("drop_path_prob",), flags=("fixed_reduction", "auxiliary"))
         super().__init__(merged)
         self.ops: tuple[str, ...] = OP_SETS[self.config["op_set"]]
         self.parameterization: str = self.config["parameterization"]
