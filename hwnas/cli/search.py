@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
     estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
+    estimator.add_argument("--tune-variance", action="store_true",
+                           help="rebar: tune tau and eta online down the gradient of the estimate's variance (RELAX paper, Sec. 3.3)")
+    estimator.add_argument("--tune-variance-lr", type=float, default=0.02, help="Adam step of that tuning (default: 0.02)")
 
     latency = parser.add_argument_group("latency target and conditions")
     latency.add_argument("--latency-target", default="auto",
@@ -76,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.add_argument("--latency-batch-size", type=positive_int, default=None, help="batch of the latency (default: 1 on CPU, 32 on GPU)")
     latency.add_argument("--precision", default="fp32", help="fp32 or fp16 (default: fp32)")
     latency.add_argument("--threads", type=positive_int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")
+    latency.add_argument("--latency-timing", default="auto",
+                         help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
+                              "overlapping the next step; the latency gradient applies one step late), inline, or auto "
+                              "(worker where possible; default)")
     latency.add_argument("--lut", default=None, help="device profile directory or lut.json to use (default: profile now, or reuse)")
     latency.add_argument("--profile-samples", type=positive_int, default=DEFAULTS["profile_samples"],
                          help=f"random networks timed when profiling (default: {DEFAULTS['profile_samples']})")
@@ -126,6 +133,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
         latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
         latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress,
+        latency_timing=args.latency_timing, tune_variance=args.tune_variance, tune_variance_lr=args.tune_variance_lr,
         checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds, **tau,
     )
 
