@@ -260,7 +260,7 @@ def _check_resumable(state: dict[str, Any], arch: Architecture, data: Any, confi
     if state.get("kind") != "train":
         raise UsageError(f"{path} is not a training checkpoint")
     if state["arch"]["choices"] != arch.choices or state["arch"]["config"] != arch.config:
-        raise UsageError(f"{path} was written for another architecture; resume with the same ARCH and --arch-config")
+        raise UsageError(f"{path} was written for another architecture; resume with the same ARCH and --space-option")
     if state["data_sha256"] != data.record.indices_sha256:
         raise UsageError(f"{path} was written for another data split; resume with the same --data and --seed")
     difference = config.differs_from(state["config"])

@@ -34,7 +34,7 @@ def fit_to_data(arch: Architecture, image_shape: tuple[int, int, int], num_class
     if expected != tuple(image_shape):
         raise UsageError(
             f"the {arch.space} network takes input {expected} (channels, height, width) but the data gives "
-            f"{tuple(image_shape)}; set --arch-config in_channels=... resolution=... (proxyless: small_input=true for 32 px)"
+            f"{tuple(image_shape)}; set --space-option in_channels=... resolution=... (proxyless: small_input=true for 32 px)"
         )
     fitted = Architecture(arch.space, arch.space_version, dict(space.config), dict(arch.choices), dict(arch.extra))
     space.validate(fitted)
