@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
+from search_spaces.choice import copy_weights
 from search_spaces.errors import ArchitectureError
 
 
@@ -147,21 +148,12 @@ class SearchSpace:
         """The standalone network of `arch` carrying the supernet's weights.
 
         Standalone networks keep the supernet's module paths (a decision point
-        holds only its chosen candidate), so inheritance is a state-dict copy."""
+        holds only its chosen candidate), so inheritance is a copy path by path;
+        a candidate of a weight-sharing supernet is cropped and sliced out of its
+        shared block (`search_spaces.choice.copy_weights`)."""
         parameter = next(supernet.parameters(), None)
         network = self.build(arch).to(parameter.device if parameter is not None else "cpu")
-        # Walk only the architecture's own modules: a supernet's full state dict
-        # has every candidate and costs far more than the copy itself.
-        with torch.no_grad():
-            for path, module in network.named_modules():
-                try:
-                    source = supernet.get_submodule(path)
-                except AttributeError:
-                    raise ArchitectureError(
-                        f"supernet has no module {path!r}; was it built by this space with the same configuration?"
-                    ) from None
-                for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-                    tensor.copy_(getattr(source, name))
+        copy_weights(supernet, network)
         return network.train(supernet.training)
 
     def op_items(self, batch_size: int) -> list[OpItem]:

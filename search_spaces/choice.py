@@ -2,18 +2,34 @@
 
 The same module serves the supernet (every candidate present) and the
 standalone network (only the chosen candidate present, at the same module
-path), so a standalone network inherits supernet weights by a plain
-state-dict copy.
+path). In the papers' supernet (`independent` weights) every candidate is its
+own module, and a standalone network inherits by a plain state-dict copy. In
+a weight-sharing supernet (`shared`, `search_spaces.elastic`) some candidates
+are views of one shared block; `copy_weights` then asks the block to crop and
+slice its weights into the standalone candidate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from search_spaces.elastic import ElasticBlock
 from search_spaces.errors import ArchitectureError
+
+WEIGHT_SHARING = ("shared", "independent")
+"""How a supernet holds the candidates of a decision: `shared` (one superkernel / elastic width per
+family, Single-Path NAS / Once-for-All) or `independent` (one module per candidate: the papers' setting)."""
+
+
+def check_sharing(space: str, weight_sharing: str) -> str:
+    if weight_sharing not in WEIGHT_SHARING:
+        raise ArchitectureError(
+            f"{space} supernet: weight_sharing {weight_sharing!r} is unknown; allowed: {', '.join(WEIGHT_SHARING)}"
+        )
+    return weight_sharing
 
 
 def active(weight: Tensor) -> list[int]:
@@ -37,17 +53,29 @@ class Choice(nn.Module):
     forward(x) with weights None: the standalone case, exactly one candidate.
     forward(x, weights): sum over choices with non-zero weight of
     weight * candidate(x), so gradients reach the weights as well.
+    `shared` blocks (weight-sharing supernet only) serve the choices that are
+    not in `candidates`.
     """
 
-    def __init__(self, decision: str, choices: tuple[str, ...], candidates: Mapping[str, nn.Module]) -> None:
+    def __init__(self, decision: str, choices: tuple[str, ...], candidates: Mapping[str, nn.Module],
+                 shared: Sequence[ElasticBlock] = ()) -> None:
         super().__init__()
         self.decision = decision
         self.choices = choices
         self.candidates = nn.ModuleDict(dict(candidates))
+        self.shared = nn.ModuleList(shared)
+        self._route = {c: i for i, block in enumerate(self.shared) for c in block.choices}
+
+    def candidate(self, choice: str) -> Callable[[Tensor], Tensor]:
+        """The function that computes `choice` (its own module, or its view of a shared block)."""
+        if choice in self._route:
+            block = self.shared[self._route[choice]]
+            return lambda x: block(x, choice)
+        return self.candidates[choice]
 
     def forward(self, x: Tensor, weights: Mapping[str, Tensor] | None = None) -> Tensor:
         if weights is None:
-            if len(self.candidates) != 1:
+            if len(self.candidates) != 1 or len(self.shared):
                 raise ArchitectureError(
                     f"decision {self.decision!r}: a supernet needs weights for every decision"
                 )
@@ -58,7 +86,38 @@ class Choice(nn.Module):
             raise ArchitectureError(f"decision {self.decision!r}: every weight is zero; nothing to run")
         out: Tensor | None = None
         for index in indices:
-            term = self.candidates[self.choices[index]](x) * weight[index].to(x.dtype)
+            term = self.candidate(self.choices[index])(x) * weight[index].to(x.dtype)
             out = term if out is None else out + term
         assert out is not None
         return out
+
+
+@torch.no_grad()
+def copy_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy the weights of `target`'s modules from the modules at the same paths in `source`
+    (a supernet); a standalone candidate of a shared choice is filled by its block instead.
+
+    Walks only the target's own modules: a supernet's full state dict holds every candidate
+    and costs far more than the copy itself."""
+    done: list[str] = []
+    for path, module in target.named_modules():
+        if any(path.startswith(prefix) for prefix in done):
+            continue
+        parent, _, choice = path.rpartition(".candidates.")
+        holder = _submodule(source, parent) if parent else None
+        if isinstance(holder, Choice) and choice in holder._route:  # noqa: SLF001 - one module family
+            holder.shared[holder._route[choice]].copy_into(choice, module)  # noqa: SLF001
+            done.append(path + ".")
+            continue
+        origin = _submodule(source, path)
+        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            tensor.copy_(getattr(origin, name))
+
+
+def _submodule(source: nn.Module, path: str) -> nn.Module:
+    try:
+        return source.get_submodule(path)
+    except AttributeError:
+        raise ArchitectureError(
+            f"supernet has no module {path!r}; was it built by this space with the same configuration?"
+        ) from None

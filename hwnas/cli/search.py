@@ -24,7 +24,7 @@ from hwnas.cli._options import (
 )
 from hwnas.errors import UsageError
 
-DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_steps": 20, "batch_size": 32, "arch_lr": 0.05,
+DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 2.0, "supernet_rule": "uniform", "batch_size": 32, "arch_lr": 0.05,
                             "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50,
                             "checkpoint_seconds": 120.0}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
@@ -90,13 +90,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     loop = parser.add_argument_group("search loop")
     loop.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"], help=f"architecture steps (default: {DEFAULTS['steps']})")
-    loop.add_argument("--warmup-steps", type=non_negative_int, default=DEFAULTS["warmup_steps"],
-                      help=f"weight-only steps first (default: {DEFAULTS['warmup_steps']})")
+    loop.add_argument("--warmup-epochs", type=non_negative_float, default=None,
+                      help="weight-only training first, in passes over search-train "
+                           f"(default: {DEFAULTS['warmup_epochs']:g}; --warmup-steps instead counts steps)")
+    loop.add_argument("--warmup-steps", type=non_negative_int, default=None,
+                      help="weight-only steps first (instead of --warmup-epochs)")
     loop.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
     loop.add_argument("--w-lr", type=positive_float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
     loop.add_argument("--arch-lr", type=positive_float, default=DEFAULTS["arch_lr"],
                       help=f"architecture Adam learning rate (default: {DEFAULTS['arch_lr']})")
     loop.add_argument("--device", default="cpu", help="device that trains the supernet (default: cpu)")
+    supernet = parser.add_argument_group(
+        "supernet training", "how the supernet holds its candidates and which paths train it (README: supernet modes)")
+    supernet.add_argument("--weight-sharing", default="shared",
+                          help="shared: the candidates of a layer share one superkernel (k3 = centre of k5 = centre "
+                               "of k7) and e3 uses the first half of e6's channels (Single-Path NAS / Once-for-All); "
+                               "DARTS sep_conv / dil_conv kernels likewise. independent: one module per candidate, the "
+                               "papers' setting, which learns far more slowly (default: shared)")
+    supernet.add_argument("--supernet-batchnorm", default="choice",
+                          help="with shared weights: choice (a BatchNorm per choice) or shared (one, sliced; OFA) "
+                               "(default: choice)")
+    supernet.add_argument("--supernet-rule", default=None,
+                          help="paths trained in each weight step, in the warm-up and the search: sample (the "
+                               "estimator's own sample, the papers' setting), uniform (SPOS), fair (FairNAS: every "
+                               "choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
+                               "path, in-place distillation, 3x cost) (default: "
+                               f"{DEFAULTS['supernet_rule']} for single-path estimators, sample for darts/snas/egs)")
     loop.add_argument("--train-steps", type=non_negative_int, default=DEFAULTS["train_steps"],
                       help=f"training steps of the found network (default: {DEFAULTS['train_steps']})")
     loop.add_argument("--seed", type=non_negative_int, default=0)
@@ -129,13 +148,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
         egs_samples=args.egs_samples, objective=args.objective, latency_estimator=args.latency_estimator,
         latency_target_ms=target,
         latency_penalty=args.latency_penalty, latency_weight=args.latency_weight, latency_beta=args.latency_beta,
-        steps=args.steps, warmup_steps=args.warmup_steps, batch_size=args.batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
+        steps=args.steps, **_warmup(args), batch_size=args.batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
         device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
         latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
         latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress,
         latency_timing=args.latency_timing, tune_variance=args.tune_variance, tune_variance_lr=args.tune_variance_lr,
-        checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds, **tau,
+        checkpoint_every=args.checkpoint_every, checkpoint_seconds=args.checkpoint_seconds,
+        weight_sharing=args.weight_sharing, supernet_batchnorm=args.supernet_batchnorm, supernet_rule=args.supernet_rule,
+        **tau,
     )
+
+
+def _warmup(args: argparse.Namespace) -> dict[str, Any]:
+    """--warmup-steps or --warmup-epochs (not both); neither: the default in epochs."""
+    if args.warmup_steps is not None and args.warmup_epochs is not None:
+        raise UsageError("give --warmup-epochs or --warmup-steps, not both")
+    if args.warmup_steps is not None:
+        return {"warmup_steps": args.warmup_steps}
+    return {"warmup_epochs": DEFAULTS["warmup_epochs"] if args.warmup_epochs is None else args.warmup_epochs}
 
 
 def run(args: argparse.Namespace) -> int:

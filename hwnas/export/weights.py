@@ -99,9 +99,16 @@ def load_weights(model: nn.Module, path: Path, arch: Architecture | None = None)
 
 def inherit_weights(space: SearchSpace, arch: Architecture, path: Path) -> nn.Module:
     """The standalone network of `arch` with the weights of its selected paths in a
-    supernet checkpoint (a state_dict of `space.supernet()`)."""
+    supernet checkpoint (a state_dict of `space.supernet(...)`, independent or shared weights:
+    the one whose tensor names the checkpoint holds)."""
+    state = read_checkpoint(path)
     supernet = space.supernet()
-    load_state(supernet, read_checkpoint(path), f"supernet checkpoint {path.name}")
+    for sharing, batchnorm in (("shared", "choice"), ("shared", "shared")):
+        candidate = space.supernet(weight_sharing=sharing, batchnorm=batchnorm)
+        if set(candidate.state_dict()) == set(state):
+            supernet = candidate
+            break
+    load_state(supernet, state, f"supernet checkpoint {path.name}")
     return space.extract_subnet(supernet, arch)
 
 

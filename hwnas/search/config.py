@@ -29,6 +29,25 @@ LATENCY_TIMINGS = ("auto", "inline", "worker")
 with training; in a worker process on a core / GPU training does not use, overlapping with the
 next step (the latency gradient then applies one step late); auto = worker where that is possible."""
 
+WEIGHT_SHARING = ("shared", "independent")
+"""The supernet's candidates: `shared` weights (superkernel + elastic expansion / kernel,
+`search_spaces.elastic`) or `independent` ones (one module per candidate, the papers' setting)."""
+
+SUPERNET_BATCHNORMS = ("choice", "shared")
+"""With shared weights: a BatchNorm per choice, or one sliced to the channels in use (OFA)."""
+
+SUPERNET_RULES = ("sample", "uniform", "fair", "sandwich")
+"""Which paths train the supernet in each weight step (`hwnas.search.paths`)."""
+
+DEFAULT_SUPERNET_RULES = {"darts": "sample", "snas": "sample", "egs": "sample"}
+"""Estimators that train a mixture (softmax, relaxed, multi-hot) keep training it by default; the
+single-path ones default to `DEFAULT_SUPERNET_RULE`."""
+
+DEFAULT_SUPERNET_RULE = "uniform"
+
+DEFAULT_WARMUP_EPOCHS = 2.0
+"""Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
+
 DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.1), "rebar": (0.4, 0.4), "reinforce": (0.4, 0.4)}
 """(start, end) of the linearly annealed Gumbel temperature: GDAS's official
 10 -> 0.1; the UNAS code's fixed 0.4 for REBAR/RELAX (REINFORCE uses it only for RELAX's zeta)."""
@@ -46,7 +65,8 @@ class SearchConfig:
     `checkpoint_seconds` of wall time (whichever comes first), so a hard kill
     loses minutes at most even when steps are slow.
 
-    Steps count architecture updates after `warmup_steps` weight-only steps;
+    Steps count architecture updates after the warm-up's weight-only steps (`warmup_steps`, or
+    `warmup_epochs` passes over search-train when that is None);
     each step also takes one weight step first (GDAS Alg. 1: W on a
     search-train batch, then A on a search-val batch).
     """
@@ -79,13 +99,17 @@ class SearchConfig:
     latency_beta: float = 1.0
 
     steps: int = 50
-    warmup_steps: int = 20
+    warmup_steps: int | None = None
     batch_size: int = 32
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
     arch_lr: float = 0.05
     arch_weight_decay: float = 0.0
+    weight_sharing: str = "shared"
+    supernet_batchnorm: str = "choice"
+    supernet_rule: str | None = None
+    warmup_epochs: float = DEFAULT_WARMUP_EPOCHS
 
     device: str = "cpu"
     torch_threads: int | None = 1
@@ -111,6 +135,20 @@ class SearchConfig:
     def temperatures(self) -> tuple[float, float]:
         start, end = DEFAULT_TEMPERATURES.get(self.estimator, (1.0, 1.0))
         return (self.tau_start if self.tau_start is not None else start, self.tau_end if self.tau_end is not None else end)
+
+    @property
+    def rule(self) -> str:
+        """The supernet-training rule in force (`supernet_rule`, or the estimator's default)."""
+        if self.supernet_rule is not None:
+            return self.supernet_rule
+        return DEFAULT_SUPERNET_RULES.get(self.estimator, DEFAULT_SUPERNET_RULE)
+
+    def warmup_steps_for(self, train_size: int, world_size: int = 1) -> int:
+        """Weight-only steps before the search: `warmup_steps` when given, else `warmup_epochs`
+        passes over search-train (`train_size` images, `batch_size` per rank)."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return max(0, round(self.warmup_epochs * train_size / (self.batch_size * world_size)))
 
     @property
     def uses_latency(self) -> bool:
@@ -141,6 +179,12 @@ def check_combination(config: SearchConfig) -> None:
     _one_of("--objective", config.objective, ACCURACY_OBJECTIVES)
     _one_of("--latency-penalty", config.latency_penalty, LATENCY_PENALTIES)
     _one_of("--conditional", config.conditional, ("reuse", "fresh"))
+    _one_of("--weight-sharing", config.weight_sharing, WEIGHT_SHARING)
+    _one_of("--supernet-batchnorm", config.supernet_batchnorm, SUPERNET_BATCHNORMS)
+    if config.supernet_rule is not None:
+        _one_of("--supernet-rule", config.supernet_rule, SUPERNET_RULES)
+    if not 0 <= config.warmup_epochs < float("inf"):
+        raise UsageError(f"--warmup-epochs must be a number >= 0, got {config.warmup_epochs}")
     _one_of("--latency-timing", config.latency_timing, LATENCY_TIMINGS)
     if config.tune_variance and config.estimator != "rebar":
         raise UsageError(f"--tune-variance tunes REBAR's temperature and eta; it needs --estimator rebar, not {config.estimator}")
@@ -157,7 +201,7 @@ def check_combination(config: SearchConfig) -> None:
         )
     if config.latency_target_ms is not None and not 0 < config.latency_target_ms < math.inf:
         raise UsageError(f"--latency-target must be positive and finite, got {config.latency_target_ms} ms")
-    if config.steps < 1 or config.warmup_steps < 0 or config.batch_size < 1:
+    if config.steps < 1 or (config.warmup_steps is not None and config.warmup_steps < 0) or config.batch_size < 1:
         raise UsageError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
     if config.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 step, got {config.checkpoint_every}")

@@ -35,6 +35,7 @@ from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.rundir import RunDirectory
 from search_spaces.files import read_jsonl
+from hwnas.search.paths import PathRule
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from hwnas.search.train import torch_threads
@@ -153,7 +154,9 @@ def _run_search(
                          test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
     space = space_for_data(config, data)
     device = torch.device(info.device)
-    net = space.supernet().to(device).train()
+    net = space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm).to(device).train()
+    warmup = config.warmup_steps_for(len(data.train), info.world_size)
+    rule = PathRule(space, config.rule, config.seed, device)
     train_net = distributed.wrap(net, info, find_unused_parameters=True)  # single path: unused candidates
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
 
@@ -182,7 +185,7 @@ def _run_search(
     temperature = LinearTemperature(config.steps, *config.temperatures)
     baseline = MovingAverageBaseline(config.baseline_decay)
     tuner = VarianceTuner(config.temperatures[0], config.rebar_eta, lr=config.tune_variance_lr) if config.tune_variance else None
-    total = config.warmup_steps + config.steps
+    total = warmup + config.steps
     resumable = {
         "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,
                     **{f"logits.{name}": value for name, value in logits.items()},
@@ -203,7 +206,7 @@ def _run_search(
                                world_size=info.world_size, num_workers=getattr(data, "num_workers", 0))
         return endless_from(loader, consumed)
 
-    searched = max(start - config.warmup_steps, 0)
+    searched = max(start - warmup, 0)
     train_batches = batches("train", config.seed, start)
     arch_train_batches = batches("train", config.seed + 1, searched)
     val_batches = batches("val", config.seed, searched)
@@ -225,22 +228,22 @@ def _run_search(
     with (search_progress(config.progress and info.is_main) as bar, StopSignal() as stop,
           attached_worker(oracle, timing == "worker", space, str(device))):
         for global_step in range(start, total):
-            phase = "search" if global_step >= config.warmup_steps else "warm-up"
-            if global_step in (start, config.warmup_steps):
-                remaining = (total if phase == "search" else config.warmup_steps) - global_step
+            phase = "search" if global_step >= warmup else "warm-up"
+            if global_step in (start, warmup):
+                remaining = (total if phase == "search" else warmup) - global_step
                 bar.phase(f"{phase} ({config.estimator}{'+' + config.latency_estimator if latency else ''})", remaining)
-            step = global_step - config.warmup_steps if phase == "search" else -1
+            step = global_step - warmup if phase == "search" else -1
             lr = _cosine(global_step, total, config.w_lr)
             for group in w_optimizer.param_groups:
                 group["lr"] = lr
             tau = temperature(max(step, 0)) if tuner is None else float(tuner.tau.detach())
             dist = ArchitectureDistribution(logits)
             with distributed.shared_sampling(info):  # every rank trains the same sampled path
-                weights = weights_for_training(config, dist, tau)
+                paths = rule(global_step, lambda: weights_for_training(config, dist, tau))
             with clock("data"):
                 batch = to_device(next(train_batches))
             with clock("weight_step"):
-                train_loss, train_acc = weight_step(train_net, w_optimizer, weights, batch)
+                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch)
             record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
                                       "train_loss": train_loss, "train_acc": train_acc}
             if phase == "search":

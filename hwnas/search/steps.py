@@ -40,8 +40,9 @@ from hwnas.estimators import (
     sample_ensemble,
     sample_relaxed,
 )
-from hwnas.objectives import cross_entropy
+from hwnas.objectives import accuracy, cross_entropy
 from hwnas.search.config import SearchConfig
+from hwnas.search.paths import TrainingPaths, distillation_loss
 from hwnas.search.phases import PhaseClock
 from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm, supernet_loss
 
@@ -60,15 +61,27 @@ def weights_for_training(config: SearchConfig, dist: ArchitectureDistribution, t
 
 
 def weight_step(
-    net: nn.Module, optimizer: torch.optim.Optimizer, weights: Mapping[str, Tensor], batch: Batch, clip: float = 5.0
+    net: nn.Module, optimizer: torch.optim.Optimizer, paths: Mapping[str, Tensor] | TrainingPaths, batch: Batch,
+    clip: float = 5.0,
 ) -> tuple[float, float]:
-    """One SGD step of the supernet weights; returns (loss in nats, accuracy)."""
+    """One SGD step of the supernet weights on one batch; returns the first path's (loss in nats, accuracy).
+
+    `paths` is one path's weights or a rule's `TrainingPaths`: the gradients of all its paths add
+    up into one update (the first on the labels; with `distill` the others on its predictions)."""
+    if not isinstance(paths, TrainingPaths):
+        paths = TrainingPaths((dict(paths),))
     optimizer.zero_grad(set_to_none=True)
-    loss, acc = supernet_loss(net, weights, batch)
+    images, labels = batch
+    teacher = net(images, paths.paths[0])
+    loss = cross_entropy(teacher, labels)
     loss.backward()
+    for weights in paths.paths[1:]:
+        logits = net(images, weights)
+        extra = distillation_loss(logits, teacher) if paths.distill else cross_entropy(logits, labels)
+        extra.backward()
     nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
     optimizer.step()
-    return float(loss.detach()), acc
+    return float(loss.detach()), accuracy(teacher.detach(), labels)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from search_spaces.elastic import ElasticSepConv
+
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
@@ -98,3 +100,18 @@ OP_SETS: dict[str, tuple[str, ...]] = {
 
 def make_op(name: str, channels: int, stride: int) -> nn.Module:
     return OPS[name](channels, stride)
+
+
+SHARED_FAMILIES: dict[str, tuple[int, int]] = {"sep_conv": (2, 1), "dil_conv": (1, 2)}
+"""Op families that share one depthwise superkernel in a weight-sharing supernet: (stages, dilation)."""
+
+
+def shared_blocks(ops: tuple[str, ...], channels: int, stride: int, batchnorm: str) -> list[ElasticSepConv]:
+    """One `ElasticSepConv` per family with at least two kernel sizes among `ops`: sep_conv_3x3/5x5/7x7
+    share their depthwise superkernels and pointwise convs, dil_conv_3x3/5x5 theirs."""
+    blocks = []
+    for family, (stages, dilation) in SHARED_FAMILIES.items():
+        kernels = {op: int(op.rsplit("_", 1)[1].split("x")[0]) for op in ops if op.startswith(family + "_")}
+        if len(kernels) > 1:
+            blocks.append(ElasticSepConv(channels, kernels, stride, stages, dilation, batchnorm))
+    return blocks

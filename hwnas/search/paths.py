@@ -1,0 +1,115 @@
+"""Which paths the supernet's weights are trained on in each weight step (the supernet-training rule).
+
+- `sample`: the weights the estimator itself trains at (GDAS Alg. 1, UNAS): a hard
+  sample b ~ p for gdas / reinforce / rebar, the softmax for darts, a relaxed
+  sample for snas, the multi-hot ensemble for egs. While p is uniform (warm-up)
+  this is the uniform single path of SPOS. The papers' setting.
+- `uniform`: one path drawn uniformly per decision every step, whatever p is
+  (SPOS, Guo et al. 2020): the supernet keeps training every candidate.
+- `fair`: FairNAS strict fairness (Chu et al. 2021): steps are grouped by the
+  largest number of choices K of any decision; within a group every decision
+  runs each of its choices exactly once (a fresh permutation per group; a
+  decision with fewer choices fills its remaining steps uniformly). One path per
+  step, so no extra cost; FairNAS proper accumulates the K paths of a group into
+  one update, here each path updates at once.
+- `sandwich`: BigNAS's sandwich rule with in-place distillation (Yu et al.
+  2020): each step trains the largest path on the labels and the smallest path
+  plus one uniform path on the largest path's predictions (KL to its softmax,
+  detached), accumulating the gradients of the three into one update (3x cost).
+
+The uniform and fair paths are drawn from a generator seeded by (seed, step), so
+a resumed search draws the same paths and every DDP rank agrees without a broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hwnas.search.config import SUPERNET_RULES as RULES
+from search_spaces import SearchSpace
+from search_spaces.choice import Choice
+
+Weights = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class TrainingPaths:
+    """The paths of one weight step: the first is trained on the labels; with `distill` the others
+    are trained on its (detached) predictions, as BigNAS's in-place distillation does."""
+
+    paths: tuple[Weights, ...]
+    distill: bool = False
+
+
+def choice_sizes(space: SearchSpace) -> dict[str, list[int]]:
+    """Parameters of each candidate of each decision (the papers' independent supernet): what
+    `largest` and `smallest` order by. Decisions the supernet does not hold as a `Choice`
+    (UNAS's factorized slots) count every choice as 0, so their smallest is the first choice."""
+    sizes = {d.name: [0] * len(d.choices) for d in space.decisions}
+    for module in space.supernet(weight_sharing="independent").modules():
+        if isinstance(module, Choice):
+            for index, choice in enumerate(module.choices):
+                if choice in module.candidates:
+                    sizes[module.decision][index] = sum(p.numel() for p in module.candidates[choice].parameters())
+    return sizes
+
+
+def _one_hot(space: SearchSpace, index: Mapping[str, int], device: torch.device | str) -> Weights:
+    weights = {}
+    for decision in space.decisions:
+        vector = torch.zeros(len(decision.choices), device=device)
+        vector[index[decision.name]] = 1.0
+        weights[decision.name] = vector
+    return weights
+
+
+class PathRule:
+    """Draws the paths of each weight step for one search (see the module docstring)."""
+
+    def __init__(self, space: SearchSpace, rule: str, seed: int, device: torch.device | str = "cpu") -> None:
+        if rule not in RULES:
+            raise ValueError(f"unknown supernet-training rule {rule!r}; allowed: {', '.join(RULES)}")
+        self.space, self.rule, self.seed, self.device = space, rule, seed, device
+        self.group = max(len(d.choices) for d in space.decisions)
+        if rule == "sandwich":
+            sizes = choice_sizes(space)
+            self.largest = _one_hot(space, {k: int(np.argmax(v)) for k, v in sizes.items()}, device)
+            self.smallest = _one_hot(space, {k: int(np.argmin(v)) for k, v in sizes.items()}, device)
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    def uniform(self, step: int) -> Weights:
+        rng = self._rng(0, step)
+        return _one_hot(self.space, {d.name: int(rng.integers(len(d.choices))) for d in self.space.decisions}, self.device)
+
+    def fair(self, step: int) -> Weights:
+        group, position = divmod(step, self.group)
+        index = {}
+        for number, decision in enumerate(self.space.decisions):
+            rng = self._rng(1, group, number)
+            order = np.concatenate([rng.permutation(len(decision.choices)),
+                                    rng.integers(len(decision.choices), size=self.group)])
+            index[decision.name] = int(order[position])
+        return _one_hot(self.space, index, self.device)
+
+    def __call__(self, step: int, estimator_weights: Callable[[], Weights]) -> TrainingPaths:
+        """The paths for global step `step`; `estimator_weights()` draws what the `sample` rule trains at
+        (called only by that rule, so the others leave the random stream of the estimator alone)."""
+        if self.rule == "sample":
+            return TrainingPaths((estimator_weights(),))
+        if self.rule == "uniform":
+            return TrainingPaths((self.uniform(step),))
+        if self.rule == "fair":
+            return TrainingPaths((self.fair(step),))
+        return TrainingPaths((self.largest, self.smallest, self.uniform(step)), distill=True)
+
+
+def distillation_loss(logits: Tensor, teacher: Tensor) -> Tensor:
+    """KL(teacher || student) in nats per example, the teacher's softmax detached (BigNAS in-place distillation)."""
+    return nn.functional.kl_div(torch.log_softmax(logits, -1), torch.softmax(teacher.detach(), -1), reduction="batchmean")
