@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.choice import copy_weights
+from search_spaces.counting import AUXILIARY
 from search_spaces.errors import ArchitectureError
 
 
@@ -29,6 +30,12 @@ class SearchSpace:
 
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
+    ARCHITECTURE_KEYS: ClassVar[tuple[str, ...]] = ()
+    """Configuration keys that say what the choices mean (proxyless widths, DARTS
+    parameterization): an architecture drawn with other values is another network,
+    and `validate` refuses it. The other keys say how the network is instantiated
+    (input size, classes, CIFAR or ImageNet body, C, cells, auxiliary head) and may
+    differ, as DARTS evaluates a searched cell in a larger network."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config: dict[str, Any] = json.loads(json.dumps(dict(config)))
@@ -74,6 +81,7 @@ class SearchSpace:
             raise ArchitectureError(
                 f"architecture has space_version {arch.space_version}; space {self.name!r} is version {self.version}"
             )
+        self._check_config(arch)
         for decision in self.decisions:
             if decision.name not in arch.choices:
                 raise ArchitectureError(
@@ -90,6 +98,20 @@ class SearchSpace:
                 f"decision {unknown[0]!r} does not exist in space {self.name!r} with this configuration"
                 f" ({len(unknown)} unknown); decisions look like {self.decisions[0].name!r}"
             )
+
+    def _check_config(self, arch: Architecture) -> None:
+        """Refuse an architecture whose configuration gives its choices another
+        meaning here (issue #13: proxyless_gpu built at the search widths)."""
+        if not self.ARCHITECTURE_KEYS:
+            return
+        theirs = _normalised_config(type(self), json.dumps(arch.config, sort_keys=True))
+        for key in self.ARCHITECTURE_KEYS:
+            if theirs.get(key) != self.config.get(key):
+                raise ArchitectureError(
+                    f"architecture was drawn with {key}={json.dumps(theirs.get(key))} but this {self.name} space has"
+                    f" {key}={json.dumps(self.config.get(key))}: build it with space_for(arch), or give the space"
+                    f" the architecture's {key}"
+                )
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """One-hot feature vector (float64) of the linear latency model: the
@@ -148,12 +170,28 @@ class SearchSpace:
         """The standalone network of `arch` carrying the supernet's weights.
 
         Standalone networks keep the supernet's module paths (a decision point
-        holds only its chosen candidate), so inheritance is a copy path by path;
-        a candidate of a weight-sharing supernet is cropped and sliced out of its
-        shared block (`search_spaces.choice.copy_weights`)."""
+        holds only its chosen candidate), so inheritance is a state-dict copy."""
         parameter = next(supernet.parameters(), None)
         network = self.build(arch).to(parameter.device if parameter is not None else "cpu")
-        copy_weights(supernet, network)
+        # The supernet has no auxiliary head (DARTS trains it only in the final
+        # network): the standalone head keeps its initialisation.
+        head = getattr(network, AUXILIARY, None)
+        if head is not None and getattr(supernet, AUXILIARY, None) is None:
+            setattr(network, AUXILIARY, None)
+        # Walk only the architecture's own modules: a supernet's full state dict
+        # has every candidate and costs far more than the copy itself.
+        with torch.no_grad():
+            for path, module in network.named_modules():
+                try:
+                    source = supernet.get_submodule(path)
+                except AttributeError:
+                    raise ArchitectureError(
+                        f"supernet has no module {path!r}; was it built by this space with the same configuration?"
+                    ) from None
+                for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                    tensor.copy_(getattr(source, name))
+        if head is not None:
+            setattr(network, AUXILIARY, head)
         return network.train(supernet.training)
 
     def op_items(self, batch_size: int) -> list[OpItem]:
@@ -166,6 +204,13 @@ class SearchSpace:
         """Human-readable lines that say what the architecture is (CLI `arch show`)."""
         self.validate(arch)
         return [f"{name} = {choice}" for name, choice in arch.choices.items()]
+
+
+@lru_cache(maxsize=256)
+def _normalised_config(space: type[SearchSpace], config_json: str) -> dict[str, Any]:
+    """The configuration `space` makes of `config` (defaults filled, presets
+    resolved); cached because `validate` runs on every encode and build. Read only."""
+    return space(**json.loads(config_json)).config
 
 
 def check_config_keys(space: str, config: Mapping[str, Any], allowed: Mapping[str, Any]) -> dict[str, Any]:

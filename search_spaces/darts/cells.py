@@ -100,15 +100,29 @@ def preprocess(c_prev_prev: int, c_prev: int, channels: int, reduction_prev: boo
 
 class Cell(nn.Module):
     """`nodes[k]` is a ModuleDict of named slots for node k + 2; its value is the
-    sum of its slots. The output concatenates nodes 2..5 (4 x channels)."""
+    sum of its slots. The output concatenates nodes 2..5 (4 x channels).
+    A standalone cell that reads only one input has no preprocessing for the
+    other (None): nothing is built that the forward does not run."""
 
-    def __init__(self, preprocess0: nn.Module, preprocess1: nn.Module, nodes: Sequence[Mapping[str, nn.Module]]) -> None:
+    def __init__(self, preprocess0: nn.Module | None, preprocess1: nn.Module | None,
+                 nodes: Sequence[Mapping[str, nn.Module]]) -> None:
         super().__init__()
         self.preprocess0, self.preprocess1 = preprocess0, preprocess1
         self.nodes = nn.ModuleList(nn.ModuleDict(dict(slots)) for slots in nodes)
 
-    def forward(self, s0: Tensor, s1: Tensor, weights: Weights = None, drop_prob: float = 0.0) -> Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
+    def inputs_read(self) -> set[int]:
+        """Which cell inputs (0: c_{k-2}, 1: c_{k-1}) some slot reads."""
+        sources: set[int] = set()
+        for slots in self.nodes:
+            for slot in slots.values():
+                if isinstance(slot, Edge):
+                    sources.add(slot.source)
+                else:
+                    sources.update(int(key[2:].split("_", 1)[0]) for key in slot.candidates)
+        return sources & {0, 1}
+
+    def forward(self, s0: Tensor | None, s1: Tensor | None, weights: Weights = None, drop_prob: float = 0.0) -> Tensor:
+        states = [None if pre is None else pre(s) for pre, s in ((self.preprocess0, s0), (self.preprocess1, s1))]
         for slots in self.nodes:
             outs = [slot(states, weights, drop_prob) for slot in slots.values()]
             total = outs[0]
@@ -116,6 +130,15 @@ class Cell(nn.Module):
                 total = total + out
             states.append(total)
         return torch.cat(states[2:], dim=1)
+
+
+class PrunedCell(nn.Module):
+    """A standalone cell whose output no later cell, classifier or auxiliary head
+    reads: nothing is built and its output is None. It keeps the supernet's module
+    path, so weights still copy by path."""
+
+    def forward(self, s0: Tensor | None, s1: Tensor | None, weights: Weights = None, drop_prob: float = 0.0) -> None:
+        return None
 
 
 class _FactorizedConv(nn.Sequential):
@@ -144,6 +167,9 @@ class FixedReductionCell(nn.Module):
         self.preprocess0, self.preprocess1 = preprocess0, preprocess1
         self.conv0, self.conv1 = _FactorizedConv(channels), _FactorizedConv(channels)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+
+    def inputs_read(self) -> set[int]:
+        return {0, 1}
 
     def forward(self, s0: Tensor, s1: Tensor, weights: Weights = None, drop_prob: float = 0.0) -> Tensor:
         x0, x1 = self.preprocess0(s0), self.preprocess1(s1)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
+from search_spaces.darts.cells import PrunedCell
+
 
 class CifarStem(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
@@ -39,9 +41,10 @@ class ImageNetStem(nn.Module):
             nn.BatchNorm2d(channels),
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         s0 = self.stem0(x)
-        return s0, self.stem1(s0)
+        # stem1 is None in a standalone network whose first cells never read it.
+        return s0, None if self.stem1 is None else self.stem1(s0)
 
 
 class AuxiliaryHead(nn.Sequential):
@@ -91,7 +94,8 @@ class DartsNetwork(nn.Module):
         s0, s1 = self.stem(x)
         auxiliary = None
         for index, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, weights, self.drop_path_prob)
+            # A pruned cell (read by nothing downstream) is not run at all.
+            s0, s1 = s1, None if isinstance(cell, PrunedCell) else cell(s0, s1, weights, self.drop_path_prob)
             if index == self.auxiliary_after and self.auxiliary_head is not None and self.training:
                 auxiliary = self.auxiliary_head(s1)
         logits = self.classifier(self.pool(s1).flatten(1))
