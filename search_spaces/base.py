@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
+from search_spaces.choice import copy_weights
 from search_spaces.counting import AUXILIARY
 from search_spaces.errors import ArchitectureError
 
@@ -170,7 +171,9 @@ class SearchSpace:
         """The standalone network of `arch` carrying the supernet's weights.
 
         Standalone networks keep the supernet's module paths (a decision point
-        holds only its chosen candidate), so inheritance is a state-dict copy."""
+        holds only its chosen candidate), so inheritance is a copy path by path;
+        a candidate of a weight-sharing supernet is cropped and sliced out of its
+        shared block (`search_spaces.choice.copy_weights`)."""
         parameter = next(supernet.parameters(), None)
         network = self.build(arch).to(parameter.device if parameter is not None else "cpu")
         # The supernet has no auxiliary head (DARTS trains it only in the final
@@ -178,20 +181,11 @@ class SearchSpace:
         head = getattr(network, AUXILIARY, None)
         if head is not None and getattr(supernet, AUXILIARY, None) is None:
             setattr(network, AUXILIARY, None)
-        # Walk only the architecture's own modules: a supernet's full state dict
-        # has every candidate and costs far more than the copy itself.
-        with torch.no_grad():
-            for path, module in network.named_modules():
-                try:
-                    source = supernet.get_submodule(path)
-                except AttributeError:
-                    raise ArchitectureError(
-                        f"supernet has no module {path!r}; was it built by this space with the same configuration?"
-                    ) from None
-                for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-                    tensor.copy_(getattr(source, name))
-        if head is not None:
-            setattr(network, AUXILIARY, head)
+        try:
+            copy_weights(supernet, network)
+        finally:
+            if head is not None:
+                setattr(network, AUXILIARY, head)
         return network.train(supernet.training)
 
     def op_items(self, batch_size: int) -> list[OpItem]:

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
 from search_spaces.base import SearchSpace, check_config_keys, check_config_values
-from search_spaces.choice import Choice
+from search_spaces.choice import Choice, check_sharing
+from search_spaces.elastic import ElasticMBConv
 from search_spaces.errors import ArchitectureError
 from search_spaces.registry import register_space
 
@@ -193,11 +194,18 @@ class ProxylessSpace(SearchSpace):
         classes = int(num_classes if num_classes is not None else self.config["num_classes"])
         return Head(self.widths[7], self.widths[8], classes, float(self.config["dropout"]))
 
-    def _network(self, chosen: Mapping[str, tuple[str, ...]], num_classes: int | None) -> ProxylessNetwork:
+    def _network(self, chosen: Mapping[str, tuple[str, ...]], num_classes: int | None,
+                 sharing: str = "independent", batchnorm: str = "choice") -> ProxylessNetwork:
         layers = []
         for decision, (name, c_in, c_out, stride, _) in zip(self.decisions, self.layer_specs()):
-            candidates = {c: self.candidate(c, c_in, c_out, stride) for c in chosen[name]}
-            layers.append(Choice(name, decision.choices, candidates))
+            mbconv = [c for c in chosen[name] if c != ZERO]
+            shared = []
+            if sharing == "shared" and len(mbconv) > 1:
+                options = {c: parse_choice(c) for c in mbconv}
+                shared = [ElasticMBConv(c_in, c_out, options, stride, BN_EPS, batchnorm)]
+            own = [c for c in chosen[name] if not shared or c not in mbconv]
+            candidates = {c: self.candidate(c, c_in, c_out, stride) for c in own}
+            layers.append(Choice(name, decision.choices, candidates, shared))
         return ProxylessNetwork(self._stem(), layers, self._head(num_classes))
 
     # ---- the interface -------------------------------------------------------------------
@@ -205,10 +213,15 @@ class ProxylessSpace(SearchSpace):
         self.validate(arch)
         return self._network({name: (choice,) for name, choice in arch.choices.items()}, num_classes)
 
-    def supernet(self, **kwargs: Any) -> nn.Module:
+    def supernet(self, weight_sharing: str = "independent", batchnorm: str = "choice", **kwargs: Any) -> nn.Module:
+        """Every candidate of every layer. `weight_sharing="independent"`: one MBConv per choice (the
+        papers' supernet); `"shared"`: one `ElasticMBConv` per layer whose k3/k5 kernels are centre crops
+        of the k7 superkernel and whose e3 is the first half of e6's channels (Single-Path NAS / OFA),
+        with a BatchNorm per choice (`batchnorm="choice"`) or one sliced (`"shared"`)."""
         if kwargs:
-            raise ArchitectureError(f"proxyless supernet takes no options; got {', '.join(kwargs)}")
-        return self._network({d.name: d.choices for d in self.decisions}, None)
+            raise ArchitectureError(f"proxyless supernet has no option {', '.join(kwargs)}; allowed: weight_sharing, batchnorm")
+        sharing = check_sharing("proxyless", weight_sharing)
+        return self._network({d.name: d.choices for d in self.decisions}, None, sharing, batchnorm)
 
     def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
         side = int(self.config["resolution"])

@@ -28,11 +28,11 @@ from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
 from search_spaces.base import SearchSpace, check_config_keys, check_config_values
-from search_spaces.choice import Choice
+from search_spaces.choice import Choice, check_sharing
 from search_spaces.darts.cells import NODES, Cell, Edge, FactorizedSlot, FixedReductionCell, factorized_key, preprocess
 from search_spaces.darts.cells import PrunedCell, _FactorizedConv
 from search_spaces.darts.network import AuxiliaryHead, CifarStem, DartsNetwork, ImageNetStem
-from search_spaces.darts.ops import OP_SETS, make_op
+from search_spaces.darts.ops import OP_SETS, make_op, shared_blocks
 from search_spaces.errors import ArchitectureError
 from search_spaces.registry import register_space
 
@@ -159,7 +159,8 @@ class DartsSpace(SearchSpace):
                     decisions += [Decision(f"{prefix}.node{node}.edge{j}", self.ops) for j in self.edge_sources(node)]
         return decisions
 
-    def _node_slots(self, spec: CellSpec, node: int, chosen: Mapping[str, tuple[str, ...]]) -> dict[str, nn.Module]:
+    def _node_slots(self, spec: CellSpec, node: int, chosen: Mapping[str, tuple[str, ...]],
+                    sharing: tuple[str, str] = ("independent", "choice")) -> dict[str, nn.Module]:
         c, prefix = spec.channels, spec.prefix
         if self.parameterization == "factorized":
             slots: dict[str, nn.Module] = {}
@@ -173,8 +174,10 @@ class DartsSpace(SearchSpace):
         slots = {}
         for j in self.edge_sources(node):
             name = f"{prefix}.node{node}.edge{j}"
-            candidates = {op: make_op(op, c, spec.stride(j)) for op in chosen[name]}
-            slots[f"edge{j}"] = Edge(j, Choice(name, self.ops, candidates))
+            shared = shared_blocks(chosen[name], c, spec.stride(j), sharing[1]) if sharing[0] == "shared" else []
+            served = {op for block in shared for op in block.choices}
+            candidates = {op: make_op(op, c, spec.stride(j)) for op in chosen[name] if op not in served}
+            slots[f"edge{j}"] = Edge(j, Choice(name, self.ops, candidates, shared))
         standalone = all(len(chosen[f"{prefix}.node{node}.edge{j}"]) == 1 for j in self.edge_sources(node))
         if standalone:
             # A pruned edge computes nothing; keep one `none` only if the node would be empty.
@@ -182,19 +185,21 @@ class DartsSpace(SearchSpace):
             slots = kept or dict([next(iter(slots.items()))])
         return slots
 
-    def _cell(self, spec: CellSpec, chosen: Mapping[str, tuple[str, ...]]) -> nn.Module:
+    def _cell(self, spec: CellSpec, chosen: Mapping[str, tuple[str, ...]],
+              sharing: tuple[str, str] = ("independent", "choice")) -> nn.Module:
         pre0, pre1 = preprocess(spec.c_prev_prev, spec.c_prev, spec.channels, spec.reduction_prev)
         if spec.prefix is None:
             return FixedReductionCell(pre0, pre1, spec.channels)
-        return Cell(pre0, pre1, [self._node_slots(spec, node, chosen) for node in NODES])
+        return Cell(pre0, pre1, [self._node_slots(spec, node, chosen, sharing) for node in NODES])
 
     def _stem(self) -> nn.Module:
         c_in, c = int(self.config["in_channels"]), int(self.config["C"])
         return ImageNetStem(c_in, c) if self.config["network"] == "imagenet" else CifarStem(c_in, 3 * c)
 
-    def _network(self, chosen: Mapping[str, tuple[str, ...]], num_classes: int | None, auxiliary: bool) -> DartsNetwork:
+    def _network(self, chosen: Mapping[str, tuple[str, ...]], num_classes: int | None, auxiliary: bool,
+                 sharing: tuple[str, str] = ("independent", "choice")) -> DartsNetwork:
         classes = int(num_classes if num_classes is not None else self.config["num_classes"])
-        cells = [self._cell(spec, chosen) for spec in self.cells]
+        cells = [self._cell(spec, chosen, sharing) for spec in self.cells]
         after = 2 * len(self.cells) // 3
         head = None
         if auxiliary:
@@ -209,12 +214,16 @@ class DartsSpace(SearchSpace):
         prune_unused(network)
         return network
 
-    def supernet(self, **kwargs: Any) -> nn.Module:
+    def supernet(self, weight_sharing: str = "independent", batchnorm: str = "choice", **kwargs: Any) -> nn.Module:
         """Every candidate on every decision point (affine BN as in the standalone
-        network, so weights carry over); no auxiliary head, no drop-path."""
+        network, so weights carry over); no auxiliary head, no drop-path.
+        `weight_sharing="shared"`: on each edge sep_conv_3x3/5x5/7x7 share one depthwise superkernel
+        (and pointwise convs), dil_conv_3x3/5x5 another (`search_spaces.elastic.ElasticSepConv`), with a
+        BatchNorm per op (`batchnorm="choice"`) or one shared; UNAS's factorized slots stay independent."""
         if kwargs:
-            raise ArchitectureError(f"darts supernet takes no options; got {', '.join(kwargs)}")
-        return self._network({d.name: d.choices for d in self.decisions}, None, False)
+            raise ArchitectureError(f"darts supernet has no option {', '.join(kwargs)}; allowed: weight_sharing, batchnorm")
+        sharing = (check_sharing("darts", weight_sharing), batchnorm)
+        return self._network({d.name: d.choices for d in self.decisions}, None, False, sharing)
 
     def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
         side = int(self.config["resolution"])
@@ -314,6 +323,7 @@ class DartsSpace(SearchSpace):
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(4 * last.channels, int(self.config["num_classes"])))
         items.append(OpItem(None, None, "head", head, (batch_size, 4 * last.channels, side, side)))
         return items
+
 
 def prune_unused(network: DartsNetwork) -> None:
     """Remove from a standalone network what its forward never reaches (issue #13).
