@@ -300,8 +300,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool-seed", type=int, default=1000)
     parser.add_argument("--steps", type=int, help="architecture steps (default: SearchConfig's)")
     parser.add_argument("--warmup-steps", type=int, help="weight-only warm-up steps (default: SearchConfig's)")
-    parser.add_argument("--train-steps", type=int, default=300, help="training steps of every network (default: 300)")
-    parser.add_argument("--train-batch", type=int, default=64, help="training batch of every network (default: 64)")
+    parser.add_argument("--train-steps", type=int, default=400,
+                        help="training steps of every network (default: 400, the recipe of task_separation / supernet_ranking)")
+    parser.add_argument("--train-batch", type=int, default=32, help="training batch of every network (default: 32)")
     parser.add_argument("--train-seed", type=int, default=0)
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--work", default="runs/bench-search-vs-random")

@@ -47,10 +47,13 @@ class Difference:
 
     @property
     def z(self) -> float:
-        """How many standard errors the difference is (inf when both groups have no spread)."""
-        if self.se > 0:
+        """How many standard errors the difference is (inf when both groups have no spread; a difference
+        or SE below 1e-12, rounding of equal values, counts as none)."""
+        if abs(self.value) <= 1e-12:
+            return 0.0
+        if self.se > 1e-12:
             return self.value / self.se
-        return math.copysign(math.inf, self.value) if self.value else 0.0
+        return math.copysign(math.inf, self.value)
 
     def __str__(self) -> str:
         return f"{self.value:+.4f} ± {self.se:.4f} ({self.z:+.1f} SE)"
