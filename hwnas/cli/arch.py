@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run)
 
     sample = commands.add_parser("sample", help="draw one architecture uniformly from a space")
-    sample.add_argument("--space", required=True, help="search space name (see `hwnas arch list`)")
+    sample.add_argument("--space", type=str.lower, required=True, help="search space name (see `hwnas arch list`)")
     sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                         help="space configuration, value as JSON (e.g. --set parameterization='\"factorized\"' --set C=16)")

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (default: cpu)")
-    parser.add_argument("--backend", default="eager", help="comma-separated: eager, ort, tensorrt (default: eager)")
+    parser.add_argument("--backend", type=str.lower, default="eager", help="comma-separated: eager, ort, tensorrt (default: eager)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: 1 with --model)")
     parser.add_argument("--input-size", type=positive_int, default=None, help="input height = width in pixels (default: the model's)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None, help="default: fp32 with --model")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the device-profiling flags to `hwnas profile`'s parser."""
     group = parser.add_argument_group("device profiling (no --model)")
-    group.add_argument("--space", default="proxyless", help="search space to profile (default: proxyless)")
+    group.add_argument("--space", type=str.lower, default="proxyless", help="search space to profile (default: proxyless)")
     group.add_argument(
         "--space-option",
         action="append",

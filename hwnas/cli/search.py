@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     space = parser.add_argument_group("space and data")
-    space.add_argument("--space", default="proxyless", help="search space: proxyless or darts (default: proxyless)")
+    space.add_argument("--space", type=str.lower, default="proxyless", help="search space: proxyless or darts (default: proxyless)")
     space.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                        help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
                             "default: a small-input configuration sized for the bundled data")
@@ -53,14 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     space.add_argument("--data-limit", type=positive_int, default=None, help="use only this many images (quick runs)")
 
     estimator = parser.add_argument_group("estimators and objective")
-    estimator.add_argument("--estimator", default="rebar",
+    estimator.add_argument("--estimator", type=str.lower, default="rebar",
                            help="accuracy-term estimator: darts, gdas, egs, snas, reinforce, rebar (default: rebar)")
-    estimator.add_argument("--darts-order", default="first", help="darts only: first, second or amended (default: first)")
+    estimator.add_argument("--darts-order", type=str.lower, default="first", help="darts only: first, second or amended (default: first)")
     estimator.add_argument("--amended-eta", type=non_negative_float, default=0.1, help="Amended-DARTS coefficient eta (default: 0.1)")
     estimator.add_argument("--egs-samples", type=positive_int, default=4, help="egs only: samples M per decision (default: 4)")
     estimator.add_argument("--tau", type=positive_float, nargs=2, default=None, metavar=("START", "END"),
                            help="Gumbel temperature, annealed linearly (default: gdas 10 0.1, snas/egs 1 0.1, rebar 0.4 0.4)")
-    estimator.add_argument("--latency-estimator", default="relax",
+    estimator.add_argument("--latency-estimator", type=str.lower, default="relax",
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
     estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.add_argument("--latency-weight", type=non_negative_float, default=1.0, help="lambda_lat (default: 1.0)")
     latency.add_argument("--latency-beta", type=positive_float, default=1.0, help="beta of the power penalty (default: 1.0)")
     latency.add_argument("--latency-device", default="cpu", help="device whose latency counts (default: cpu)")
-    latency.add_argument("--backend", default="ort", help="runtime whose latency counts: eager, ort, tensorrt (default: ort)")
+    latency.add_argument("--backend", type=str.lower, default="ort", help="runtime whose latency counts: eager, ort, tensorrt (default: ort)")
     latency.add_argument("--latency-batch-size", type=positive_int, default=None, help="batch of the latency (default: 1 on CPU, 32 on GPU)")
     latency.add_argument("--precision", default="fp32", help="fp32 or fp16 (default: fp32)")
     latency.add_argument("--threads", type=positive_int, default=1, help="CPU threads for timing (default: 1, steadier on a shared machine)")

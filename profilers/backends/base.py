@@ -99,8 +99,9 @@ def register_backend(backend: Backend) -> Backend:
 
 
 def get_backend(name: str) -> Backend:
+    """The backend `name`, in any case (`ORT` is `ort`)."""
     try:
-        return _REGISTRY.backends[name]
+        return _REGISTRY.backends[name.lower()]
     except KeyError:
         raise ProfilerError(f"unknown backend {name!r}: choose from {', '.join(list_backends())}") from None
 
