@@ -79,7 +79,7 @@ class Architecture:
             raise ArchitectureError(f"choices must be strings; decision {bad[0]!r} has {choices[bad[0]]!r}")
         try:
             version = int(document["space_version"])
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise ArchitectureError(f"space_version must be an integer: {error}") from None
         extra = {key: value for key, value in document.items() if key not in _CORE_KEYS}
         return cls(str(document["space"]), version, dict(config), dict(choices), extra)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from cli_contract import refused, run_cli, snapshot
+from hwnas.cli import main
 from hwnas.cli.profile import precision_note
 from hwnas.cli.profile_device import collapse_warning
 from hwnas.search.loop import read_metrics
@@ -342,3 +345,67 @@ def test_17_no_message_names_a_flag_that_does_not_exist() -> None:
 def test_17_train_suggests_the_real_flag(arch_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = refused(["train", str(arch_file), "--data", "digits", "--out", str(tmp_path / "t")], capsys)
     assert "--space-option in_channels=" in line
+
+
+# ---- 13 and 14. interrupted work is kept ----------------------------------------------------------
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes], lines: int = 1, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= lines:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never got {lines} lines (exit {process.poll()})")
+
+
+@pytest.mark.slow
+def test_13_ctrl_c_during_the_per_op_lut_keeps_what_was_timed(tmp_path: Path) -> None:
+    out = tmp_path / "prof"
+    argv = ["profile", "--device", "cpu", "--input-size", "28", "--samples", "2", "--retest", "0",
+            "--time-per-net", "0.05", "--out", str(out)]
+    for key, value in TINY.items():
+        argv += ["--space-option", f"{key}={json.dumps(value)}"]
+    child = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for(out / "ops.partial.jsonl", child)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130 and b"everything measured so far is kept" in err
+    kept = {name: median for line in (out / "ops.partial.jsonl").read_text().splitlines()
+            for name, median, _ in json.loads(line)["items"]}
+    assert kept and not (out / "lut.json").exists()
+
+    assert main(argv) == 0  # resumes: times only the ops not yet timed
+    table = json.loads((out / "lut.json").read_text())
+    final = {f"{e['decision']}.{e['choice']}": e["median_ms"] for e in table["ops"]}
+    final.update({e["name"]: e["median_ms"] for e in table["fixed"]})
+    assert {name: final[name] for name in kept} == kept  # kept, not measured again
+    assert len(final) > len(kept) and not (out / "ops.partial.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_14_10_kill_9_before_the_step_checkpoint_loses_at_most_seconds(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    argv = ["search", *SEARCH, "--out", str(run)]
+    argv[argv.index("--steps") + 1] = "300"
+    argv += ["--latency-estimator", "none", "--checkpoint-every", "100000", "--checkpoint-seconds", "1"]
+    child = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(run / "metrics.jsonl", child, lines=1)
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        assert (run / "checkpoint.pt").exists(), "no checkpoint by time"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    with (run / "metrics.jsonl").open("a") as stream:
+        stream.write('{"step": 99999, "pha')  # the torn line kill -9 can leave (item 10)
+    assert "holds a stopped search" in refused(argv, capsys, keep=[run])  # item 11: no silent restart
+
+    code, out, err = run_cli([*argv, "--resume"], capsys)
+    assert code == 0, err
+    steps = [record["step"] for record in read_metrics(run)]
+    assert steps == list(range(len(steps))) and len(steps) >= 300  # no step lost, none twice, the torn line gone
+    assert (run / "summary.json").exists()
