@@ -109,6 +109,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the supernet and BN batches")
+    parser.add_argument("--latency-backend", help="backend of the profile that spreads the architectures (default: SearchConfig's)")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--json", help="results file (default: runs/bench-supernet-ranking/<space>/results.json)")
     only = parser.add_mutually_exclusive_group()
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         options = parse_options(args.supernet_option, "--supernet-option")
-        setup = prepare(bench_config(args.task, args.space), profile_root=args.profiles)
+        conditions = {} if args.latency_backend is None else {"latency_backend": args.latency_backend}
+        setup = prepare(bench_config(args.task, args.space, **conditions), profile_root=args.profiles)
         setup.config.replace(**options)  # refuses an unknown field or value before any work
     except (UsageError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     assert setup.surrogate is not None
     space, data = setup.space, setup.data
     json_path = Path(args.json or f"runs/bench-supernet-ranking/{args.space}/results.json")
-    per_supernet = ("profiles", "json", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
+    per_supernet = ("profiles", "latency_backend", "json", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
     identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
     identity["data"] = data.record.indices_sha256
     try:
