@@ -89,12 +89,20 @@ class ResultsFile:
         return node
 
     def put(self, value: Any, *keys: str) -> None:
-        """Set doc[k1][k2]... = value and save."""
-        node = self.doc
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = json.loads(json.dumps(value))
-        self.save()
+        """Set doc[k1][k2]... = value and save. The file is re-read under a lock first, so two
+        processes filling different keys of one file (standalone runs, a supernet) lose nothing."""
+        import fcntl  # noqa: PLC0415
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.is_file():
+                self.doc = json.loads(self.path.read_text(encoding="utf-8"))
+            node = self.doc
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = json.loads(json.dumps(value))
+            self.save()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -61,29 +62,43 @@ def searchable_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
     return setup.space.derive({d.name: rng.random(len(d.choices)).tolist() for d in setup.space.decisions})
 
 
-def supernet_label(args: argparse.Namespace, options: dict[str, Any]) -> str:
-    """Names one way of training the supernet: its steps, batch and options (the results of several
-    sit side by side against the same standalone accuracies)."""
-    return "-".join([f"steps{args.supernet_steps}", f"b{args.supernet_batch}", *(f"{k}={options[k]}" for k in sorted(options))])
-
-
-def train_supernet(setup: Setup, args: argparse.Namespace, options: dict[str, Any], work: Path) -> torch.nn.Module:
-    """The supernet after `--supernet-steps` warm-up steps (loaded from `work` when already trained)."""
+def supernet_config(setup: Setup, args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """The search configuration that trains the supernet: `--supernet-steps` weight-only warm-up steps
+    and one architecture step, no latency term, then the `--supernet-option` fields."""
     changes: dict[str, Any] = {"warmup_steps": args.supernet_steps, "steps": 1, "latency_estimator": "none",
                                "batch_size": args.supernet_batch, "seed": args.seed, "progress": False}
-    if hasattr(setup.config, "warmup_epochs"):
-        changes["warmup_epochs"] = None  # the warm-up is counted in steps here
-    config = setup.config.replace(**{**changes, **options})
+    return setup.config.replace(**{**changes, **options})
+
+
+def supernet_label(config: Any, options: dict[str, Any]) -> str:
+    """Names one way of training the supernet (steps, batch, weight sharing, training rule, BN, other
+    options), so the results of several sit side by side against the same standalone accuracies."""
+    named = {"weight_sharing", "supernet_rule", "supernet_batchnorm", "warmup_steps", "batch_size"}
+    parts = [f"steps{config.warmup_steps}", f"b{config.batch_size}", config.weight_sharing, config.rule,
+             f"bn-{config.supernet_batchnorm}", *(f"{k}={options[k]}" for k in sorted(options) if k not in named)]
+    return "-".join(str(part) for part in parts)
+
+
+def train_supernet(setup: Setup, config: Any, work: Path) -> torch.nn.Module:
+    """The supernet trained with `config` (loaded from `work` when already trained)."""
     weights = work / "supernet.pt"
     if weights.is_file():
-        sharing = {"weight_sharing": config.weight_sharing, "batchnorm": config.supernet_batchnorm} \
-            if hasattr(config, "weight_sharing") else {}
-        supernet = setup.space.supernet(**sharing)
+        supernet = setup.space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm)
         supernet.load_state_dict(torch.load(weights, map_location="cpu"))
         return supernet
     result = run_search(config, work / "run", data=setup.data, measure_final=False)
     torch.save(result.supernet.state_dict(), weights)
     return result.supernet
+
+
+def results_path(args: argparse.Namespace) -> Path:
+    return Path(args.json or f"runs/bench-supernet-ranking/{args.space}/results.json")
+
+
+def _stored_archs(args: argparse.Namespace) -> list[Any] | None:
+    """The architectures a previous run of this results file chose (None when there is none yet)."""
+    path = results_path(args)
+    return json.loads(path.read_text(encoding="utf-8")).get("archs") if path.is_file() else None
 
 
 def correlations(x: list[float], y: list[float]) -> dict[str, float]:
@@ -127,14 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parse_options(args.supernet_option, "--supernet-option")
         conditions = {} if args.latency_backend is None else {"latency_backend": args.latency_backend}
+        if _stored_archs(args) is not None:
+            conditions["latency_estimator"] = "none"  # the architectures are chosen already: no profile needed
         setup = prepare(bench_config(args.task, args.space, **conditions), profile_root=args.profiles)
-        setup.config.replace(**options)  # refuses an unknown field or value before any work
+        supernet_config(setup, args, options)  # refuses an unknown field or value before any work
     except (UsageError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    assert setup.surrogate is not None
     space, data = setup.space, setup.data
-    json_path = Path(args.json or f"runs/bench-supernet-ranking/{args.space}/results.json")
+    json_path = results_path(args)
     per_supernet = ("profiles", "latency_backend", "json", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
     identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
     identity["data"] = data.record.indices_sha256
@@ -145,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if results.get("archs") is None:
+        assert setup.surrogate is not None
         rng = np.random.default_rng(args.seed)
         draws = [searchable_arch(setup, rng) for _ in range(args.draws)]
         predicted = [float(setup.surrogate(space.one_hot(a))) for a in draws]
@@ -165,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"arch {index:2d} seed {seed}: standalone accuracy {report.test_accuracy:.4f} "
                           f"({report.seconds:.0f} s)", flush=True)
     if not args.standalone_only:
-        label = supernet_label(args, options)
+        config = supernet_config(setup, args, options)
+        label = supernet_label(config, options)
         clock = time.perf_counter()
-        supernet = train_supernet(setup, args, options, json_path.parent / f"supernet-{label}")
+        supernet = train_supernet(setup, config, json_path.parent / f"supernet-{label}")
         if results.get("supernets", label, "seconds") is None:
-            results.put({"options": options, "steps": args.supernet_steps, "batch": args.supernet_batch,
-                         "seconds": time.perf_counter() - clock}, "supernets", label)
+            results.put({"options": options, "config": config.to_dict(), "seconds": time.perf_counter() - clock},
+                        "supernets", label)
         batches = calibration_batches(data, args.bn_batches, args.bn_batch_size, seed=args.seed)
         for index, arch in enumerate(archs):
             if results.get("supernets", label, "inherited", str(index)) is None:
