@@ -1,7 +1,9 @@
 """Searched networks against random networks of equal measured latency (issue #12, item 4; DESIGN.md Sec. 8).
 
 The search runs exactly as a user runs it (`prepare` + `run_search` with the
-`SearchConfig` defaults, one setting's estimator pair on top). Protocol:
+`SearchConfig` defaults, on the #12 benchmarks' task `--task`, default the
+bundled cluttered MNIST, `_common.TASKS`; one setting's estimator pair on
+top). Protocol:
 
 1. Three latency targets across the measured range: quantiles (`--quantiles`,
    default 0.15, 0.5, 0.85) of the measured latencies of the device profile's
@@ -29,7 +31,7 @@ The search runs exactly as a user runs it (`prepare` + `run_search` with the
    Also recorded per search: the supernet's search-val accuracy averaged over
    the last 20% of architecture steps (the measured reason when the goal fails).
 
-Results go to `<work>/<setting>/`: one resumable state file per target
+Results go to `<work>/<setting>-<task>/`: one resumable state file per target
 (`t<i>.json`: re-running the same command continues where it stopped; a
 search interrupted mid-way restarts), and `results.json` + `results.png`
 (accuracy against measured latency: random networks, their Pareto front,
@@ -57,13 +59,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import TASKS, bench_config, machine, print_table, write_json  # noqa: E402
 
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
-from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import read_metrics, run_search  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
@@ -72,10 +73,10 @@ from lut.table import write_json_atomic  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
-SETTINGS: dict[str, dict[str, Any]] = {
-    "unas": {"space": "proxyless", "estimator": "rebar", "latency_estimator": "relax"},
-    "gdas-relax": {"space": "proxyless", "estimator": "gdas", "latency_estimator": "relax"},
-    "darts": {"space": "darts", "estimator": "darts", "darts_order": "first", "latency_estimator": "expected"},
+SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "unas": ("proxyless", {"estimator": "rebar", "latency_estimator": "relax"}),
+    "gdas-relax": ("proxyless", {"estimator": "gdas", "latency_estimator": "relax"}),
+    "darts": ("darts", {"estimator": "darts", "darts_order": "first", "latency_estimator": "expected"}),
 }
 """UNAS (REBAR + RELAX), GDAS + RELAX (both proxyless), first-order DARTS with the expected-LUT latency on the
 DARTS cell space (DARTS trains a softmax mixture, so no single sampled network can be timed for RELAX)."""
@@ -286,6 +287,9 @@ def mean_se_of(record: dict[str, Any]) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="unas")
+    parser.add_argument("--task", choices=sorted(TASKS), default="cluttered",
+                        help="data and space size shared by the #12 benchmarks (_common.TASKS; default: cluttered)")
+    parser.add_argument("--latency-backend", help="backend of the latency conditions (default: SearchConfig's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.15, 0.5, 0.85],
                         help="latency targets: quantiles of the profile's random networks (default: 0.15 0.5 0.85)")
@@ -316,15 +320,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps),
+                                   ("latency_backend", args.latency_backend)) if v is not None}
+    space, estimators = SETTINGS[args.setting]
     try:
-        setup = prepare(SearchConfig(progress=False, **SETTINGS[args.setting], **overrides), profile_root=args.profiles)
+        setup = prepare(bench_config(args.task, space, **estimators, **overrides), profile_root=args.profiles)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     assert setup.profile is not None and setup.surrogate is not None
-    root = Path(args.work) / args.setting
-    identity = {"setting": args.setting, "search": {k: v for k, v in setup.config.to_dict().items() if k not in IGNORED_FOR_RESUME},
+    root = Path(args.work) / f"{args.setting}-{args.task}"
+    identity = {"setting": args.setting, "task": args.task, "search": {k: v for k, v in setup.config.to_dict().items() if k not in IGNORED_FOR_RESUME},
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
                 "train": [args.train_steps, args.train_batch, args.train_seed]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]

@@ -59,7 +59,7 @@ def test_a_run_with_a_profile_ends_with_the_supernet_curve_and_the_standing_amon
     printed = capsys.readouterr().out
     standing = json.loads((out / "standing.json").read_text())
     assert len(standing["random"]) == 10 and 0 <= standing["derived"]["accuracy"] <= 1
-    assert "vs random     inherited-weight accuracy on search-val: found" in printed
+    assert "vs random      inherited-weight accuracy on search-val: found" in printed
     assert "supernet       search-val accuracy per tenth of the architecture steps:" in printed
     report = (out / "report.md").read_text()
     assert "![derived network among random networks](standing.png)" in report and (out / "standing.png").exists()

@@ -66,7 +66,7 @@ class Standing:
     def lines(self) -> list[str]:
         peers, in_band = self.peers()
         if not peers:
-            return ["vs random     no profile networks to compare with"]
+            return ["vs random      no profile networks to compare with"]
         accuracies = [p.accuracy for p in peers]
         group = mean_se(accuracies)
         where = (f"within ±{self.tolerance:.0%} of its {self.derived.latency_ms:.3f} ms" if in_band else
@@ -74,7 +74,7 @@ class Standing:
                  f" fewer than {MIN_PEERS} within ±{self.tolerance:.0%})")
         better = sum(1 for a in accuracies if a < self.derived.accuracy)
         return [
-            f"vs random     inherited-weight accuracy on search-{self.split}: found {self.derived.accuracy:.4f}, "
+            f"vs random      inherited-weight accuracy on search-{self.split}: found {self.derived.accuracy:.4f}, "
             f"{len(peers)} profile random networks {where}: {group.mean:.4f} ± {group.se:.4f} (mean ± SE)",
             f"              found network beats {better} of {len(peers)} (percentile "
             f"{percentile_among(self.derived.accuracy, accuracies):.0f}); best random {max(accuracies):.4f}",
