@@ -98,7 +98,7 @@ HAS_TWO_CORES = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)
 def _search_config(**changes: object) -> SearchConfig:
     base = dict(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
                 latency_estimator="relax", latency_target_ms=0.5, steps=5, warmup_steps=1, batch_size=8,
-                latency_backend="eager", measure_budget_s=0.02, progress=False, latency_timing="worker")
+                latency_backend="ort", measure_budget_s=0.02, progress=False, latency_timing="worker")
     base.update(changes)
     return SearchConfig(**base)  # type: ignore[arg-type]
 
@@ -109,6 +109,8 @@ def test_timing_is_in_line_where_a_worker_would_share_the_training_device():
     assert resolve_timing("auto", gpu, "cuda:1", False)[0] == "worker"
     assert resolve_timing("auto", LatencyConditions(), "cpu", True)[0] == "inline"  # torchrun
     assert resolve_timing("inline", LatencyConditions(), "cpu", False)[0] == "inline"
+    assert resolve_timing("auto", LatencyConditions(backend="ort"), "cpu", False)[0] == ("worker" if HAS_TWO_CORES else "inline")
+    assert resolve_timing("auto", LatencyConditions(backend="eager"), "cpu", False)[0] == "inline"  # measured: 3-7x beside training
     with pytest.raises(UsageError, match="cuda:0, the device that trains"):
         resolve_timing("worker", gpu, "cuda:0", False)
 
@@ -154,8 +156,15 @@ def test_a_worker_search_stopped_and_resumed_writes_every_step_once(tmp_path: Pa
 
 
 def test_variance_tuning_runs_in_a_search_and_moves_tau_and_eta(tmp_path: Path) -> None:
-    config = _search_config(latency_timing="inline", tune_variance=True, tune_variance_lr=0.1, steps=3)
+    config = _search_config(latency_timing="inline", tune_variance="tau-eta", tune_variance_lr=0.1, steps=3)
     run_search(config, tmp_path, measure_final=False)
     search = [m for m in read_metrics(tmp_path) if m["phase"] == "search"]
     assert len({round(m["tau"], 9) for m in search}) == 3 and len({round(m["eta"], 9) for m in search}) == 3
     assert all("tuning" in m["phases"] for m in search)
+
+
+def test_eta_only_tuning_keeps_tau_and_moves_eta(tmp_path: Path) -> None:
+    config = _search_config(latency_timing="inline", tune_variance="eta", tune_variance_lr=0.1, steps=3)
+    run_search(config, tmp_path, measure_final=False)
+    search = [m for m in read_metrics(tmp_path) if m["phase"] == "search"]
+    assert {m["tau"] for m in search} == {0.4} and len({round(m["eta"], 9) for m in search}) == 3

@@ -48,6 +48,11 @@ DEFAULT_SUPERNET_RULE = "uniform"
 DEFAULT_WARMUP_EPOCHS = 2.0
 """Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
 
+VARIANCE_TUNING = ("none", "eta", "tau-eta")
+"""RELAX-paper online tuning of REBAR's eta (cheap: the variance is quadratic in eta, first-order
+terms only) or of tau and eta (tau's gradient needs a second-order backward through the relaxed
+supernet: several times the cost of a step, benchmarks/search_step_cost.py)."""
+
 DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.1), "rebar": (0.4, 0.4), "reinforce": (0.4, 0.4)}
 """(start, end) of the linearly annealed Gumbel temperature: GDAS's official
 10 -> 0.1; the UNAS code's fixed 0.4 for REBAR/RELAX (REINFORCE uses it only for RELAX's zeta)."""
@@ -120,7 +125,7 @@ class SearchConfig:
     latency_threads: int | None = 1
     measure_budget_s: float = 0.15
     latency_timing: str = "auto"
-    tune_variance: bool = False
+    tune_variance: str = "none"
     tune_variance_lr: float = 0.02
     lut: str | None = None
     seed: int = 0
@@ -186,9 +191,10 @@ def check_combination(config: SearchConfig) -> None:
     if not 0 <= config.warmup_epochs < float("inf"):
         raise UsageError(f"--warmup-epochs must be a number >= 0, got {config.warmup_epochs}")
     _one_of("--latency-timing", config.latency_timing, LATENCY_TIMINGS)
-    if config.tune_variance and config.estimator != "rebar":
+    _one_of("--tune-variance", config.tune_variance, VARIANCE_TUNING)
+    if config.tune_variance != "none" and config.estimator != "rebar":
         raise UsageError(f"--tune-variance tunes REBAR's temperature and eta; it needs --estimator rebar, not {config.estimator}")
-    if config.tune_variance and not 0 < config.tune_variance_lr < float("inf"):
+    if config.tune_variance != "none" and not 0 < config.tune_variance_lr < float("inf"):
         raise UsageError(f"--tune-variance-lr must be a positive number, got {config.tune_variance_lr}")
     if config.darts_order != "first" and config.estimator != "darts":
         raise UsageError(f"--darts-order {config.darts_order} applies to --estimator darts only, not {config.estimator}")

@@ -16,6 +16,13 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure` does in line (same space,
   conditions and `MeasureConfig`); the oracle keeps the memo and the log.
+- Where overlapping would change the numbers, `auto` times in line: on the
+  device that trains, and for eager on the CPU that trains (on the 2-core
+  development machine eager timings beside training were 3-7x the in-line
+  ones; ONNX Runtime's were unchanged).
+- A spawned process re-imports the caller's main module: a script that calls
+  `run_search` must do so under ``if __name__ == "__main__":`` (as for any
+  multiprocessing program), or pass ``latency_timing="inline"``.
 """
 
 from __future__ import annotations
@@ -88,14 +95,17 @@ def can_overlap(conditions: Any, training_device: str, distributed: bool) -> str
         return "this machine offers fewer than two CPU cores to the search: no core is free for timing"
     if conditions.device == "cpu" and training_device == "cpu" and (conditions.threads or 1) > 1:
         return "latency timed with several threads on the CPU that trains: no core would be free for it"
+    if conditions.device == "cpu" and training_device == "cpu" and conditions.backend == "eager":
+        return ("eager timing on a CPU core beside a training one measured 3-7x slower than alone "
+                "(benchmarks/search_step_cost.py), while ONNX Runtime's did not change")
     return None
 
 
 class LatencyWorker:
     """A process that measures architectures one after another, in the order submitted."""
 
-    def __init__(self, space: Any, conditions: Any, config: Any, training_device: str) -> None:
-        cores = worker_cores(conditions, training_device)
+    def __init__(self, space: Any, conditions: Any, config: Any, training_device: str, *, pin: bool = True) -> None:
+        cores = worker_cores(conditions, training_device) if pin else None
         self._previous_affinity: set[int] | None = None
         if cores is not None:
             self._previous_affinity = set(os.sched_getaffinity(0))
@@ -130,7 +140,8 @@ class LatencyWorker:
                 waited += POLL_S
                 if not self._process.is_alive():
                     raise UsageError(f"the latency worker exited with code {self._process.exitcode} before timing a "
-                                     "sampled network; rerun with --latency-timing inline") from None
+                                     "sampled network (a script must start the search under if __name__ == '__main__'); "
+                                     "rerun with --latency-timing inline") from None
                 if waited >= RESULT_TIMEOUT_S:
                     raise UsageError(f"the latency worker gave no result in {RESULT_TIMEOUT_S:.0f} s; "
                                      "rerun with --latency-timing inline") from None

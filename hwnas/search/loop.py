@@ -184,7 +184,8 @@ def _run_search(
     distributed.average_gradients_before_step(a_optimizer, info)
     temperature = LinearTemperature(config.steps, *config.temperatures)
     baseline = MovingAverageBaseline(config.baseline_decay)
-    tuner = VarianceTuner(config.temperatures[0], config.rebar_eta, lr=config.tune_variance_lr) if config.tune_variance else None
+    tuner = None if config.tune_variance == "none" else VarianceTuner(
+        config.temperatures[0], config.rebar_eta, lr=config.tune_variance_lr, tune_tau=config.tune_variance == "tau-eta")
     total = warmup + config.steps
     resumable = {
         "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,

@@ -1,0 +1,292 @@
+"""What one search step costs, and what measured latency adds to it (#15).
+
+    .venv/bin/python benchmarks/search_step_cost.py                 # 2 rounds, ~5 min on a quiet 2-core box
+    .venv/bin/python benchmarks/search_step_cost.py --rounds 1 --steps 10   # a quick look
+
+1. Step cost. The default small-input proxyless space on bundled MNIST,
+   REBAR for accuracy, with each latency configuration below; every search
+   takes `--warmup` weight-only steps, then `--steps` architecture steps.
+   Configurations run round-robin (one search each per round) so a load
+   drift of the shared machine hits all alike. Per search: median seconds
+   of a weight-only step and of a search step (from metrics.jsonl); the
+   ratio of the search step to the no-timing configuration's *in the same
+   round*, with a 95% bootstrap interval over the steps of both searches.
+2. Breakdown of a search step: median seconds per phase (metrics.jsonl
+   `phases`: data, weight step, accuracy-term evaluations at b and at the
+   relaxed sample, their backward, latency, optimizer, logging).
+3. Latency test-retest under search conditions, before (#15: timed in line,
+   training paused) and after (timed in the worker while training runs on
+   the other core): the same sampled networks measured twice each way;
+   mean absolute % difference between the passes, Spearman, the difference
+   with the common shift removed (benchmarks/profiler_repeatability.py's
+   measures), and the level of worker timings against in-line ones.
+4. Variance tuning (--tune-variance none / eta / tau-eta): one search each
+   (expected-LUT latency, so only REBAR's estimate is tuned); at the final
+   state of each, the variance of REBAR's architecture-gradient estimate
+   over fresh samples at the fixed (tau 0.4, eta 1) and at the tuned
+   (tau, eta), and the search step's cost.
+
+Prints tables; writes JSON (--json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, print_table, write_json  # noqa: E402
+from profiler_repeatability import mean_abs_pct_diff, shift_removed_pct_diff  # noqa: E402
+
+from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline  # noqa: E402
+from hwnas.search import SearchConfig, read_metrics, run_search  # noqa: E402
+from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle  # noqa: E402
+from hwnas.search.latency_worker import LatencyWorker  # noqa: E402
+from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
+from hwnas.search.steps import STEPS, ArchContext, weight_step  # noqa: E402
+from hwnas.search.terms import AccuracyTerm  # noqa: E402
+from hwnas.datasets import seeded_loader  # noqa: E402
+
+BASELINE = "REBAR + expected-LUT latency (nothing timed)"
+CONFIGS: dict[str, dict[str, Any]] = {
+    "REBAR + RELAX, timed with ONNX Runtime (the default)": {"latency_backend": "ort"},
+    BASELINE: {"latency_backend": "ort", "latency_estimator": "expected"},
+    "REBAR + RELAX, timed in eager": {"latency_backend": "eager"},
+    "before #15: REBAR + RELAX, ORT timed in line": {"latency_backend": "ort", "latency_timing": "inline"},
+    "before #15: REBAR + RELAX, eager timed in line": {"latency_backend": "eager", "latency_timing": "inline"},
+}
+PHASES = ("data", "weight_step", "accuracy_hard", "accuracy_relaxed", "backward", "latency", "optimizer", "logging")
+
+
+def step_seconds(run: Path) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """(weight-only step seconds, search step seconds, search steps' phases) of a run; the first step of each
+    phase is dropped (it includes the switch: first batches, the worker's first result)."""
+    metrics = read_metrics(run)
+    durations = [b["seconds"] - a["seconds"] for a, b in zip(metrics, metrics[1:])]
+    phases = [m["phase"] for m in metrics[1:]]
+    warm = [d for d, p in zip(durations, phases) if p == "warm-up"][1:]
+    search_rows = [m for m in metrics[1:] if m["phase"] == "search"]
+    search = [d for d, p in zip(durations, phases) if p == "search"][1:]
+    return warm, search, [m.get("phases", {}) for m in search_rows[1:]]
+
+
+def bootstrap_ratio(numerator: list[float], denominator: list[float], seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of median(numerator) / median(denominator) over the steps."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(numerator), np.asarray(denominator)
+    ratios = [np.median(rng.choice(a, a.size)) / np.median(rng.choice(b, b.size)) for _ in range(n)]
+    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+
+
+def setups(seed: int, profiles: str) -> dict[str, Setup]:
+    """One prepared setup (data, profile, linear model) per backend: RELAX's control variate is the
+    backend's own fitted model, as in `hwnas search`."""
+    return {backend: prepare(SearchConfig(seed=seed, progress=False, latency_backend=backend), profile_root=profiles)
+            for backend in ("ort", "eager")}
+
+
+def step_cost(prepared: dict[str, Setup], args: argparse.Namespace, work: Path) -> tuple[list[list[Any]], dict[str, Any]]:
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
+    targets = {backend: auto_target(setup.profile) for backend, setup in prepared.items() if setup.profile is not None}
+    for round_index in range(args.rounds):
+        order = list(CONFIGS)
+        random.Random(round_index).shuffle(order)  # no configuration always runs first in a round
+        for name in order:
+            changes = CONFIGS[name]
+            setup = prepared[changes["latency_backend"]]
+            config = setup.config.replace(**changes, steps=args.steps, warmup_steps=args.warmup, progress=False,
+                                          latency_target_ms=targets[changes["latency_backend"]], seed=args.seed)
+            out = work / f"round{round_index}-{len(runs[name])}-{abs(hash(name)) % 10**6}"
+            started = time.perf_counter()
+            run_search(config, out, data=setup.data, surrogate=setup.surrogate, measure_final=False)
+            wall = time.perf_counter() - started
+            warm, search, phases = step_seconds(out)
+            runs[name].append({"round": round_index, "weight_only": warm, "search": search, "phases": phases, "wall_s": wall})
+            print(f"round {round_index + 1}: {name}: search step {statistics.median(search):.3f} s, "
+                  f"wall {wall:.1f} s", flush=True)
+    rows = []
+    for name, entries in runs.items():
+        for entry, base in zip(entries, runs[BASELINE], strict=True):
+            low, high = bootstrap_ratio(entry["search"], base["search"], seed=entry["round"])
+            ratio = statistics.median(entry["search"]) / statistics.median(base["search"])
+            entry.update(ratio=ratio, ratio_ci=[low, high])
+            rows.append([name, entry["round"] + 1, statistics.median(entry["weight_only"]), statistics.median(entry["search"]),
+                         f"{ratio:.3f} [{low:.3f}, {high:.3f}]", entry["wall_s"]])
+    return rows, runs
+
+
+def breakdown(runs: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
+    rows = []
+    for name, entries in runs.items():
+        phases = [p for entry in entries for p in entry["phases"]]
+        steps = [s for entry in entries for s in entry["search"]]
+        cells = [statistics.median(p.get(phase, 0.0) for p in phases) for phase in PHASES]
+        rows.append([name, *cells, statistics.median(steps) - sum(cells), statistics.median(steps)])
+    return rows
+
+
+def _training_load(setup: Setup, stop: threading.Event) -> None:
+    """What the search process does while the worker times: weight steps on the supernet."""
+    space = setup.space
+    net = space.supernet().train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+    batches = iter(seeded_loader(setup.data.train, 32, seed=5, drop_last=True))
+    rng = np.random.default_rng(0)
+    while not stop.is_set():
+        arch = space.sample(rng)
+        weights = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in space.one_hot(arch).items()}
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(seeded_loader(setup.data.train, 32, seed=5, drop_last=True))
+            batch = next(batches)
+        weight_step(net, optimizer, weights, batch)
+
+
+def retest(setup: Setup, args: argparse.Namespace, backend: str) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Test-retest of the search's per-sample timing, in line (before) and in the worker under training (after)."""
+    space = setup.space
+    rng = np.random.default_rng(args.seed + 11)
+    archs = [space.sample(rng) for _ in range(args.retest_networks)]
+    conditions = replace(setup.conditions, backend=backend)
+    oracle = LatencyOracle(space, conditions, config=SEARCH_MEASURE)
+    passes: dict[str, list[list[float]]] = {"in line (before)": [], "worker, training on the other core (after)": []}
+    with torch.inference_mode(False):
+        for _ in range(2):
+            passes["in line (before)"].append([oracle.measure(arch, oracle.config).value_ms for arch in archs])
+            worker = LatencyWorker(space, oracle.conditions, oracle.config, "cpu")
+            stop = threading.Event()
+            load = threading.Thread(target=_training_load, args=(setup, stop), daemon=True)
+            try:
+                load.start()
+                keys = [tuple(a.choices[d.name] for d in space.decisions) + (str(i),) for i, a in enumerate(archs)]
+                for key, arch in zip(keys, archs, strict=True):
+                    worker.submit(key, dict(arch.choices))
+                passes["worker, training on the other core (after)"].append([worker.result(key)[0] for key in keys])
+            finally:
+                stop.set()
+                load.join()
+                worker.close()
+    rows = []
+    for name, (first, second) in passes.items():
+        rows.append([f"{backend}: {name}", mean_abs_pct_diff(first, second), float(spearmanr(first, second).statistic),
+                     shift_removed_pct_diff(first, second), statistics.median(first + second)])
+    inline = np.asarray(passes["in line (before)"]).mean(0)
+    overlapped = np.asarray(passes["worker, training on the other core (after)"]).mean(0)
+    level = float(np.median(overlapped / inline))
+    return rows, {"passes": passes, "level_worker_over_inline": level}
+
+
+def _gradient_variance(result: Any, setup: Setup, tau: float, eta: float, draws: int, seed: int) -> float:
+    """Mean per-coordinate variance of REBAR's architecture-gradient estimate at a search's final state."""
+    net = result.supernet
+    logits = {name: torch.log(torch.tensor(list(p.values()))).requires_grad_(True) for name, p in result.probabilities.items()}
+    loader = seeded_loader(setup.data.train, 32, seed=seed, drop_last=True)
+    train_batch = next(iter(loader))
+    val_batch = next(iter(seeded_loader(setup.data.val, 32, seed=seed, drop_last=True)))
+    config = setup.config.replace(estimator="rebar", latency_estimator="none", rebar_eta=eta, tune_variance="none")
+    torch.manual_seed(seed)
+    estimates = []
+    for _ in range(draws):
+        term = AccuracyTerm(net, "gen", config.gen_lambda, train_batch, val_batch)
+        ctx = ArchContext(config, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
+        surrogate, _ = STEPS["rebar"](ctx, ArchitectureDistribution(logits))
+        grads = torch.autograd.grad(surrogate, list(logits.values()), allow_unused=True)
+        estimates.append(torch.cat([g if g is not None else torch.zeros_like(v) for g, v in zip(grads, logits.values())]))
+    return float(torch.stack(estimates).var(0).mean())
+
+
+def tuning(setup: Setup, args: argparse.Namespace, work: Path, target: float) -> tuple[list[list[Any]], dict[str, Any]]:
+    rows, record = [], {}
+    base = setup.config.replace(steps=args.tuning_steps, warmup_steps=args.warmup, progress=False, latency_target_ms=target,
+                                latency_estimator="expected", seed=args.seed)
+    for tuned in ("none", "eta", "tau-eta"):
+        out = work / f"tuning-{tuned}"
+        result = run_search(base.replace(tune_variance=tuned, tune_variance_lr=args.tune_lr), out, data=setup.data,
+                            surrogate=setup.surrogate, measure_final=False)
+        metrics = [m for m in read_metrics(out) if m["phase"] == "search"]
+        tau, eta = (metrics[-1]["tau"], metrics[-1]["eta"]) if tuned != "none" else (0.4, 1.0)
+        fixed = _gradient_variance(result, setup, 0.4, 1.0, args.variance_draws, args.seed + 3)
+        at_tuned = _gradient_variance(result, setup, tau, eta, args.variance_draws, args.seed + 3)
+        _, search, _ = step_seconds(out)
+        rows.append([f"--tune-variance {tuned}", f"{tau:.3f}", f"{eta:.3f}", fixed, at_tuned, at_tuned / fixed,
+                     statistics.median(search)])
+        record[tuned] = {"tau": tau, "eta": eta, "variance_fixed": fixed, "variance_tuned": at_tuned,
+                         "search_step_s": statistics.median(search),
+                         "trajectory": [[m["tau"], m.get("eta")] for m in metrics]}
+    return rows, record
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2, help="searches per configuration, interleaved (default 2)")
+    parser.add_argument("--steps", type=int, default=30, help="architecture steps per search (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="weight-only steps first (default 5)")
+    parser.add_argument("--retest-networks", type=int, default=12, help="networks in the test-retest (default 12)")
+    parser.add_argument("--variance-draws", type=int, default=24, help="gradient estimates per variance (default 24)")
+    parser.add_argument("--tuning-steps", type=int, default=20, help="architecture steps of each tuning search (default 20)")
+    parser.add_argument("--tune-lr", type=float, default=0.05, help="--tune-variance-lr of the tuned search (default 0.05)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["cost", "retest", "tuning"], help="parts to skip")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
+    parser.add_argument("--json", default="runs/bench-search-step-cost/result.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{machine()['cpu']}, {machine()['cores']} cores, load average {machine()['load_average_1min']:.2f} at the start",
+          flush=True)
+    started = time.perf_counter()
+    prepared = setups(args.seed, args.profiles)
+    document: dict[str, Any] = {"benchmark": "search_step_cost", "machine": machine(), "settings": vars(args)}
+    with tempfile.TemporaryDirectory(prefix="hwnas-step-cost-") as scratch:
+        work = Path(scratch)
+        if "cost" not in args.skip:
+            rows, runs = step_cost(prepared, args, work)
+            print_table(f"search step cost: default small-input space, {args.warmup} warm-up + {args.steps} architecture "
+                        f"steps, median s per step; ratio = search step / '{BASELINE}' in the same round [95% bootstrap]",
+                        ["configuration", "round", "weight-only step s", "search step s", "ratio to no timing", "search wall s"],
+                        rows)
+            print_table("breakdown of one search step (median s per phase over all rounds; other = step - phases)",
+                        ["configuration", *PHASES, "other", "step"], breakdown(runs))
+            document["step_cost"] = runs
+        if "retest" not in args.skip:
+            document["retest"] = {}
+            rows = []
+            for backend in ("ort", "eager"):
+                backend_rows, record = retest(prepared[backend], args, backend)
+                rows += backend_rows
+                document["retest"][backend] = record
+                print(f"{backend}: worker timings / in-line timings (median over networks): "
+                      f"{record['level_worker_over_inline']:.3f}", flush=True)
+            print_table(f"latency test-retest under search conditions ({args.retest_networks} sampled networks, "
+                        f"SEARCH_MEASURE budget {SEARCH_MEASURE.budget_s} s, two passes each)",
+                        ["timing", "mean abs % diff", "Spearman", "% diff, common shift removed", "median ms"], rows)
+        if "tuning" not in args.skip:
+            setup = prepared["ort"]
+            rows, record = tuning(setup, args, work, auto_target(setup.profile))
+            print_table("variance of REBAR's architecture gradient at each search's final state "
+                        f"({args.variance_draws} fresh samples, same batches)",
+                        ["search", "final tau", "final eta", "variance at tau 0.4, eta 1", "variance at final tau, eta",
+                         "ratio", "search step s"], rows)
+            document["tuning"] = record
+    document["seconds"] = time.perf_counter() - started
+    document["machine_at_end"] = machine()
+    print(f"\ntotal {document['seconds']:.0f} s; load average at the end {document['machine_at_end']['load_average_1min']:.2f}")
+    write_json(args.json, document)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
