@@ -64,8 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
     estimator.add_argument("--objective", default="gen", help="accuracy objective: val, gen (UNAS L_gen) or train (default: gen)")
-    estimator.add_argument("--tune-variance", action="store_true",
-                           help="rebar: tune tau and eta online down the gradient of the estimate's variance (RELAX paper, Sec. 3.3)")
+    estimator.add_argument("--tune-variance", default="none",
+                           help="rebar: tune eta, or tau and eta, online down the gradient of the estimate's variance "
+                                "(RELAX paper, Sec. 3.3): none, eta or tau-eta (tau costs a second-order backward; default: none)")
     estimator.add_argument("--tune-variance-lr", type=float, default=0.02, help="Adam step of that tuning (default: 0.02)")
 
     latency = parser.add_argument_group("latency target and conditions")
