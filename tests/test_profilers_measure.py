@@ -93,6 +93,31 @@ def test_ort_outputs_equal_eager(tmp_path) -> None:
     assert actual == pytest.approx(expected, abs=1e-4)
 
 
+class _TwoOutputs(nn.Module):
+    """A DARTS CIFAR stem's shape of result: the same features twice, as (s0, s1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = tiny_net()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.body(x)
+        return y, 2 * y
+
+
+def test_ort_times_and_checks_every_output_of_a_multi_output_model(tmp_path) -> None:
+    config = MeasureConfig(**{**FAST.__dict__, "workdir": str(tmp_path)})
+    result = measure(_TwoOutputs().eval(), backend="ort", input_shape=SHAPE, config=config, name="two")
+    assert_sane(result)
+    assert float(result.context.details["max_abs_diff_vs_eager"]) < 1e-4
+
+
+def test_a_wrong_second_output_is_refused() -> None:
+    x = torch.ones(2, 3)
+    with pytest.raises(ProfilerError, match="differs from eager"):
+        profilers._onnx.compare_outputs((x, x), (x, x + 1), "fp32", False, "ONNX Runtime")
+
+
 def test_onnx_file_is_timed_at_its_own_shape_and_precision(tmp_path) -> None:
     path = tmp_path / "tiny.onnx"
     export_onnx(tiny_net(), torch.randn(1, 3, 40, 40), path, "torchscript")

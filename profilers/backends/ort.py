@@ -91,7 +91,7 @@ class OrtRunner(Runner):
         self.input = random_input(self.input_shape, dtype, request.device, request.config.seed)
         self.session = self._session(ort, enable_profiling=False)
         self.provider = self.session.get_providers()[0]
-        self.output = self._allocate_output(dtype)
+        self.outputs = self._allocate_outputs(dtype)
         self.binding = self._bind(self.session)
         wait_for_current_stream(self.stream)  # the input and output buffers were made on the current stream
         self.details.setdefault("onnx_file", str(path))
@@ -104,7 +104,7 @@ class OrtRunner(Runner):
             if self.stream is not None:
                 self.stream.synchronize()  # the output is written on our stream
             self.details["max_abs_diff_vs_eager"] = compare_outputs(
-                reference, self.output, request.precision, request.device.type == "cuda", f"ONNX Runtime ({self.provider})"
+                reference, self.outputs, request.precision, request.device.type == "cuda", f"ONNX Runtime ({self.provider})"
             )
 
     def _session(self, ort: Any, enable_profiling: bool) -> Any:
@@ -154,25 +154,23 @@ class OrtRunner(Runner):
             providers.insert(0, ("TensorrtExecutionProvider", trt_options))
         return providers
 
-    def _allocate_output(self, dtype: torch.dtype) -> torch.Tensor:
+    def _allocate_outputs(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        """One device buffer per graph output (a DARTS stem returns two), bound once."""
         outputs = self.session.get_outputs()
-        if len(outputs) != 1:
-            raise ProfilerError(f"{self.path.name} has {len(outputs)} outputs; hwnas times single-output models only")
-        shape = outputs[0].shape
-        if not all(isinstance(dim, int) and dim > 0 for dim in shape):
-            # A symbolic output shape: learn it from one run on the host.
-            first = self.session.run(None, {self.session.get_inputs()[0].name: self.input.cpu().numpy()})[0]
-            shape = list(first.shape)
-        return torch.empty(tuple(shape), dtype=dtype, device=self.request.device)
+        shapes = [output.shape for output in outputs]
+        if not all(isinstance(dim, int) and dim > 0 for shape in shapes for dim in shape):
+            # A symbolic output shape: learn the shapes from one run on the host.
+            first = self.session.run(None, {self.session.get_inputs()[0].name: self.input.cpu().numpy()})
+            shapes = [list(array.shape) for array in first]
+        return [torch.empty(tuple(shape), dtype=dtype, device=self.request.device) for shape in shapes]
 
     def _bind(self, session: Any) -> Any:
         binding = session.io_binding()
         device = self.request.device
         element_type = _numpy_dtype(self.request.precision)
-        for tensor, name, bind in (
-            (self.input, session.get_inputs()[0].name, binding.bind_input),
-            (self.output, session.get_outputs()[0].name, binding.bind_output),
-        ):
+        bound = [(self.input, session.get_inputs()[0].name, binding.bind_input)]
+        bound += [(tensor, output.name, binding.bind_output) for tensor, output in zip(self.outputs, session.get_outputs())]
+        for tensor, name, bind in bound:
             bind(
                 name=name,
                 device_type=device.type,
