@@ -30,10 +30,10 @@ def _space(name: str):  # noqa: ANN202
     return get_space(name, in_channels=1, num_classes=10, resolution=8, **SPACES[name])
 
 
-def _supernet_with_stale_statistics(space) -> nn.Module:  # noqa: ANN001
+def _supernet_with_stale_statistics(space, weight_sharing: str = "independent") -> nn.Module:  # noqa: ANN001
     """A supernet whose weights and BN statistics are far from a fresh network's."""
     torch.manual_seed(3)
-    supernet = space.supernet()
+    supernet = space.supernet(weight_sharing=weight_sharing)
     with torch.no_grad():
         for module in supernet.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -89,20 +89,27 @@ def test_recalibration_gives_the_batch_statistics(space_name: str, digits) -> No
     assert network.training == supernet.training  # the mode it had before is restored
 
 
+@pytest.mark.parametrize("weight_sharing", ["independent", "shared"])
 @pytest.mark.parametrize("space_name", sorted(SPACES))
-def test_inherited_score_is_the_standalone_network_with_the_supernet_weights(space_name: str, digits) -> None:  # noqa: ANN001
+def test_inherited_score_is_the_standalone_network_with_the_supernet_weights(space_name: str, weight_sharing: str,
+                                                                             digits) -> None:  # noqa: ANN001
     space = _space(space_name)
-    supernet = _supernet_with_stale_statistics(space)
+    supernet = _supernet_with_stale_statistics(space, weight_sharing)
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     arch = space.sample(np.random.default_rng(2))
     batches = calibration_batches(digits, 2, 32, seed=0)
     score = inherited_score(space, supernet, arch, digits, batches=batches, split="val")
 
-    # Independently: a fresh standalone network, the supernet's tensors copied by state-dict key,
-    # BN statistics set from the hooks' batch statistics, evaluated by hand on search-val.
+    # Independently: a fresh standalone network carrying the supernet's tensors (copied by state-dict
+    # key from an independent supernet; cropped / sliced out of a shared one by the space's extraction,
+    # tested in test_supernet_training.py), BN statistics set from the hooks' batch statistics,
+    # evaluated by hand on search-val.
     standalone = space.build(arch)
     own = standalone.state_dict()
-    standalone.load_state_dict({key: before[key] for key in own})
+    if weight_sharing == "independent":
+        standalone.load_state_dict({key: before[key] for key in own})
+    else:
+        standalone.load_state_dict(space.extract_subnet(supernet, arch).state_dict())
     for name, (mean, var) in _independent_statistics(standalone, batches).items():
         module = standalone.get_submodule(name)
         module.running_mean.copy_(mean.float())
@@ -112,7 +119,7 @@ def test_inherited_score_is_the_standalone_network_with_the_supernet_weights(spa
     with torch.no_grad():
         logits = standalone(images)
     expected_loss = float(nn.functional.cross_entropy(logits, labels))
-    expected_accuracy = float((logits.argmax(1) == labels).float().mean())
+    expected_accuracy = int((logits.argmax(1) == labels).sum()) / len(labels)
 
     assert score.bn_batches == 2 and score.split == "val"
     assert score.accuracy == pytest.approx(expected_accuracy, abs=1e-9)
