@@ -47,7 +47,6 @@ first has profiled the device, and tabulate all targets at the end with --report
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -59,7 +58,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, bench_config, machine, print_table, write_json  # noqa: E402
+from _common import TASKS, ResultsFile, bench_config, machine, print_table, write_json  # noqa: E402
 
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
@@ -69,7 +68,6 @@ from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import read_metrics, run_search  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
-from lut.table import write_json_atomic  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
@@ -99,19 +97,17 @@ def key_of(setup: Setup, arch: Architecture) -> str:
     return "|".join(arch.choices[d.name] for d in setup.space.decisions)
 
 
-class TargetState:
-    """One target's record (searches, timed random candidates, accuracies), saved atomically after every step."""
+class TargetState(ResultsFile):
+    """One target's record (searches, timed random candidates, accuracies), saved atomically after every step;
+    a file made with other settings is refused in one line."""
 
     def __init__(self, path: Path, identity: dict[str, Any]) -> None:
-        self.path = path
-        if path.is_file():
-            self.doc = json.loads(path.read_text(encoding="utf-8"))
-            if self.doc.get("identity") != identity:
-                changed = sorted(k for k in identity if self.doc.get("identity", {}).get(k) != identity[k])
-                raise UsageError(f"{path} was made with other settings ({', '.join(changed) or 'format'} differ); "
-                                 "give another --work folder or delete that file")
-        else:
-            self.doc = {"identity": identity, "searches": {}, "candidates": [], "draws": 0}
+        try:
+            super().__init__(path, identity)
+        except UsageError as error:  # this script's folder option is --work, not --json
+            raise UsageError(str(error).replace("give another --json path", "give another --work folder")) from None
+        for key, empty in (("searches", {}), ("candidates", []), ("draws", 0)):
+            self.doc.setdefault(key, empty)
 
     @property
     def searches(self) -> dict[str, dict[str, Any]]:
@@ -120,9 +116,6 @@ class TargetState:
     @property
     def candidates(self) -> list[dict[str, Any]]:
         return self.doc["candidates"]
-
-    def save(self) -> None:
-        write_json_atomic(self.path, self.doc)
 
 
 def supernet_val_acc(run_dir: Path) -> float | None:
