@@ -9,11 +9,11 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
 - The worker is a spawned process (never forked: torch and ONNX Runtime keep
   threads and CUDA state a fork would copy half-way), started when the search
   starts so its imports overlap with the warm-up steps.
-- On the CPU it is pinned to one core and the search process to the others
-  (`os.sched_setaffinity`, restored at `close`), so training never runs on
-  the core being timed. Separate cores still share caches and memory
-  bandwidth; benchmarks/search_step_cost.py measures what that does to the
-  latencies' test-retest and level.
+- On the CPU it is pinned to one core (`os.sched_setaffinity`); the search
+  process is left to the scheduler (pinned to the other cores it lost the
+  idle time of the worker's core on a loaded machine). Cores still share
+  caches and memory bandwidth; benchmarks/search_step_cost.py measures what
+  that does to the latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure` does in line (same space,
   conditions and `MeasureConfig`); the oracle keeps the memo and the log.
 - Where overlapping would change the numbers, `auto` times in line: on the
@@ -95,6 +95,11 @@ def can_overlap(conditions: Any, training_device: str, distributed: bool) -> str
         return "this machine offers fewer than two CPU cores to the search: no core is free for timing"
     if conditions.device == "cpu" and training_device == "cpu" and (conditions.threads or 1) > 1:
         return "latency timed with several threads on the CPU that trains: no core would be free for it"
+    return None
+
+
+def _quality_reason(conditions: Any, training_device: str) -> str | None:
+    """Why `auto` keeps timing in line although a worker could run (a user may still force it)."""
     if conditions.device == "cpu" and training_device == "cpu" and conditions.backend == "eager":
         return ("eager timing on a CPU core beside a training one measured 3-7x slower than alone "
                 "(benchmarks/search_step_cost.py), while ONNX Runtime's did not change")
@@ -106,17 +111,12 @@ class LatencyWorker:
 
     def __init__(self, space: Any, conditions: Any, config: Any, training_device: str, *, pin: bool = True) -> None:
         cores = worker_cores(conditions, training_device) if pin else None
-        self._previous_affinity: set[int] | None = None
-        if cores is not None:
-            self._previous_affinity = set(os.sched_getaffinity(0))
         context = multiprocessing.get_context("spawn")
         self._requests, self._replies = context.Queue(), context.Queue()
         spec = WorkerSpec(space.name, dict(space.config), conditions, config, None if cores is None else cores[0])
         self._process = context.Process(target=_serve, args=(spec, self._requests, self._replies), daemon=True,
                                         name="hwnas-latency-worker")
         self._process.start()
-        if cores is not None:
-            os.sched_setaffinity(0, cores[1])
         self._ready = False
         self._results: dict[tuple[str, ...], tuple[float, float, int]] = {}
         self._submitted: set[tuple[str, ...]] = set()
@@ -155,7 +155,7 @@ class LatencyWorker:
         return self._results.pop(key)
 
     def close(self) -> None:
-        """Stop the worker and give the search process its cores back."""
+        """Stop the worker."""
         if self._process.is_alive():
             self._requests.put(None)
             self._process.join(timeout=10)
@@ -165,9 +165,6 @@ class LatencyWorker:
         for channel in (self._requests, self._replies):
             channel.close()
             channel.join_thread()
-        if self._previous_affinity is not None:
-            os.sched_setaffinity(0, self._previous_affinity)
-            self._previous_affinity = None
 
 
 def resolve_timing(requested: str, conditions: Any, training_device: str, distributed: bool) -> tuple[str, str]:
@@ -176,11 +173,12 @@ def resolve_timing(requested: str, conditions: Any, training_device: str, distri
     reason = can_overlap(conditions, training_device, distributed)
     if requested == "inline":
         return "inline", "timed in line (--latency-timing inline)"
-    if reason is None:
-        return "worker", "timed in a worker process overlapping the next step; latency gradients apply one step late"
-    if requested == "worker":
+    if requested == "worker" and reason is not None:
         raise UsageError(f"--latency-timing worker: {reason}; use --latency-timing inline or auto")
-    return "inline", f"timed in line: {reason}"
+    quality = _quality_reason(conditions, training_device)
+    if reason is None and (requested == "worker" or quality is None):
+        return "worker", "timed in a worker process overlapping the next step; latency gradients apply one step late"
+    return "inline", f"timed in line: {reason or quality}"
 
 
 @contextmanager
