@@ -64,14 +64,15 @@ class Choice(nn.Module):
         self.choices = choices
         self.candidates = nn.ModuleDict(dict(candidates))
         self.shared = nn.ModuleList(shared)
-        self._route = {c: i for i, block in enumerate(self.shared) for c in block.choices}
+        self._route = {c: (i, c) for i, block in enumerate(self.shared) for c in block.choices}
+
+    def shared_for(self, key: str) -> tuple[ElasticBlock, str] | None:
+        """(block, its choice name) serving candidate `key`, or None when `key` is its own module."""
+        return shared_for(self, key)
 
     def candidate(self, choice: str) -> Callable[[Tensor], Tensor]:
         """The function that computes `choice` (its own module, or its view of a shared block)."""
-        if choice in self._route:
-            block = self.shared[self._route[choice]]
-            return lambda x: block(x, choice)
-        return self.candidates[choice]
+        return candidate(self, choice)
 
     def forward(self, x: Tensor, weights: Mapping[str, Tensor] | None = None) -> Tensor:
         if weights is None:
@@ -92,6 +93,24 @@ class Choice(nn.Module):
         return out
 
 
+def shared_for(holder: nn.Module, key: str) -> tuple[ElasticBlock, str] | None:
+    """For a decision point with `shared` blocks and a `_route` {key: (block index, choice)}:
+    the block serving candidate `key` and the choice name it knows it by."""
+    if key not in holder._route:  # noqa: SLF001
+        return None
+    index, choice = holder._route[key]  # noqa: SLF001
+    return holder.shared[index], choice
+
+
+def candidate(holder: nn.Module, key: str) -> Callable[[Tensor], Tensor]:
+    """The function computing candidate `key` of a decision point: its own module or a block's view."""
+    found = shared_for(holder, key)
+    if found is None:
+        return holder.candidates[key]
+    block, choice = found
+    return lambda x: block(x, choice)
+
+
 @torch.no_grad()
 def copy_weights(source: nn.Module, target: nn.Module) -> None:
     """Copy the weights of `target`'s modules from the modules at the same paths in `source`
@@ -105,8 +124,10 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
             continue
         parent, _, choice = path.rpartition(".candidates.")
         holder = _submodule(source, parent) if parent else None
-        if isinstance(holder, Choice) and choice in holder._route:  # noqa: SLF001 - one module family
-            holder.shared[holder._route[choice]].copy_into(choice, module)  # noqa: SLF001
+        found = shared_for(holder, choice) if hasattr(holder, "_route") else None
+        if found is not None:
+            block, name = found
+            block.copy_into(name, module)
             done.append(path + ".")
             continue
         origin = _submodule(source, path)

@@ -32,7 +32,8 @@ from search_spaces.elastic import ElasticMBConv, ElasticSepConv, crop_kernel
 PROXYLESS = {"widths": [8, 8, 8, 16, 16, 16, 16, 16, 32], "depths": [2, 1, 1, 2, 1, 1], "resolution": 12,
              "small_input": True, "num_classes": 10, "in_channels": 1}
 DARTS = {"C": 4, "layers": 3, "resolution": 12, "num_classes": 10, "in_channels": 1}
-SPACES = [("proxyless", PROXYLESS), ("darts", DARTS), ("darts", {**DARTS, "op_set": "unas"})]
+SPACES = [("proxyless", PROXYLESS), ("darts", DARTS), ("darts", {**DARTS, "op_set": "unas"}),
+          ("darts", {**DARTS, "parameterization": "factorized"})]
 
 
 def _busy(space, supernet: nn.Module, x: torch.Tensor) -> None:  # noqa: ANN001
@@ -134,8 +135,9 @@ def test_soft_weights_mix_the_standalone_ops(name, config) -> None:  # noqa: ANN
     expected = 0
     for index, op in enumerate(choice.choices):
         module = build(op).eval()
-        if op in choice._route:  # noqa: SLF001
-            choice.shared[choice._route[op]].copy_into(op, module)  # noqa: SLF001
+        found = choice.shared_for(op)
+        if found is not None:
+            found[0].copy_into(found[1], module)
         else:
             module.load_state_dict(choice.candidates[op].state_dict())
         expected = expected + weights[index] * module(x)

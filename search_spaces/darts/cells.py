@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from search_spaces.choice import Choice, active, check_weight
+from search_spaces.choice import Choice, active, candidate, check_weight
 from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN
+from search_spaces.elastic import ElasticBlock
 from search_spaces.errors import ArchitectureError
 
 Weights = Mapping[str, Tensor] | None
@@ -57,7 +58,9 @@ class FactorizedSlot(nn.Module):
 
     Candidates are keyed `in<j>_<op>` (an op's stride depends on its input in
     reduction cells); the supernet runs every pair whose product weight
-    w_input[j] * w_op[o] is non-zero."""
+    w_input[j] * w_op[o] is non-zero. In a weight-sharing supernet the ops of
+    one input j may be views of `shared[j]` blocks (sep_conv kernels of one
+    input share a superkernel), as in `Choice`."""
 
     def __init__(
         self,
@@ -66,15 +69,23 @@ class FactorizedSlot(nn.Module):
         sources: tuple[int, ...],
         ops: tuple[str, ...],
         candidates: Mapping[str, nn.Module],
+        shared: Mapping[int, Sequence[ElasticBlock]] | None = None,
     ) -> None:
         super().__init__()
         self.input_decision, self.op_decision = input_decision, op_decision
         self.sources, self.ops = sources, ops
         self.candidates = nn.ModuleDict(dict(candidates))
+        self.shared = nn.ModuleList(block for blocks in (shared or {}).values() for block in blocks)
+        self._route: dict[str, tuple[int, str]] = {}
+        index = 0
+        for source, blocks in (shared or {}).items():
+            for block in blocks:
+                self._route.update({factorized_key(source, op): (index, op) for op in block.choices})
+                index += 1
 
     def forward(self, states: Sequence[Tensor], weights: Weights, drop_prob: float) -> Tensor:
         if weights is None:
-            if len(self.candidates) != 1:
+            if len(self.candidates) != 1 or len(self.shared):
                 raise ArchitectureError(f"decision {self.op_decision!r}: a supernet needs weights")
             (key, module), = self.candidates.items()
             source = int(key[2:].split("_", 1)[0])
@@ -85,7 +96,7 @@ class FactorizedSlot(nn.Module):
         for i in active(w_in):
             for o in active(w_op):
                 x = states[self.sources[i]]
-                term = self.candidates[factorized_key(self.sources[i], self.ops[o])](x) * (w_in[i] * w_op[o]).to(x.dtype)
+                term = candidate(self, factorized_key(self.sources[i], self.ops[o]))(x) * (w_in[i] * w_op[o]).to(x.dtype)
                 out = term if out is None else out + term
         if out is None:
             raise ArchitectureError(f"node of {self.op_decision!r}: every weight is zero; nothing to run")

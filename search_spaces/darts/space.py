@@ -166,9 +166,14 @@ class DartsSpace(SearchSpace):
             slots: dict[str, nn.Module] = {}
             for s in (0, 1):
                 inputs, ops = chosen[f"{prefix}.node{node}.input{s}"], chosen[f"{prefix}.node{node}.op{s}"]
-                candidates = {factorized_key(int(j), op): make_op(op, c, spec.stride(int(j))) for j in inputs for op in ops}
+                shared = {int(j): shared_blocks(ops, c, spec.stride(int(j)), sharing[1]) for j in inputs} \
+                    if sharing[0] == "shared" else {}
+                served = {(j, op) for j, blocks in shared.items() for block in blocks for op in block.choices}
+                candidates = {factorized_key(int(j), op): make_op(op, c, spec.stride(int(j)))
+                              for j in inputs for op in ops if (int(j), op) not in served}
                 slots[f"slot{s}"] = FactorizedSlot(
-                    f"{prefix}.node{node}.input{s}", f"{prefix}.node{node}.op{s}", tuple(range(node)), self.ops, candidates
+                    f"{prefix}.node{node}.input{s}", f"{prefix}.node{node}.op{s}", tuple(range(node)), self.ops,
+                    candidates, shared,
                 )
             return slots
         slots = {}
@@ -219,7 +224,8 @@ class DartsSpace(SearchSpace):
         network, so weights carry over); no auxiliary head, no drop-path.
         `weight_sharing="shared"`: on each edge sep_conv_3x3/5x5/7x7 share one depthwise superkernel
         (and pointwise convs), dil_conv_3x3/5x5 another (`search_spaces.elastic.ElasticSepConv`), with a
-        BatchNorm per op (`batchnorm="choice"`) or one shared; UNAS's factorized slots stay independent."""
+        BatchNorm per op (`batchnorm="choice"`) or one shared; in UNAS's factorized slots the ops of
+        each input share theirs likewise."""
         if kwargs:
             raise ArchitectureError(f"darts supernet has no option {', '.join(kwargs)}; allowed: weight_sharing, batchnorm")
         sharing = (check_sharing("darts", weight_sharing), batchnorm)
