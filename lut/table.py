@@ -155,8 +155,44 @@ class LinearModel:
             alpha=finite_number(data["alpha"], "model alpha", LutError),
             n_train=int(data["n_train"]),
             target=str(data.get("target", "")),
-            metrics=dict(data.get("metrics", {})),
+            metrics=_checked_metrics(data.get("metrics", {})),
         )
+
+
+def _checked_metrics(metrics: Any) -> dict[str, Any]:
+    """The stored held-out evaluation, refused unless every table `lut show` and `lut eval` read from
+    it has the shape lut.fit writes (a score may be null/NaN: an undefined rank correlation is a fact)."""
+    from lut.metrics import FitMetrics  # noqa: PLC0415 - keeps this module free of numpy/scipy at import
+    from lut.targets import METHODS  # noqa: PLC0415
+
+    if not isinstance(metrics, dict):
+        raise LutError(f"model metrics is a {type(metrics).__name__}, not an object")
+    checked = dict(metrics)
+    if "target_method" in checked and checked["target_method"] not in METHODS:
+        raise LutError(f"model metrics target_method is {checked['target_method']!r}; one of {', '.join(METHODS)}")
+    if "test_fraction" in checked:
+        fraction = finite_number(checked["test_fraction"], "model metrics test_fraction", LutError)
+        if not 0 < fraction < 1:
+            raise LutError(f"model metrics test_fraction is {fraction}, not between 0 and 1")
+    for table in ("test", "noise_floors"):
+        rows = checked.get(table) or {}
+        if not isinstance(rows, dict):
+            raise LutError(f"model metrics {table} is a {type(rows).__name__}, not an object")
+        for name, row in rows.items():
+            where = f"model metrics {table}/{name}"
+            if not isinstance(row, dict):
+                raise LutError(f"{where} is a {type(row).__name__}, not an object")
+            missing = [key for key in FitMetrics.__dataclass_fields__ if key not in row]
+            if missing:
+                raise LutError(f"{where} lacks {missing[0]!r}")
+            bad = [key for key in FitMetrics.__dataclass_fields__
+                   if row[key] is not None and (isinstance(row[key], bool) or not isinstance(row[key], int | float))]
+            if bad:
+                raise LutError(f"{where}/{bad[0]} is {row[bad[0]]!r}, not a number")
+            rows = {**rows, name: {key: math.nan if value is None else value for key, value in row.items()}}
+        if table in checked:
+            checked[table] = rows
+    return checked
 
 
 @dataclass(frozen=True)
