@@ -144,6 +144,28 @@ def test_4_search_with_a_nan_lut_blames_the_lut(profile: Path, tmp_path: Path, c
     assert "bias_ms is nan" in line and "ONNX" not in line
 
 
+@pytest.mark.parametrize(("path", "value"), [
+    (("test", "linear (ridge)", "kendall"), None),  # removed
+    (("test", "linear (ridge)", "mape"), "text"),
+    (("target_method",), 1e308),
+    (("test_fraction",), "text"),
+])
+def test_4_damaged_fit_metrics_are_refused(path: tuple[str, ...], value: object, profile: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    lut = profile / "lut.json"
+    document = json.loads(lut.read_text())
+    parent = document["model"]["metrics"]
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is None:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    lut.write_text(json.dumps(document))
+    for command in (["lut", "show", str(profile)], ["lut", "eval", str(profile)], ["lut", "fit", str(profile)]):
+        assert "model metrics" in refused(command, capsys, keep=[profile])
+
+
 def test_4_binary_lut_json(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (profile / "lut.json").write_bytes(b"\xff\xfe" + os.urandom(300))
     assert "is a binary file" in refused(["lut", "show", str(profile)], capsys, keep=[profile])
