@@ -183,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
     if config.uses_latency and config.lut is None:
         writable_dir(args.profile_root, "--profile-root")
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun rank 0 alone writes the run folder
-    if main_rank and check_run_dir(out, resume=args.resume):
-        print(f"{out} holds a finished search (summary.json); nothing to resume. Results: {out / 'report.md'}, "
-              f"{out / 'arch.json'}")
+    finished = check_run_dir(out, resume=args.resume) if main_rank else args.resume and (out / "summary.json").exists()
+    if finished:  # every rank sees summary.json, so every rank stops here together
+        if main_rank:
+            print(f"{out} holds a finished search (summary.json); nothing to resume. Results: {out / 'report.md'}, "
+                  f"{out / 'arch.json'}")
         return 0
     target = "auto" if config.latency_target_ms is None else str(config.latency_target_ms)
     lock = run_lock(out, UsageError, what="search run folder") if main_rank else contextlib.nullcontext()
