@@ -146,6 +146,6 @@ def bench_config(task: str, space: str, **changes: Any) -> Any:
     from hwnas.search.pipeline import DEFAULT_SPACE_CONFIGS  # noqa: PLC0415
 
     spec = TASKS[task]
-    space_config = (spec["space_config"] or DEFAULT_SPACE_CONFIGS)[space]
+    space_config = (spec["space_config"] or DEFAULT_SPACE_CONFIGS["mnist"])[space]
     return SearchConfig(space=space, dataset=spec["dataset"], image_size=spec["image_size"][space],
                         space_config=dict(space_config), progress=False, **changes)

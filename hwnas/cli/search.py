@@ -1,8 +1,8 @@
 """`hwnas search`: latency-constrained architecture search with true latency in the loop.
 
-With no arguments it runs the whole pipeline on the bundled MNIST subset on
-the CPU: profile the small-input proxyless space under ONNX Runtime (unless a
-profile exists), fit the linear latency model, place the target inside the
+With no arguments it runs the whole pipeline on the bundled cluttered MNIST
+canvas (36x36) on the CPU: profile the small proxyless space under ONNX Runtime
+(unless a profile exists), fit the linear latency model, place the target inside the
 measured range, search with REBAR + RELAX, derive, train the network
 briefly, export it to ONNX, time it, and print where everything went.
 """
@@ -24,7 +24,7 @@ from hwnas.cli._options import (
 )
 from hwnas.errors import UsageError
 
-DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 2.0, "supernet_rule": "uniform", "batch_size": 32, "arch_lr": 0.05,
+DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 6.0, "supernet_rule": "uniform", "batch_size": 32, "arch_lr": 0.05,
                             "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50,
                             "checkpoint_seconds": 120.0}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
@@ -44,12 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     space.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                        help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
                             "default: a small-input configuration sized for the bundled data")
-    space.add_argument("--data", default="mnist",
-                       help="bundled data set (mnist: 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder folder "
-                            "(default: mnist)")
+    space.add_argument("--data", default="cluttered_mnist",
+                       help="bundled data set (cluttered_mnist: the 5,000 MNIST digits at random places on a canvas "
+                            "with clutter; mnist: the same 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder "
+                            "folder (default: cluttered_mnist)")
     space.add_argument("--image-size", type=positive_int, default=None,
-                       help="resize images to this side (default: with the default space configuration 14 for "
-                            "proxyless and 16 for darts, else as stored)")
+                       help="resize images to this side (default: with the default space configuration 36 for "
+                            "cluttered_mnist, 14 (proxyless) / 16 (darts) for mnist and other data, else as stored)")
     space.add_argument("--data-limit", type=positive_int, default=None, help="use only this many images (quick runs)")
 
     estimator = parser.add_argument_group("estimators and objective")

@@ -45,7 +45,7 @@ single-path ones default to `DEFAULT_SUPERNET_RULE`."""
 
 DEFAULT_SUPERNET_RULE = "uniform"
 
-DEFAULT_WARMUP_EPOCHS = 2.0
+DEFAULT_WARMUP_EPOCHS = 6.0
 """Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
 
 VARIANCE_TUNING = ("none", "eta", "tau-eta")
@@ -78,7 +78,7 @@ class SearchConfig:
 
     space: str = "proxyless"
     space_config: dict[str, Any] = field(default_factory=dict)
-    dataset: str = "mnist"
+    dataset: str = "cluttered_mnist"
     image_size: int | None = None
     data_limit: int | None = None
     val_fraction: float = 0.25
