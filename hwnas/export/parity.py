@@ -103,7 +103,8 @@ def check_parity(
         runner()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        actual = runner.output.detach().float().cpu()
+        output = runner.outputs[0] if hasattr(runner, "outputs") else runner.output  # ORT binds every output now
+        actual = output.detach().float().cpu()
         provider = runner.provider
         shape = tuple(runner.input_shape)
     finally:
