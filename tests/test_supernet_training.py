@@ -252,3 +252,18 @@ def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys: pytest.Capture
         assert main(["search", *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "Traceback" not in err[0], err
+
+
+@pytest.mark.parametrize("sharing, batchnorm", [("shared", "choice"), ("shared", "shared"), ("independent", "choice")])
+def test_export_inherits_from_a_saved_supernet_of_either_mode(sharing, batchnorm, tmp_path) -> None:  # noqa: ANN001
+    from hwnas.export.weights import inherit_weights  # noqa: PLC0415
+
+    torch.manual_seed(2)
+    space = get_space("proxyless", **PROXYLESS)
+    supernet = space.supernet(weight_sharing=sharing, batchnorm=batchnorm)
+    x = torch.randn(4, 1, 12, 12)
+    _busy(space, supernet, x)
+    torch.save(supernet.state_dict(), tmp_path / "supernet.pt")
+    arch = space.sample(np.random.default_rng(5))
+    network = inherit_weights(space, arch, tmp_path / "supernet.pt").eval()
+    torch.testing.assert_close(network(x), supernet.eval()(x, space.one_hot(arch)), rtol=0, atol=1e-6)
