@@ -52,3 +52,25 @@ def test_eta_and_tau_receive_their_variance_gradients():
     after = (float(tuner.tau), float(tuner.eta))
     assert after[0] != before[0] and after[1] != before[1]
     assert tuner.eta.requires_grad and tuner.tau.requires_grad
+
+
+def test_eta_step_from_first_order_terms_matches_the_second_order_gradient():
+    """d||g||^2/d eta = 2 <g, b>, b = the control-variate part at eta = 1: equal to autograd through create_graph."""
+    from hwnas.estimators.delayed import pending_relax
+    from hwnas.estimators.tuning import second_moment
+
+    toy, surrogate = _problem()
+    leaves = {k: t.clone().requires_grad_(True) for k, t in toy.logits.items()}
+    eta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    sample = sample_relaxed(leaves, 0.5, generator=torch.Generator().manual_seed(11))
+    reward = toy.lookup(sample.index)
+    (reference,) = torch.autograd.grad(second_moment(relax(sample, reward, surrogate, eta=eta), leaves), eta)
+
+    direction = pending_relax(sample, surrogate, leaves).base  # b: reward 0, eta 1
+    estimate = {k: float(reward) * sample.score[k] + 0.7 * direction[k] for k in leaves}
+    tuner = VarianceTuner(tau=0.5, eta=0.7, lr=0.1, tune_tau=False)
+    before = float(tuner.eta)
+    tuner.step_eta(estimate, direction)
+    gradient = 2.0 * sum((estimate[k] * direction[k]).sum() for k in leaves)
+    torch.testing.assert_close(gradient, reference)
+    assert (float(tuner.eta) < before) == (float(reference) > 0)  # Adam moves eta against the gradient

@@ -170,3 +170,31 @@ def test_eta_only_tuning_keeps_tau_and_moves_eta(tmp_path: Path) -> None:
     run_search(config, tmp_path, measure_final=False)
     search = [m for m in read_metrics(tmp_path) if m["phase"] == "search"]
     assert {m["tau"] for m in search} == {0.4} and len({round(m["eta"], 9) for m in search}) == 3
+
+
+def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
+    """The first-order eta path gives, for the same draw, the gradient the untuned step gives at that eta."""
+    from hwnas.estimators import MovingAverageBaseline, VarianceTuner
+    from hwnas.search.loop import space_for_data
+    from hwnas.search.steps import STEPS, ArchContext
+    from hwnas.search.terms import AccuracyTerm
+    from hwnas.datasets import load_dataset
+
+    data = load_dataset("digits", limit=100, seed=0)
+    config = _search_config(latency_estimator="none", latency_target_ms=None, latency_timing="inline")
+    space = space_for_data(config, data)
+    torch.manual_seed(0)
+    net = space.supernet().train()
+    images = torch.stack([data.train[i][0] for i in range(16)])
+    labels = torch.tensor([int(data.train[i][1]) for i in range(16)])
+    gradients = []
+    for tuner in (None, VarianceTuner(0.4, 0.8, lr=0.1, tune_tau=False)):
+        logits = {d.name: (0.1 * torch.arange(len(d.choices), dtype=torch.float32)).requires_grad_(True) for d in space.decisions}
+        term = AccuracyTerm(net, "gen", 0.5, (images[:8], labels[:8]), (images[8:], labels[8:]))
+        ctx = ArchContext(config.replace(rebar_eta=0.8), net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
+                          MovingAverageBaseline(), tuner)
+        torch.manual_seed(5)
+        surrogate, _ = STEPS["rebar"](ctx, ArchitectureDistribution(logits))
+        gradients.append(torch.autograd.grad(surrogate, list(logits.values())))
+    for untuned, tuned in zip(*gradients, strict=True):
+        torch.testing.assert_close(tuned, untuned, rtol=1e-4, atol=1e-6)

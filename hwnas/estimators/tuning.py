@@ -101,6 +101,26 @@ class VarianceTuner:
             self.eta_parameter.copy_(state["eta"])  # type: ignore[arg-type]
         self._optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
 
+    @property
+    def tunes_tau(self) -> bool:
+        return bool(self.log_tau.requires_grad)
+
+    def step_eta(self, estimate: Mapping[DecisionKey, Tensor], direction: Mapping[DecisionKey, Tensor]) -> float:
+        """One Adam step on eta alone from first-order terms; returns ``||g_hat||^2``.
+
+        A control-variate estimate is affine in eta: ``g_hat = a + eta * b`` with
+        ``b = -c~ score + d(c - c~)/d phi`` at eta = 1, so
+        ``d ||g_hat||^2 / d eta = 2 <g_hat, b>``: no second-order backward (which
+        tau needs), and in a search ``b`` comes from the backward the step does anyway.
+        """
+        if self.tunes_tau:
+            raise ValueError("step_eta tunes eta alone; this tuner also tunes tau (use step)")
+        gradient = 2.0 * sum((estimate[k].double() * direction[k].double()).sum() for k in estimate)
+        self._optimizer.zero_grad()
+        self.eta_parameter.grad = torch.as_tensor(gradient, dtype=torch.float64).detach().reshape(())
+        self._optimizer.step()
+        return float(sum((g.double() ** 2).sum() for g in estimate.values()))
+
     def step(self, results: Results, logits: Mapping[DecisionKey, Tensor]) -> float:
         """One Adam step on ``||g_hat||^2``; returns its value before the step."""
         objective = second_moment(results, logits)

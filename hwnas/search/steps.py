@@ -25,7 +25,7 @@ step instead of three. With "fresh" all three are evaluated.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -170,18 +170,22 @@ def _score_function(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[T
         result = reinforce(sample, reward, ctx.baseline.value)
         ctx.baseline.update(reward)
     else:
-        eta = ctx.config.rebar_eta if ctx.tuner is None else ctx.tuner.eta
+        eta_only = ctx.tuner is not None and not ctx.tuner.tunes_tau
+        eta = ctx.config.rebar_eta if ctx.tuner is None else 1.0 if eta_only else ctx.tuner.eta
         with ctx.clock("accuracy_relaxed"):
-            if ctx.config.conditional == "reuse" and ctx.tuner is None:
+            if ctx.config.conditional == "reuse" and (ctx.tuner is None or eta_only):
                 shifted = {k: z.detach() + (z - sample.conditional[k]) for k, z in sample.relaxed.items()}
                 relaxed = eta * ctx.accuracy(shifted)
                 conditional = relaxed.detach()
-            else:  # the tuner needs c~ = eta L(zeta~) with its own graph to tau and eta
+            else:  # tau tuning needs c~ = eta L(zeta~) with its own graph to tau and eta
                 relaxed = eta * ctx.accuracy(sample.relaxed)
                 conditional = eta * ctx.accuracy(sample.conditional)
         result = control_variate_surrogate(sample, reward, relaxed, conditional)
+        if eta_only:
+            assert ctx.tuner is not None
+            result = _tune_eta(ctx, sample, result, float(reward))
     latency = _latency(ctx, dist, sample)
-    if ctx.tuner is not None:
+    if ctx.tuner is not None and ctx.tuner.tunes_tau:
         with ctx.clock("tuning"):
             # the variance of what this step applies: REBAR's estimate plus RELAX's when timed in line
             estimates = [result] + ([latency.estimate] if latency is not None and latency.estimate is not None else [])
@@ -189,6 +193,24 @@ def _score_function(ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[T
     total = result.surrogate + (latency.surrogate if latency is not None else 0.0)
     report = ArchStepReport(float(reward), val_loss, val_acc, {k: int(v) for k, v in sample.index.items()}, latency)
     return total, report
+
+
+def _tune_eta(ctx: ArchContext, sample, result, reward: float):  # noqa: ANN001, ANN202
+    """--tune-variance eta: REBAR's estimate is affine in eta, g = a + eta b (`result` holds it at eta = 1), so
+    one first-order backward gives b, the tuner's step (`VarianceTuner.step_eta`) and g itself; what returns is
+    the result with a linear surrogate whose gradient wrt the logits is g at the tuner's eta."""
+    assert ctx.tuner is not None
+    names = list(ctx.logits)
+    with ctx.clock("backward"):
+        control = sample.log_prob * -result.baseline + result.reparameterised  # b's surrogate: reward 0, eta 1
+        values = torch.autograd.grad(control.sum(), [ctx.logits[n] for n in names], retain_graph=True, allow_unused=True)
+    direction = {n: torch.zeros_like(ctx.logits[n]) if v is None else v.detach() for n, v in zip(names, values, strict=True)}
+    eta = float(ctx.tuner.eta.detach())
+    estimate = {n: reward * sample.score[n].to(direction[n].dtype) + eta * direction[n] for n in names}
+    with ctx.clock("tuning"):
+        ctx.tuner.step_eta(estimate, direction)
+    linear = sum((ctx.logits[n] * estimate[n]).sum() for n in names)
+    return replace(result, surrogate=linear)
 
 
 STEPS: dict[str, Callable[[ArchContext, ArchitectureDistribution], tuple[Tensor, ArchStepReport]]] = {
