@@ -20,7 +20,9 @@ top). Protocol:
    timed round-robin together with every searched network of the target
    (`measure_interleaved`, so machine drift hits both alike); a random network
    matches a searched one when its measured latency is within +-tolerance of
-   that searched network's, measured in the same session.
+   that searched network's, measured in the same session. A timed batch can
+   give a search more matches than it needs; in draw order, a matched network
+   is trained only while one of its searches has fewer than `--randoms` trained.
 4. Every network, searched or random, is trained from scratch with one recipe
    (`hwnas.search.train.train_network`, `--train-steps` x `--train-batch`,
    training seed `--train-seed`) and evaluated on the test split.
@@ -217,11 +219,15 @@ def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any],
             state.searches[str(seed)].update(train(setup, Architecture.from_dict(state.searches[str(seed)]["arch"]), args))
             state.save()
     find_randoms(setup, state, args, index)
-    for candidate in state.candidates:
-        if candidate["matches"] and candidate["accuracy"] is None:
+    trained = {int(seed): 0 for seed in state.searches}
+    for candidate in state.candidates:  # in draw order: which ones are trained does not depend on accuracy
+        if candidate["accuracy"] is None and any(trained[seed] < args.randoms for seed in candidate["matches"]):
             candidate.update(train(setup, Architecture.from_dict(candidate["arch"]), args))
             state.save()
             print(f"  target {index}: random network trained, accuracy {candidate['accuracy']:.4f}", flush=True)
+        if candidate["accuracy"] is not None:
+            for seed in candidate["matches"]:
+                trained[seed] += 1
     return state
 
 
