@@ -34,8 +34,8 @@ top). Protocol:
    the last 20% of architecture steps (the measured reason when the goal fails).
 
 Results go to `<work>/<setting>-<task>/`: one resumable state file per target
-(`t<i>.json`: re-running the same command continues where it stopped; a
-search interrupted mid-way restarts), and `results.json` + `results.png`
+(`t<i>.json`: re-running the same command continues where it stopped, a
+search stopped by SIGINT/SIGTERM from its checkpoint), and `results.json` + `results.png`
 (accuracy against measured latency: random networks, their Pareto front,
 searched networks) after every target.
 
@@ -66,8 +66,9 @@ from hwnas.errors import UsageError  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
+from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
-from hwnas.search.loop import read_metrics, run_search  # noqa: E402
+from hwnas.search.loop import SearchStopped, read_metrics, run_search  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
@@ -128,7 +129,8 @@ def supernet_val_acc(run_dir: Path) -> float | None:
 def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path) -> None:
     run_dir = work / f"search-seed{seed}"
     config = setup.config.replace(seed=seed, latency_target_ms=target_ms, progress=False)
-    result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate)
+    resume = (run_dir / CHECKPOINT).is_file()  # a search stopped by a signal continues its own trajectory
+    result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate, resume=resume)
     assert result.final_latency is not None and result.predicted_latency_ms is not None
     state.searches[str(seed)] = {
         "seed": seed, "arch": result.arch.to_dict(), "predicted_ms": result.predicted_latency_ms,
@@ -302,7 +304,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--confirm-budget", type=float, default=1.0, help="timing seconds per network per session")
     parser.add_argument("--pool-seed", type=int, default=1000)
     parser.add_argument("--steps", type=int, help="architecture steps (default: SearchConfig's)")
-    parser.add_argument("--warmup-steps", type=int, help="weight-only warm-up steps (default: SearchConfig's)")
+    parser.add_argument("--warmup-steps", type=int, help="weight-only warm-up steps (default: from --warmup-epochs)")
+    parser.add_argument("--warmup-epochs", type=float, help="weight-only warm-up in passes over search-train (default: SearchConfig's)")
     parser.add_argument("--train-steps", type=int, default=400,
                         help="training steps of every network (default: 400, the recipe of task_separation / supernet_ranking)")
     parser.add_argument("--train-batch", type=int, default=32, help="training batch of every network (default: 32)")
@@ -319,7 +322,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps),
+    overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
                                    ("latency_backend", args.latency_backend)) if v is not None}
     space, estimators = SETTINGS[args.setting]
     try:
@@ -348,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except SearchStopped as stopped:  # SIGINT / SIGTERM: everything done so far is saved; rerun to continue
+        print(f"stopped by {stopped.signal_name} after step {stopped.step} of a search; rerun the same command to continue",
+              file=sys.stderr)
+        return 130 if stopped.signal_name == "SIGINT" else 143
     return 0
 
 
