@@ -222,6 +222,9 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
         pairs[f"[{label}] inherited vs standalone seed 0"] = (inherited, alone[0])
         pairs[f"[{label}] inherited vs standalone seed 1"] = (inherited, alone[1])
         pairs[f"[{label}] inherited vs standalone mean"] = (inherited, mean_alone)
+        # The inherited cross-entropy (negated) ranks without the accuracy's rounding to 1/1,250.
+        minus_loss = [-record["inherited"][str(i)]["loss"] for i in range(count)]
+        pairs[f"[{label}] -inherited loss vs standalone mean"] = (minus_loss, mean_alone)
     print_table(
         f"{args.space} on {args.task}: inherited accuracy (search-val, BN recalibrated on {args.bn_batches} x "
         f"{args.bn_batch_size}) and standalone accuracy (test; {args.train_steps} steps x batch {args.train_batch}, lr {args.lr})",
