@@ -30,8 +30,10 @@ top). Protocol:
    mean +- SE of the random networks matched to any of its searches, the
    difference with its SE, and each searched network's percentile among its
    own matches. Goal (issue #12): the difference exceeds 2 SE at every target.
-   Also recorded per search: the supernet's search-val accuracy averaged over
-   the last 20% of architecture steps (the measured reason when the goal fails).
+   Also recorded per search (the measured reasons when the goal fails): the
+   supernet's search-val accuracy averaged over the last 20% of architecture
+   steps, and how far the architecture distribution moved (final entropy as a
+   fraction of uniform's, mean largest choice probability).
 
 Results go to `<work>/<setting>-<task>/`: one resumable state file per target
 (`t<i>.json`: re-running the same command continues where it stopped, a
@@ -119,6 +121,18 @@ class TargetState(ResultsFile):
     @property
     def candidates(self) -> list[dict[str, Any]]:
         return self.doc["candidates"]
+
+
+def distribution_at_end(run_dir: Path) -> dict[str, float | None]:
+    """How far the architecture distribution moved: its entropy at the last architecture step as a fraction
+    of the uniform distribution's, and the mean over decisions of the largest choice probability."""
+    last = next((r for r in reversed(read_metrics(run_dir)) if r.get("probabilities")), None)
+    if last is None:
+        return {"entropy_fraction": None, "mean_max_probability": None}
+    probabilities = [list(p.values()) for p in last["probabilities"].values()]
+    entropy = -sum(q * math.log(q) for p in probabilities for q in p if q > 0)
+    return {"entropy_fraction": entropy / sum(math.log(len(p)) for p in probabilities),
+            "mean_max_probability": float(np.mean([max(p) for p in probabilities]))}
 
 
 def supernet_val_acc(run_dir: Path) -> float | None:
@@ -241,7 +255,8 @@ def summarize(state: TargetState, index: int) -> dict[str, Any]:
     for s in searches:
         own = [c["accuracy"] for c in matched if s["seed"] in c["matches"]]
         session = s["session_ms"]
-        rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"],
+        moved = distribution_at_end(Path(s["run_dir"])) if Path(s["run_dir"], "metrics.jsonl").is_file() else {}
+        rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"], **moved,
                      "session_ms": float(np.median(session)) if session else None, "accuracy": s["accuracy"],
                      "supernet_val_acc_last": s["supernet_val_acc_last"], "randoms": len(own),
                      "random_mean": float(np.mean(own)) if own else None, "percentile": percentile_among(s["accuracy"], own)})
@@ -257,9 +272,12 @@ def summarize(state: TargetState, index: int) -> dict[str, Any]:
 
 def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace) -> None:
     print_table("per search (accuracy on the test split after the one recipe; percentile among its own matched randoms)",
-                ["target", "seed", "searched ms", "acc", "supernet val acc", "randoms", "their mean", "percentile"],
+                ["target", "seed", "searched ms", "acc", "supernet val acc", "entropy / uniform", "mean max p", "randoms",
+                 "their mean", "percentile"],
                 [[f"{s['target_ms']:.3f}", r["seed"], f"{r['measured_ms']:.3f}", f"{r['accuracy']:.4f}",
-                  "-" if r["supernet_val_acc_last"] is None else f"{r['supernet_val_acc_last']:.3f}", r["randoms"],
+                  "-" if r["supernet_val_acc_last"] is None else f"{r['supernet_val_acc_last']:.3f}",
+                  "-" if r.get("entropy_fraction") is None else f"{r['entropy_fraction']:.2f}",
+                  "-" if r.get("mean_max_probability") is None else f"{r['mean_max_probability']:.2f}", r["randoms"],
                   "-" if r["random_mean"] is None else f"{r['random_mean']:.4f}",
                   "-" if math.isnan(r["percentile"]) else f"{r['percentile']:.0f}"]
                  for s in summaries for r in s["per_search"]])
