@@ -124,6 +124,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the supernet and BN batches")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="training seeds of the standalone networks (default: 0 1; the first two give the ceiling)")
     parser.add_argument("--latency-backend", help="backend of the profile that spreads the architectures (default: SearchConfig's)")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--json", help="results file (default: runs/bench-supernet-ranking/<space>/results.json)")
@@ -133,6 +135,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.archs < 3 or args.draws < args.archs:
         parser.error("--archs must be >= 3 and --draws >= --archs")
+    if len(set(args.seeds)) != len(args.seeds) or len(args.seeds) < 2:
+        parser.error("--seeds needs at least two different training seeds")
     return args
 
 
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     space, data = setup.space, setup.data
     json_path = results_path(args)
-    per_supernet = ("profiles", "latency_backend", "json", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
+    per_supernet = ("profiles", "latency_backend", "json", "seeds", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
     identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
     identity["data"] = data.record.indices_sha256
     try:
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     predicted = [item["predicted_ms"] for item in results.get("archs")]
 
     if not args.supernet_only:
-        for seed in (0, 1):
+        for seed in args.seeds:
             for index, arch in enumerate(archs):
                 key = f"{index}:{seed}"
                 if results.get("standalone", key) is None:
@@ -204,27 +208,33 @@ def main(argv: list[str] | None = None) -> int:
 def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Architecture], predicted: list[float]) -> None:
     """Tables for whatever is complete: standalone seeds, and each supernet's inherited accuracies."""
     count = len(archs)
-    alone = {s: [results.get("standalone", f"{i}:{s}", "test_accuracy") for i in range(count)] for s in (0, 1)}
+    alone = {s: [results.get("standalone", f"{i}:{s}", "test_accuracy") for i in range(count)] for s in args.seeds}
     if any(v is None for seed in alone.values() for v in seed):
         print("standalone trainings incomplete: no correlations yet")
         return
-    mean_alone = [statistics.mean(pair) for pair in zip(alone[0], alone[1], strict=True)]
+    mean_alone = [statistics.mean(values) for values in zip(*alone.values(), strict=True)]
+    first, second = args.seeds[:2]
     pairs: dict[str, tuple[list[float], list[float]]] = {
-        "ceiling: standalone seed 0 vs seed 1": (alone[0], alone[1]),
-        "context: predicted latency vs standalone mean": (predicted, mean_alone),
+        f"ceiling: standalone seed {first} vs seed {second}": (alone[first], alone[second]),
     }
-    columns = {"standalone s0": alone[0], "standalone s1": alone[1]}
+    if len(args.seeds) >= 4:  # split halves: the ceiling for a target averaged over half the seeds
+        halves = [[statistics.mean(v) for v in zip(*(alone[s] for s in args.seeds[k::2]), strict=True)] for k in (0, 1)]
+        pairs[f"ceiling: mean of seeds {args.seeds[0::2]} vs mean of seeds {args.seeds[1::2]}"] = (halves[0], halves[1])
+    pairs[f"context: predicted latency vs standalone mean of {len(args.seeds)}"] = (predicted, mean_alone)
+    columns = {f"standalone s{s}": alone[s] for s in args.seeds}
     for label, record in (results.get("supernets") or {}).items():
         inherited = [record.get("inherited", {}).get(str(i), {}).get("accuracy") for i in range(count)]
         if any(v is None for v in inherited):
             continue
         columns[f"inherited [{label}]"] = inherited
-        pairs[f"[{label}] inherited vs standalone seed 0"] = (inherited, alone[0])
-        pairs[f"[{label}] inherited vs standalone seed 1"] = (inherited, alone[1])
-        pairs[f"[{label}] inherited vs standalone mean"] = (inherited, mean_alone)
+        pairs[f"[{label}] inherited vs standalone seed {first}"] = (inherited, alone[first])
+        pairs[f"[{label}] inherited vs standalone seed {second}"] = (inherited, alone[second])
+        if len(args.seeds) >= 4:
+            pairs[f"[{label}] inherited vs standalone mean of seeds {args.seeds[0::2]}"] = (inherited, halves[0])
+        pairs[f"[{label}] inherited vs standalone mean of {len(args.seeds)}"] = (inherited, mean_alone)
         # The inherited cross-entropy (negated) ranks without the accuracy's rounding to 1/1,250.
         minus_loss = [-record["inherited"][str(i)]["loss"] for i in range(count)]
-        pairs[f"[{label}] -inherited loss vs standalone mean"] = (minus_loss, mean_alone)
+        pairs[f"[{label}] -inherited loss vs standalone mean of {len(args.seeds)}"] = (minus_loss, mean_alone)
     print_table(
         f"{args.space} on {args.task}: inherited accuracy (search-val, BN recalibrated on {args.bn_batches} x "
         f"{args.bn_batch_size}) and standalone accuracy (test; {args.train_steps} steps x batch {args.train_batch}, lr {args.lr})",
