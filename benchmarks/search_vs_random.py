@@ -284,7 +284,7 @@ def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argp
     print_table(f"{args.setting}: searched vs random at equal measured latency (±{args.tolerance:.0%}), mean ± SE",
                 ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)"],
                 [[f"{s['target_ms']:.3f}", str(mean_se_of(s["searched"])), str(mean_se_of(s["random"])),
-                  f"{s['difference']:+.4f} ± {s['difference_se']:.4f} ({s['z']:+.1f} SE)", "met" if s["goal_met"] else "NOT met"]
+                  str(Difference(s["difference"], s["difference_se"])), "met" if s["goal_met"] else "NOT met"]
                  for s in summaries])
     random_points = [(c["measured_ms"], c["accuracy"]) for s in summaries for c in s["random_networks"]]
     found = {f"searched, target {s['target_ms']:.3f} ms": [(r["session_ms"] or r["measured_ms"], r["accuracy"]) for r in s["per_search"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +142,9 @@ def test_binned_curve_and_tail_mean_against_numpy() -> None:
     assert binned(values[:3], 10) == pytest.approx(values[:3])
     assert tail_mean(values) == pytest.approx(np.mean(values[-5:]))  # ceil(0.2 * 23) = 5
     assert tail_mean([]) is None and tail_mean([0.3]) == pytest.approx(0.3)
+
+
+def test_a_difference_with_an_empty_group_is_no_number() -> None:
+    diff = difference(mean_se([0.7, 0.8]), mean_se([]))
+    assert math.isnan(diff.z) and str(diff) == "-"
+    assert str(difference(mean_se([0.8, 0.8]), mean_se([0.8]))).endswith("(+0.0 SE)")

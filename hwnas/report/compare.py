@@ -48,7 +48,9 @@ class Difference:
     @property
     def z(self) -> float:
         """How many standard errors the difference is (inf when both groups have no spread; a difference
-        or SE below 1e-12, rounding of equal values, counts as none)."""
+        or SE below 1e-12, rounding of equal values, counts as none; nan when a group is empty)."""
+        if math.isnan(self.value):
+            return math.nan
         if abs(self.value) <= 1e-12:
             return 0.0
         if self.se > 1e-12:
@@ -56,7 +58,7 @@ class Difference:
         return math.copysign(math.inf, self.value)
 
     def __str__(self) -> str:
-        return f"{self.value:+.4f} ± {self.se:.4f} ({self.z:+.1f} SE)"
+        return "-" if math.isnan(self.value) else f"{self.value:+.4f} ± {self.se:.4f} ({self.z:+.1f} SE)"
 
 
 def difference(a: MeanSE, b: MeanSE) -> Difference:
