@@ -112,6 +112,24 @@ def test_ort_times_and_checks_every_output_of_a_multi_output_model(tmp_path) -> 
     assert float(result.context.details["max_abs_diff_vs_eager"]) < 1e-4
 
 
+class _SameOutputTwice(nn.Module):
+    """Exactly a DARTS CIFAR stem's result: one tensor returned twice, which the exporter names once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = tiny_net()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.body(x)
+        return y, y
+
+
+def test_ort_times_a_model_that_returns_one_tensor_twice(tmp_path) -> None:
+    config = MeasureConfig(**{**FAST.__dict__, "workdir": str(tmp_path)})
+    result = measure(_SameOutputTwice().eval(), backend="ort", input_shape=SHAPE, config=config, name="twice")
+    assert float(result.context.details["max_abs_diff_vs_eager"]) < 1e-4
+
+
 def test_a_wrong_second_output_is_refused() -> None:
     x = torch.ones(2, 3)
     with pytest.raises(ProfilerError, match="differs from eager"):

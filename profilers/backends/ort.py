@@ -162,14 +162,19 @@ class OrtRunner(Runner):
             # A symbolic output shape: learn the shapes from one run on the host.
             first = self.session.run(None, {self.session.get_inputs()[0].name: self.input.cpu().numpy()})
             shapes = [list(array.shape) for array in first]
-        return [torch.empty(tuple(shape), dtype=dtype, device=self.request.device) for shape in shapes]
+        # A graph may list one value twice under one name (a stem returning (y, y)): one buffer per name.
+        buffers: dict[str, torch.Tensor] = {}
+        for output, shape in zip(outputs, shapes):
+            buffers.setdefault(output.name, torch.empty(tuple(shape), dtype=dtype, device=self.request.device))
+        return [buffers[output.name] for output in outputs]
 
     def _bind(self, session: Any) -> Any:
         binding = session.io_binding()
         device = self.request.device
         element_type = _numpy_dtype(self.request.precision)
         bound = [(self.input, session.get_inputs()[0].name, binding.bind_input)]
-        bound += [(tensor, output.name, binding.bind_output) for tensor, output in zip(self.outputs, session.get_outputs())]
+        names = {output.name: tensor for tensor, output in zip(self.outputs, session.get_outputs())}
+        bound += [(tensor, name, binding.bind_output) for name, tensor in names.items()]
         for tensor, name, bind in bound:
             bind(
                 name=name,
