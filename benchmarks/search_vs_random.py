@@ -355,17 +355,20 @@ def main(argv: list[str] | None = None) -> int:
                 "train": [args.train_steps, args.train_batch, args.train_seed]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
     print(f"{args.setting}: targets {', '.join(f'{t:.3f}' for t in targets)} ms (quantiles {args.quantiles} of {setup.profile})")
-    summaries = []
+    def report_all() -> None:
+        """Every target's state as it is on disk now (another process may have extended it)."""
+        summaries = [summarize(TargetState(root / f"t{index}.json", {**identity, "target_ms": target}), index)
+                     for index, target in enumerate(targets) if (root / f"t{index}.json").is_file()]
+        if summaries:
+            report(summaries, root, setup, args)
+
     try:
         for index, target in enumerate(targets):
             if not args.report_only and (args.targets is None or index in args.targets):
-                state = run_target(setup, args, identity, index, target, root)
-            elif (root / f"t{index}.json").is_file():
-                state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target})
-            else:
-                continue
-            summaries.append(summarize(state, index))
-            report(summaries, root, setup, args)
+                run_target(setup, args, identity, index, target, root)
+                report_all()
+        if args.report_only:
+            report_all()
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
