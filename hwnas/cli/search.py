@@ -84,7 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.add_argument("--latency-timing", default="auto",
                          help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
                               "overlapping the next step; the latency gradient applies one step late), inline, or auto "
-                              "(worker where possible; default)")
+                              "(default: the worker, for every backend, wherever a free CPU core or another GPU "
+                              "allows it; in line on the device that trains or with no core free)")
     latency.add_argument("--lut", default=None, help="device profile directory or lut.json to use (default: profile now, or reuse)")
     latency.add_argument("--profile-samples", type=positive_int, default=DEFAULTS["profile_samples"],
                          help=f"random networks timed when profiling (default: {DEFAULTS['profile_samples']})")

@@ -16,10 +16,16 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   that does to the latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure` does in line (same space,
   conditions and `MeasureConfig`); the oracle keeps the memo and the log.
-- Where overlapping would change the numbers, `auto` times in line: on the
-  device that trains, and for eager on the CPU that trains (on the 2-core
-  development machine eager timings beside training were 3-7x the in-line
-  ones; ONNX Runtime's were unchanged).
+- `auto` takes the worker wherever it has a device of its own: a GPU other
+  than the training one, or a CPU core the training leaves free (latency
+  timed with one thread). It times in line on the device that trains, under
+  torchrun, and where no core is free (`can_overlap`). Eager on the CPU goes
+  to the worker too: on a quiet 2-core machine (load ~1) eager timed in the
+  worker beside training cost ~1.05x an untimed step against ~1.35x in line,
+  and repeated better (test-retest 2.1% vs 5.9%, Spearman 0.98 vs 0.81;
+  BENCHMARKS.md "Search step cost"). An earlier rule kept eager in line
+  because it was 3-7x slower beside training; that was measured at load 12,
+  where every process fought for the cores.
 - A spawned process re-imports the caller's main module: a script that calls
   `run_search` must do so under ``if __name__ == "__main__":`` (as for any
   multiprocessing program), or pass ``latency_timing="inline"``.
@@ -98,14 +104,6 @@ def can_overlap(conditions: Any, training_device: str, distributed: bool) -> str
     return None
 
 
-def _quality_reason(conditions: Any, training_device: str) -> str | None:
-    """Why `auto` keeps timing in line although a worker could run (a user may still force it)."""
-    if conditions.device == "cpu" and training_device == "cpu" and conditions.backend == "eager":
-        return ("eager timing on a CPU core beside a training one measured 3-7x slower than alone "
-                "(benchmarks/search_step_cost.py), while ONNX Runtime's did not change")
-    return None
-
-
 class LatencyWorker:
     """A process that measures architectures one after another, in the order submitted."""
 
@@ -168,17 +166,17 @@ class LatencyWorker:
 
 
 def resolve_timing(requested: str, conditions: Any, training_device: str, distributed: bool) -> tuple[str, str]:
-    """("worker" or "inline", why) for `SearchConfig.latency_timing`; a forced worker that would
-    share the training device is refused in one line."""
+    """("worker" or "inline", why) for `SearchConfig.latency_timing`: auto is the worker wherever
+    `can_overlap` allows it, for every backend; a forced worker that would share the training
+    device is refused in one line."""
     reason = can_overlap(conditions, training_device, distributed)
     if requested == "inline":
         return "inline", "timed in line (--latency-timing inline)"
     if requested == "worker" and reason is not None:
         raise UsageError(f"--latency-timing worker: {reason}; use --latency-timing inline or auto")
-    quality = _quality_reason(conditions, training_device)
-    if reason is None and (requested == "worker" or quality is None):
+    if reason is None:
         return "worker", "timed in a worker process overlapping the next step; latency gradients apply one step late"
-    return "inline", f"timed in line: {reason or quality}"
+    return "inline", f"timed in line: {reason}"
 
 
 @contextmanager
