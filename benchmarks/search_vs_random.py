@@ -324,6 +324,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="architecture steps (default: SearchConfig's)")
     parser.add_argument("--warmup-steps", type=int, help="weight-only warm-up steps (default: from --warmup-epochs)")
     parser.add_argument("--warmup-epochs", type=float, help="weight-only warm-up in passes over search-train (default: SearchConfig's)")
+    parser.add_argument("--latency-timing", choices=["auto", "inline", "worker"],
+                        help="when the search times its samples (default: SearchConfig's; inline when several of these "
+                             "processes share a small machine, so their workers do not share its last core)")
+    parser.add_argument("--test-renders", type=int, default=5,
+                        help="test split drawn this many times (cluttered MNIST: new positions and clutter of the same "
+                             "1,000 test digits; default 5, i.e. 5,000 test canvases; the runs before 2026-11-27 17:00 used 1)")
     parser.add_argument("--train-steps", type=int, default=400,
                         help="training steps of every network (default: 400, the recipe of task_separation / supernet_ranking)")
     parser.add_argument("--train-batch", type=int, default=32, help="training batch of every network (default: 32)")
@@ -341,7 +347,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     overrides = {k: v for k, v in (("steps", args.steps), ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
-                                   ("latency_backend", args.latency_backend)) if v is not None}
+                                   ("latency_backend", args.latency_backend), ("latency_timing", args.latency_timing),
+                                   ("test_renders", args.test_renders)) if v is not None}
     space, estimators = SETTINGS[args.setting]
     try:
         setup = prepare(bench_config(args.task, space, **estimators, **overrides), profile_root=args.profiles)

@@ -99,3 +99,47 @@ def test_cluttered_mnist_is_one_fixed_data_set(cluttered) -> None:  # noqa: ANN0
 def test_cluttered_mnist_refuses_a_canvas_smaller_than_a_digit() -> None:
     with pytest.raises(UsageError, match="use 28 to 96"):
         load_dataset("cluttered_mnist", image_size=20)
+
+
+CLUTTERED_36_SHA256 = "4607a6e7f9ba2c515cd16d22d8504e491e0fe73fa66aebb21c0a1548e92e6550"
+"""The 36x36 canvases every #12 benchmark in BENCHMARKS.md trained and tested on (2026-11-27)."""
+
+
+def test_cluttered_mnist_pixels_are_those_the_benchmarks_used(cluttered) -> None:  # noqa: ANN001
+    import hashlib  # noqa: PLC0415
+
+    assert hashlib.sha256(cluttered.images.numpy().tobytes()).hexdigest() == CLUTTERED_36_SHA256
+
+
+def test_test_renders_draw_the_same_test_digits_again() -> None:
+    once = load_dataset("cluttered_mnist", image_size=36, seed=0, limit=400)
+    thrice = load_dataset("cluttered_mnist", image_size=36, seed=0, limit=400, test_renders=3)
+    n = len(once.test)
+    assert len(thrice.test) == 3 * n and thrice.record.sizes["test"] == 3 * n and thrice.record.test_renders == 3
+    for split in ("train", "val"):  # only the test split changes
+        assert torch.equal(once.split(split).tensors[0], thrice.split(split).tensors[0])
+    images, labels = thrice.test.tensors
+    assert torch.equal(images[:n], once.test.tensors[0])  # the first draw is the data set's own test images
+    assert torch.equal(labels, once.test.tensors[1].repeat(3))
+    pixels = images * thrice.record.std + thrice.record.mean
+    second, third = pixels[n:2 * n], pixels[2 * n:]
+    assert not torch.allclose(second, pixels[:n]) and not torch.allclose(second, third)  # new positions and clutter
+    # each new canvas holds its whole digit (all of the digit's ink) somewhere: the 28x28 window with the most ink
+    # holds at least the digit's own ink
+    from hwnas.datasets.bundled import _mnist_pool  # noqa: PLC0415
+
+    pool_ids = np.sort(np.random.default_rng(0).permutation(5000)[:400])
+    from hwnas.datasets.splits import stratified_split  # noqa: PLC0415
+
+    test_ids = pool_ids[stratified_split(np.asarray(_mnist_pool().labels)[pool_ids], 0.25, 0.2, 0)["test"]]
+    digit_ink = _mnist_pool().images[test_ids, 0].flatten(1).sum(1)
+    windows = torch.nn.functional.avg_pool2d(second, 28, stride=1).flatten(1).amax(1) * 28 * 28
+    assert bool((windows >= digit_ink - 1e-2).all())
+    assert load_dataset("cluttered_mnist", image_size=36, seed=0, limit=400, test_renders=3).record == thrice.record
+
+
+def test_test_renders_need_a_generated_data_set() -> None:
+    with pytest.raises(UsageError, match="cannot draw more"):
+        load_dataset("digits", test_renders=2)
+    with pytest.raises(UsageError, match="at least 1"):
+        load_dataset("cluttered_mnist", image_size=36, test_renders=0)

@@ -167,17 +167,22 @@ def load_data(
     test_fraction: float | None = None,
     image_size: int | None = None,
     limit: int | None = None,
+    test_renders: int = 1,
     **folder_options: object,
 ) -> DataSplits | FolderSplits:
     """A bundled data set by name (`hwnas.datasets.bundled.load_dataset`), or a CIFAR-10 / ImageFolder folder.
 
     `val_fraction` defaults to each loader's own (bundled 0.25; folders 0.5,
     DARTS); `test_fraction` applies to bundled data only (folders have their
-    test set); `folder_options` (cutout, color_jitter, num_workers) go to `load_folder`.
+    test set); `test_renders` draws the test split several times (generated bundled data
+    only, `load_dataset`); `folder_options` (cutout, color_jitter, num_workers) go to `load_folder`.
     """
     if name_or_dir in list_datasets():
-        given = {"val_fraction": val_fraction, "test_fraction": test_fraction, "image_size": image_size, "limit": limit}
+        given = {"val_fraction": val_fraction, "test_fraction": test_fraction, "image_size": image_size, "limit": limit,
+                 "test_renders": test_renders}
         return load_dataset(name_or_dir, seed=seed, **{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    if test_renders != 1:
+        raise UsageError(f"--test-renders {test_renders}: a data folder has its own test set; use --test-renders 1")
     if not Path(name_or_dir).expanduser().is_dir():
         raise UsageError(f"--data {name_or_dir!r} is neither a bundled data set ({', '.join(list_datasets())}) nor a folder")
     split = {} if val_fraction is None else {"val_fraction": val_fraction}

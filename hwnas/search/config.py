@@ -83,6 +83,8 @@ class SearchConfig:
     data_limit: int | None = None
     val_fraction: float = 0.25
     test_fraction: float = 0.2
+    test_renders: int = 1
+    """Draws of the test split for a generated data set (`hwnas.datasets.bundled.load_dataset`)."""
 
     estimator: str = "rebar"
     darts_order: str = "first"
@@ -188,6 +190,8 @@ def check_combination(config: SearchConfig) -> None:
     _one_of("--supernet-batchnorm", config.supernet_batchnorm, SUPERNET_BATCHNORMS)
     if config.supernet_rule is not None:
         _one_of("--supernet-rule", config.supernet_rule, SUPERNET_RULES)
+    if config.test_renders < 1:
+        raise UsageError(f"--test-renders must be at least 1, got {config.test_renders}")
     if not 0 <= config.warmup_epochs < float("inf"):
         raise UsageError(f"--warmup-epochs must be a number >= 0, got {config.warmup_epochs}")
     _one_of("--latency-timing", config.latency_timing, LATENCY_TIMINGS)

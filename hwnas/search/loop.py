@@ -151,7 +151,8 @@ def _run_search(
     run = RunDirectory(out, resume=resume, enabled=info.is_main)
     if data is None:
         data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                         test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+                         test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit,
+                         test_renders=config.test_renders)
     space = space_for_data(config, data)
     device = torch.device(info.device)
     net = space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm).to(device).train()
@@ -227,7 +228,7 @@ def _run_search(
 
     saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
     with (search_progress(config.progress and info.is_main) as bar, StopSignal() as stop,
-          attached_worker(oracle, timing == "worker", space, str(device))):
+          attached_worker(oracle, timing == "worker", space, str(device)) as worker):
         for global_step in range(start, total):
             phase = "search" if global_step >= warmup else "warm-up"
             if global_step in (start, warmup):
@@ -269,6 +270,9 @@ def _run_search(
                 if report.sampled is not None:
                     record["sampled"] = choices_of(space, report.sampled)
                 clock.add("logging", time.perf_counter() - logging_started)
+            if worker is not None and global_step == warmup - 1:
+                with clock("latency"):  # warm-up ends when the worker can time: no architecture step pays its start-up
+                    worker.wait_ready()
             record["phases"] = clock.take()
             record["seconds"] = time.perf_counter() - started
             if latency is not None and latency.delayed and phase == "search":

@@ -214,7 +214,8 @@ def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", prof
         space_config, side = default_space(config.dataset, config.space)
         config = replace(config, space_config=space_config, image_size=config.image_size or side)
     data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                     test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit)
+                     test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit,
+                     test_renders=config.test_renders)
     space = space_for_data(config, data)
     conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
                                    config.latency_precision, config.latency_threads)
