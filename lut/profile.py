@@ -72,6 +72,7 @@ class ProfileSettings:
     op_config: MeasureConfig | None = None
     progress: bool = True
     fit: bool = True
+    cuda_graphs: bool = False
 
 
 def is_gpu(device: str) -> bool:
@@ -99,14 +100,19 @@ def resolve_settings(
     test_fraction: float = 0.2,
     skip_ops: bool = False,
     progress: bool = True,
+    cuda_graphs: bool = False,
 ) -> ProfileSettings:
     """The settings with every None replaced by the device's default.
 
     GPU: batch 32 (UNAS's setting), fp32 (fp16 for TensorRT), 2000 samples,
     blocks of 16. CPU: batch 1, 64 px (where the space has a resolution),
     300 samples, blocks of 8, one thread. Retest: 10% of the samples, at most 50.
+    cuda_graphs: time eager as CUDA-graph replays (see `LAUNCH_BOUND_NOTE`).
     """
     gpu = is_gpu(device)
+    if cuda_graphs and not (gpu and backend == "eager"):
+        raise LutError(f"--cuda-graphs replays eager PyTorch on a CUDA device; drop it for --device {device} "
+                       f"--backend {backend}")
     config = dict(space_options or {})
     defaults = get_space(space).config
     if input_size is not None:
@@ -131,6 +137,7 @@ def resolve_settings(
         if time_per_net <= 0:
             raise LutError(f"--time-per-net {time_per_net} must be positive seconds, e.g. --time-per-net 1.5")
         net_config = replace(net_config, budget_s=time_per_net)
+    net_config, op_config = replace(net_config, cuda_graphs=cuda_graphs), replace(op_config, cuda_graphs=cuda_graphs)
     return ProfileSettings(
         space=space,
         space_config=config,
@@ -149,13 +156,19 @@ def resolve_settings(
         net_config=net_config,
         op_config=op_config,
         progress=progress,
+        cuda_graphs=cuda_graphs,
     )
 
 
 def default_measure_configs(gpu: bool, threads: int | None, statistic: str = "median") -> tuple[MeasureConfig, MeasureConfig]:
-    """Timing budgets per whole net and per op: enough runs for a median within ~1%, bounded in time."""
+    """Timing budgets per whole net and per op: enough runs for a median within ~1%, bounded in time.
+
+    GPU turns are 8 runs (CPU: 3): every turn starts from an empty launch queue after the
+    previous net's synchronize, and on the H200 (2026-11-27) the first timed run of a 2-run
+    turn was 2-6% slower than the second for launch-bound nets; longer turns dilute that."""
     base = MeasureConfig(threads=threads, remeasure=0, verify_outputs=False, statistic=statistic)
     if gpu:
+        base = replace(base, runs_per_round=8)
         return replace(base, budget_s=3.0), replace(base, budget_s=1.0)
     # One CPU thread unless asked: on a shared machine a descheduled OpenMP worker stalls every
     # barrier, and two threads measured 20x slower and far noisier than one on the 2-core dev box.
@@ -221,6 +234,7 @@ def conditions_of(settings: ProfileSettings, space: SearchSpace, device_name: st
         precision=settings.precision,
         input_shape=tuple(space.input_shape(settings.batch_size)),
         device_name=device_name,
+        cuda_graphs=settings.cuda_graphs,
     )
 
 
@@ -237,7 +251,12 @@ def manifest_of(settings: ProfileSettings, space: SearchSpace) -> dict[str, Any]
         "backend": settings.backend,
         "batch_size": settings.batch_size,
         "precision": settings.precision,
+        "cuda_graphs": settings.cuda_graphs,
     }
+
+
+MANIFEST_DEFAULTS: dict[str, Any] = {"cuda_graphs": False}
+"""What a manifest written before a key existed meant by its absence."""
 
 
 def _comparable(key: str, value: Any, sharded: bool) -> Any:
@@ -252,10 +271,12 @@ def check_manifest(out: Path, manifest: dict[str, Any], sharded: bool = False) -
     path = out / MANIFEST
     if path.exists():
         old = read_json(path, LutError, what="profile manifest", fix="remove it or use another --out")
-        for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision"):
-            if _comparable(key, old.get(key), sharded) != _comparable(key, manifest[key], sharded):
+        for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision",
+                    "cuda_graphs"):
+            found, asked = (m.get(key, MANIFEST_DEFAULTS.get(key)) for m in (old, manifest))
+            if _comparable(key, found, sharded) != _comparable(key, asked, sharded):
                 raise LutError(
-                    f"{key} differs: {out} was profiled with {key}={old.get(key)!r}, this run asks {manifest[key]!r}; "
+                    f"{key} differs: {out} was profiled with {key}={found!r}, this run asks {asked!r}; "
                     "use another --out, or the original settings to resume"
                 )
         return
@@ -421,6 +442,7 @@ def _existing_table(out: Path, signature: str, settings: ProfileSettings) -> Lat
             backend=settings.backend,
             batch_size=settings.batch_size,
             precision=settings.precision,
+            cuda_graphs=settings.cuda_graphs,
         ),
     )
 
@@ -438,6 +460,23 @@ def fit_directory(out: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple
     save(table, out / "lut.json")
     write_report(out, table, report, read)
     return table, report, read
+
+
+def launch_bound_note(records: Sequence[SampleRecord]) -> str | None:
+    """Say when most timed nets were launch-bound (the host's enqueue time >= GPU time).
+
+    Then CUDA-event time is the host's launch speed, not the GPU's work, and the host's speed
+    drifts: on the H200 run of 2026-11-27 the raw retest of 16 nets disagreed with their first
+    pass by 26% (MAPE), against 4.7% once corrected by the reference net of each block, while
+    graph replays of every network timed there had a cv of 0.1-0.4%."""
+    flags = [r.result.get("launch_bound") for r in records if not r.result.get("context", {}).get("cuda_graphs")]
+    known = [flag for flag in flags if isinstance(flag, bool)]
+    bound = sum(known)
+    if not known or bound * 2 <= len(known):
+        return None
+    return (f"note: {bound} of {len(known)} networks were launch-bound (host enqueue >= GPU time): their eager "
+            "latency follows the host's launch speed, which drifts; the fit uses the reading with the lowest "
+            "retest noise (lut.targets), and `--cuda-graphs` times the GPU's work alone")
 
 
 def check_settings(settings: ProfileSettings) -> SearchSpace:
@@ -491,7 +530,7 @@ def _profile_locked(settings: ProfileSettings, space: SearchSpace) -> ProfileOut
         table = new_table(settings, space, dict(read.records[0].result.get("context", {})))
         save(table, out / "lut.json")
     fit: FitReport | None = None
-    notes: list[str] = []
+    notes: list[str] = [note] if (note := launch_bound_note(read.records)) else []
     if settings.fit and settings.shard.index == 0 and table is not None:
         try:
             table, fit, read = fit_directory(out, settings.test_fraction, settings.seed)

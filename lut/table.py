@@ -34,6 +34,8 @@ class Conditions:
 
     device is what the user asked for ("cpu", "cuda:0"); device_name is what
     the profiler found there (e.g. the GPU model), kept for the reader.
+    cuda_graphs: eager timed as CUDA-graph replays (GPU work only, no host
+    launch cost); another number than plain eager for a launch-bound network.
     """
 
     device: str
@@ -42,6 +44,7 @@ class Conditions:
     precision: str
     input_shape: tuple[int, ...]
     device_name: str = ""
+    cuda_graphs: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "input_shape": list(self.input_shape)}
@@ -55,7 +58,15 @@ class Conditions:
             precision=str(data["precision"]),
             input_shape=tuple(int(v) for v in data["input_shape"]),
             device_name=str(data.get("device_name", "")),
+            cuda_graphs=_flag(data.get("cuda_graphs", False), "cuda_graphs"),  # absent in LUTs before graph profiles
         )
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A JSON true/false, strictly ("false" or 0 is a damaged file, not a setting)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,7 @@ class Expectation:
     backend: str | None = None
     batch_size: int | None = None
     precision: str | None = None
+    cuda_graphs: bool | None = None
 
 
 def _check_format(data: Mapping[str, Any]) -> None:
@@ -302,6 +314,7 @@ def check(table: LatencyTable, expect: Expectation) -> None:
         "backend": table.conditions.backend,
         "batch_size": table.conditions.batch_size,
         "precision": table.conditions.precision,
+        "cuda_graphs": table.conditions.cuda_graphs,
     }
     for name, wanted in (
         ("space", expect.space),
@@ -310,6 +323,7 @@ def check(table: LatencyTable, expect: Expectation) -> None:
         ("backend", expect.backend),
         ("batch_size", expect.batch_size),
         ("precision", expect.precision),
+        ("cuda_graphs", expect.cuda_graphs),
     ):
         if wanted is not None and found[name] != wanted:
             raise LutError(

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--json", default=None, metavar="FILE", help="write all results with their context to FILE")
     group.add_argument("--ort-provider", choices=("cpu", "cuda", "tensorrt"), default=None, help="ONNX Runtime provider (default: the device's)")
     group.add_argument("--channels-last", action="store_true", help="eager: channels_last memory format")
-    group.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph")
+    group.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph (also for a device profile)")
     group.add_argument("--budget", type=positive_float, default=10.0, help="seconds of timing per model and backend at most (default: 10)")
     group.add_argument("--statistic", choices=("median", "p10"), default="median", help="reported statistic (default: median)")
     profile_device.add_arguments(parser)

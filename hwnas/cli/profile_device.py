@@ -144,4 +144,5 @@ def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
         seed=args.seed,
         test_fraction=args.test_fraction,
         skip_ops=args.skip_ops,
+        cuda_graphs=args.cuda_graphs,
     )
