@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -23,6 +24,17 @@ from search_spaces.architecture import Architecture, Decision, OpItem
 from search_spaces.choice import copy_weights
 from search_spaces.counting import AUXILIARY
 from search_spaces.errors import ArchitectureError
+
+
+@dataclass(frozen=True)
+class ChainPart:
+    """One part of a network that is a chain (each part's output is the next one's input): its
+    name (as the per-op LUT names it: position and choice, or `stem` / `head`), the exact input
+    shape it sees, and how to build it (called only when the module itself is needed)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    build: Callable[[], nn.Module]
 
 
 class SearchSpace:
@@ -193,6 +205,12 @@ class SearchSpace:
 
     def fixed_items(self, batch_size: int) -> list[OpItem]:
         raise ArchitectureError(f"per-op items are not available for space {self.name!r}")
+
+    def chain(self, arch: Architecture, batch_size: int) -> list[ChainPart] | None:
+        """`build(arch)` as a chain of parts, in order, at `batch_size`; None where the network is not
+        a chain (DARTS cells read two earlier outputs). Lets a profiler assemble a sampled network's
+        ONNX graph from parts exported once (`profilers.onnx_parts`)."""
+        return None
 
     def describe(self, arch: Architecture) -> list[str]:
         """Human-readable lines that say what the architecture is (CLI `arch show`)."""

@@ -11,12 +11,13 @@ space.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.base import SearchSpace, check_config_keys, check_config_values
+from search_spaces.base import ChainPart, SearchSpace, check_config_keys, check_config_values
 from search_spaces.choice import Choice, check_sharing
 from search_spaces.elastic import ElasticMBConv
 from search_spaces.errors import ArchitectureError
@@ -237,12 +238,28 @@ class ProxylessSpace(SearchSpace):
         ]
 
     def fixed_items(self, batch_size: int) -> list[OpItem]:
-        specs = self.layer_specs()
-        last_side = -(-specs[-1][4] // specs[-1][3]) if specs else self._stem_side()
         return [
             OpItem(None, None, "stem", self._stem(), self.input_shape(batch_size)),
-            OpItem(None, None, "head", self._head(None), (batch_size, self.widths[7], last_side, last_side)),
+            OpItem(None, None, "head", self._head(None), self._head_input(batch_size)),
         ]
+
+    def _head_input(self, batch_size: int) -> tuple[int, int, int, int]:
+        specs = self.layer_specs()
+        last_side = -(-specs[-1][4] // specs[-1][3]) if specs else self._stem_side()
+        return (batch_size, self.widths[7], last_side, last_side)
+
+    def chain(self, arch: Architecture, batch_size: int) -> list[ChainPart]:
+        """Stem, each layer's chosen MBConv (a `zero` layer is the identity: no part), head; named as
+        `op_items` / `fixed_items` name them."""
+        self.validate(arch)
+        parts = [ChainPart("stem", self.input_shape(batch_size), self._stem)]
+        for name, c_in, c_out, stride, side in self.layer_specs():
+            choice = arch.choices[name]
+            if choice != ZERO:
+                parts.append(ChainPart(f"{name}.{choice}", (batch_size, c_in, side, side),
+                                       partial(self.candidate, choice, c_in, c_out, stride)))
+        parts.append(ChainPart("head", self._head_input(batch_size), partial(self._head, None)))
+        return parts
 
     def block_strings(self, arch: Architecture) -> list[list[str]]:
         """timm notation per stage (first block first, zero layers left out),

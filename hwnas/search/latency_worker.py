@@ -14,8 +14,13 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   idle time of the worker's core on a loaded machine). Cores still share
   caches and memory bandwidth; benchmarks/search_step_cost.py measures what
   that does to the latencies' test-retest and level.
-- It measures exactly as `LatencyOracle.measure` does in line (same space,
-  conditions and `MeasureConfig`); the oracle keeps the memo and the log.
+- It measures exactly as `LatencyOracle.measure_sample` does in line (same
+  space, conditions and `MeasureConfig`); the oracle keeps the memo and the log.
+- Start-up (imports, then exporting every ONNX part a sample can use:
+  `LatencyOracle.prepare_parts`) overlaps with the supernet's warm-up, and the
+  search waits for `ready` before its first architecture step
+  (`wait_ready`): in a real search (hundreds of warm-up steps) that wait is
+  zero, and no architecture step pays for the worker's start-up.
 - `auto` takes the worker wherever it has a device of its own: a GPU other
   than the training one, or a CPU core the training leaves free (latency
   timed with one thread). It times in line on the device that trains, under
@@ -36,7 +41,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -70,11 +75,16 @@ def _serve(spec: WorkerSpec, requests: Any, replies: Any) -> None:
 
     space = get_space(spec.space, **spec.space_config)
     oracle = LatencyOracle(space, spec.conditions, config=spec.config)
-    replies.put(("ready", None, None, None, None))
+    try:
+        oracle.prepare_parts()
+    except Exception as error:  # noqa: BLE001 - the search learns it at its first wait
+        replies.put(("ready", None, None, None, f"exporting the ONNX parts failed: {type(error).__name__}: {error}"))
+    else:
+        replies.put(("ready", None, None, None, None))
     while (item := requests.get()) is not None:
         key, choices = item
         try:
-            result = oracle.measure(space.architecture(choices), oracle.config)
+            result = oracle.measure_sample(space.architecture(choices))
             replies.put((key, result.value_ms, result.cv, result.runs, None))
         except Exception as error:  # noqa: BLE001 - reported to the search, which raises it there
             replies.put((key, None, None, None, f"{type(error).__name__}: {error}"))
@@ -130,8 +140,22 @@ class LatencyWorker:
         """(median ms, cv, timed runs) of a submitted architecture; waits for it."""
         if key not in self._submitted:
             raise KeyError(f"{key} was never submitted to the latency worker")
+        self._receive_until(lambda: key in self._results)
+        return self._results.pop(key)
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has started and exported its parts (returns at once after that)."""
+        self._receive_until(lambda: self._ready)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the worker has reported ready (as far as the replies read so far say)."""
+        return self._ready
+
+    def _receive_until(self, done: Callable[[], bool]) -> None:
+        """Read replies until `done()`; a dead, stuck or failing worker ends the search in one line."""
         waited = 0.0
-        while key not in self._results:
+        while not done():
             try:
                 got, value, cv, runs, error = self._replies.get(timeout=POLL_S)
             except queue.Empty:
@@ -144,13 +168,13 @@ class LatencyWorker:
                     raise UsageError(f"the latency worker gave no result in {RESULT_TIMEOUT_S:.0f} s; "
                                      "rerun with --latency-timing inline") from None
                 continue
-            if got == "ready":
-                self._ready = True
-                continue
+            waited = 0.0
             if error is not None:
                 raise UsageError(f"timing a sampled network in the latency worker failed: {error}")
-            self._results[got] = (value, cv, runs)
-        return self._results.pop(key)
+            if got == "ready":
+                self._ready = True
+            else:
+                self._results[got] = (value, cv, runs)
 
     def close(self) -> None:
         """Stop the worker."""
