@@ -22,7 +22,7 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,29 @@ def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def wait_while_locked(folder: Path | str, *, name: str = LOCK_NAME, on_wait: Callable[[str], None] | None = None) -> None:
+    """Return once no process holds `folder`'s lock `name`, waiting if one does.
+
+    For a shared cache that another process may be filling (the default device profile two
+    searches reuse): the second waits and then reuses what the first made, instead of being
+    refused. `on_wait(pid)` is called once if it has to wait. A shared probe, so waiters do not
+    block each other; the holder's own `run_lock` still refuses a second *writer*."""
+    path = Path(folder) / name
+    if not path.exists():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown")
+            fcntl.flock(fd, fcntl.LOCK_SH)  # blocks until the holder exits or releases
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

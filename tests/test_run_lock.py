@@ -110,3 +110,22 @@ def test_second_profile_on_one_folder_is_refused_and_measures_nothing(tmp_path: 
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+
+
+def test_a_search_waits_for_a_profile_another_process_is_making(tmp_path: Path) -> None:
+    """Two searches started together on one default profile: the second waits for the first's
+    profile lock and then goes on (it is not refused), and returns as soon as the lock is free."""
+    from search_spaces.files import wait_while_locked  # noqa: PLC0415
+
+    holder = _hold(tmp_path / "profile", ".samples.jsonl.lock")
+    waited: list[str] = []
+    started = time.monotonic()
+    killer = subprocess.Popen([sys.executable, "-c", f"import os, signal, time; time.sleep(1.5); os.kill({holder.pid}, signal.SIGTERM)"])
+    wait_while_locked(tmp_path / "profile", name=".samples.jsonl.lock", on_wait=waited.append)
+    assert time.monotonic() - started >= 1.0 and waited == [str(holder.pid)]  # it waited for the holder, naming it
+    holder.wait()
+    killer.wait()
+    waited.clear()
+    wait_while_locked(tmp_path / "profile", name=".samples.jsonl.lock", on_wait=waited.append)  # free: no wait
+    wait_while_locked(tmp_path / "missing", on_wait=waited.append)
+    assert waited == []

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ from lut.samples import read_directory
 from lut.table import load, write_json_atomic
 from profilers import LatencyResult
 from search_spaces import SearchSpace
+from search_spaces.files import wait_while_locked
 
 SMALL_WIDTHS = [16, 8, 16, 24, 32, 48, 64, 96, 256]
 SMALL_DEPTHS = [2, 2, 2, 2, 2, 1]
@@ -150,6 +152,10 @@ def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path,
         batch_size=conditions.batch_size, precision=conditions.precision, samples=samples, out=out,
         threads=conditions.threads, progress=progress,
     )
+    # Another search may be profiling these conditions right now (two searches started together): wait for
+    # it and reuse its profile rather than be refused by the profile's lock.
+    wait_while_locked(out, name=f".{settings.shard.file_name}.lock",
+                      on_wait=lambda pid: print(f"waiting for pid {pid}, which is profiling {out} ...", file=sys.stderr))
     outcome = profile_device(settings)
     if outcome.fit is None or outcome.table is None or outcome.table.model is None:
         raise UsageError(f"profiling {out} gave no fitted latency model ({'; '.join(outcome.notes)}); use more --profile-samples")
