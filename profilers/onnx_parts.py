@@ -105,6 +105,20 @@ class OnnxParts:
         return proto
 
 
+def copy_chain_weights(modules: Sequence[nn.Module], network: nn.Module) -> nn.Module:
+    """Give `network` the weights and buffers of its chain's `modules` (both list them in the same
+    order: stem first, layer by layer, head last), so a joined graph and a whole export of `network`
+    can be compared output for output. Returns `network`."""
+    theirs = [tensor for module in modules for tensor in module.state_dict().values()]
+    mine = list(network.state_dict().values())
+    if [t.shape for t in mine] != [t.shape for t in theirs]:
+        raise ProfilerError("the chain's modules do not hold the network's tensors in order: not its chain")
+    with torch.no_grad():
+        for target, source in zip(mine, theirs, strict=True):
+            target.copy_(source)
+    return network
+
+
 def _data_input(graph: Any, what: str) -> Any:
     initializers = {init.name for init in graph.initializer}
     inputs = [value for value in graph.input if value.name not in initializers]

@@ -19,7 +19,7 @@ import torch
 from hwnas.search.latency import LatencyConditions, LatencyOracle, SEARCH_MEASURE
 from profilers._onnx import export_onnx
 from profilers.errors import ProfilerError
-from profilers.onnx_parts import OnnxParts, chain_models
+from profilers.onnx_parts import OnnxParts, chain_models, copy_chain_weights
 from search_spaces import get_space
 
 SMALL = {"widths": [16, 8, 16, 24, 32, 48, 64, 96, 256], "depths": [2, 2, 2, 2, 2, 1], "small_input": False,
@@ -42,8 +42,7 @@ def _op_types(model: onnx.ModelProto) -> collections.Counter[str]:
 
 
 def _chain_with_the_networks_weights(space, arch, batch_size):  # noqa: ANN001, ANN202
-    """The chain's modules, with non-trivial BatchNorm statistics, and `build(arch)` given the same weights
-    (both list parameters and buffers stem first, layer by layer, head last)."""
+    """The chain's modules, with non-trivial BatchNorm statistics, and `build(arch)` given the same weights."""
     chain = space.chain(arch, batch_size)
     modules = [part.build().eval() for part in chain]
     generator = torch.Generator().manual_seed(3)
@@ -52,13 +51,7 @@ def _chain_with_the_networks_weights(space, arch, batch_size):  # noqa: ANN001, 
             for name, buffer in module.named_buffers():
                 if name.endswith(("running_mean", "running_var")):
                     buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
-    network = space.build(arch).eval()
-    mine, theirs = list(network.state_dict().values()), [v for m in modules for v in m.state_dict().values()]
-    assert [t.shape for t in mine] == [t.shape for t in theirs]
-    with torch.no_grad():
-        for target, source in zip(mine, theirs, strict=True):
-            target.copy_(source)
-    return chain, modules, network
+    return chain, modules, copy_chain_weights(modules, space.build(arch).eval())
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
