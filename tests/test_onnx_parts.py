@@ -18,6 +18,7 @@ import torch
 
 from hwnas.search.latency import LatencyConditions, LatencyOracle, SEARCH_MEASURE
 from profilers._onnx import export_onnx
+from profilers.backends.base import PRECISIONS, module_copy
 from profilers.errors import ProfilerError
 from profilers.onnx_parts import OnnxParts, chain_models, copy_chain_weights
 from search_spaces import get_space
@@ -29,12 +30,13 @@ TINY = {"widths": [4, 4, 4, 4, 8, 8, 8, 8, 16], "depths": [1, 1, 1, 1, 1, 1], "s
         "num_classes": 3}
 
 
-def _ort_output(model: onnx.ModelProto | Path, x: torch.Tensor) -> np.ndarray:
+def _ort_output(model: onnx.ModelProto | Path, x: torch.Tensor, provider: str = "CPUExecutionProvider") -> np.ndarray:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    session = onnxruntime.InferenceSession(source, options, providers=[provider])
+    assert session.get_providers()[0] == provider
+    return session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0].astype(np.float32)
 
 
 def _op_types(model: onnx.ModelProto) -> collections.Counter[str]:
@@ -131,3 +133,33 @@ def test_the_oracle_times_samples_from_parts_for_onnx_backends(backend: str) -> 
     layers = sum(len([c for c in d.choices if c != "zero"]) for d in space.decisions)
     assert count == layers + 2 and oracle.parts.exported == count  # every non-zero choice, stem, head; samples add none
     assert all(r.context.details["onnx_file"].endswith("sample.onnx") for r in results)
+
+
+@pytest.mark.cuda
+@pytest.mark.ort_provider("cuda")
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_parts_joined_on_the_gpu_give_the_whole_exports_outputs(tmp_path: Path, precision: str) -> None:
+    """As the GPU search does: parts exported on the device in the timed precision, batch 32, ORT's CUDA EP."""
+    space = get_space("proxyless", **SMALL)
+    arch = space.sample(np.random.default_rng(4))
+    chain, modules, network = _chain_with_the_networks_weights(space, arch, 32)
+    device = torch.device("cuda:0")
+    x = torch.randn(space.input_shape(32), generator=torch.Generator().manual_seed(4)).to(device, PRECISIONS[precision])
+    export_onnx(module_copy(network, device, precision), x, tmp_path / "whole.onnx", "torchscript")
+    joined = OnnxParts(device, precision).model([(p.name, p.input_shape, lambda m=m: m)
+                                                 for p, m in zip(chain, modules, strict=True)])
+    assert joined.graph.input[0].type.tensor_type.elem_type == onnx.helper.np_dtype_to_tensor_dtype(
+        np.dtype(np.float16 if precision == "fp16" else np.float32))
+    whole, mine = (_ort_output(m, x, "CUDAExecutionProvider") for m in (tmp_path / "whole.onnx", joined))
+    scale = max(1.0, float(np.abs(whole).max()))
+    assert float(np.abs(whole - mine).max()) <= (5e-2 if precision == "fp16" else 1e-2) * scale
+
+
+@pytest.mark.tensorrt
+def test_the_oracle_times_joined_samples_with_tensorrt_in_fp16() -> None:
+    space = get_space("proxyless", **TINY)
+    oracle = LatencyOracle(space, LatencyConditions(device="cuda:0", backend="tensorrt", batch_size=8, precision="fp16"),
+                           config=replace(SEARCH_MEASURE, budget_s=0.02, min_runs=3))
+    result = oracle.measure_sample(space.sample(np.random.default_rng(2)))
+    assert result.value_ms > 0 and oracle.parts is not None and oracle.parts.exported > 0
+    assert "fp16" in result.context.details["engine_precision"] and result.timing_mode == "gpu_events"

@@ -130,6 +130,8 @@ def test_a_search_timed_in_the_worker_logs_every_sample_and_leaves_the_cores_alo
     assert os.sched_getaffinity(0) == affinity
     metrics = read_metrics(tmp_path)
     assert [m["step"] for m in metrics] == list(range(6))
+    warmup = [m for m in metrics if m["phase"] == "warm-up"]
+    assert "latency" in warmup[-1]["phases"]  # the warm-up ended by waiting for the worker's ready
     search = [m for m in metrics if m["phase"] == "search"]
     assert all(m["sampled_latency_ms"] > 0 and m["latency_penalty"] is not None for m in search)
     assert all({"weight_step", "accuracy_relaxed", "latency", "optimizer"} <= set(m["phases"]) for m in search)
