@@ -5,7 +5,8 @@
     python benchmarks/gpu_recheck.py --out /tmp/rc --dry-run        # walks the steps without measuring
 
 Four steps, one per anomaly of that run (BENCHMARKS.md, "GPU suite"), each printing its table and
-writing `OUT/NN-<step>.json` as it ends (`OUT/suite.json` holds all: five files in all):
+writing `OUT/NN-<step>.json` as it ends (`OUT/suite.json` holds all: five files in all). They run in
+the order profile noise, interleaving, fp16, search latency; below, by anomaly:
 
 1. interleaving: the UNAS set timed interleaved read ~35% above the same nets timed alone. Single,
    interleaved with 2-run turns (the suite's setting), interleaved with 10-run turns, alternated
@@ -360,11 +361,12 @@ def profile_noise(context: SuiteContext) -> StepOutcome:
     return StepOutcome("ok", summary or "no profile ran", dict(context.data))
 
 
+# The profile first: it checks the fix (--cuda-graphs) and is the longest; the others shrink to what is left.
 STEPS = [
+    ("profile noise: plain eager vs CUDA-graph replay", profile_noise),
     ("interleaving: alone vs interleaved turns (eager, CUDA)", interleaving),
     ("fp16: kernels, casts and times per forward", fp16),
     ("search latency: where the in-line phase goes", search_latency),
-    ("profile noise: plain eager vs CUDA-graph replay", profile_noise),
 ]
 
 
