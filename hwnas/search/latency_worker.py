@@ -147,11 +147,6 @@ class LatencyWorker:
         """Wait until the worker has started and exported its parts (returns at once after that)."""
         self._receive_until(lambda: self._ready)
 
-    @property
-    def ready(self) -> bool:
-        """Whether the worker has reported ready (as far as the replies read so far say)."""
-        return self._ready
-
     def _receive_until(self, done: Callable[[], bool]) -> None:
         """Read replies until `done()`; a dead, stuck or failing worker ends the search in one line."""
         waited = 0.0
