@@ -85,9 +85,20 @@ class Choice(nn.Module):
         indices = active(weight)
         if not indices:
             raise ArchitectureError(f"decision {self.decision!r}: every weight is zero; nothing to run")
-        out: Tensor | None = None
+        outputs: dict[int, Tensor] = {}
+        by_block: dict[int, list[int]] = {}  # shared block -> the active choices it serves
         for index in indices:
-            term = self.candidate(self.choices[index])(x) * weight[index].to(x.dtype)
+            route = self._route.get(self.choices[index])
+            if route is None:
+                outputs[index] = self.candidates[self.choices[index]](x)
+            else:
+                by_block.setdefault(route[0], []).append(index)
+        for block, served in by_block.items():  # one call per block, so its choices can share work
+            names = [self._route[self.choices[index]][1] for index in served]
+            outputs.update(zip(served, self.shared[block].forward_choices(x, names), strict=True))
+        out: Tensor | None = None
+        for index in indices:  # summed in choice order, as before
+            term = outputs[index] * weight[index].to(x.dtype)
             out = term if out is None else out + term
         assert out is not None
         return out

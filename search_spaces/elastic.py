@@ -82,6 +82,11 @@ class ElasticBlock(nn.Module):
     def forward(self, x: Tensor, choice: str) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def forward_choices(self, x: Tensor, choices: Sequence[str]) -> list[Tensor]:
+        """The outputs of several of its choices on one input (a relaxed or multi-hot supernet
+        evaluation). A block overrides it where the choices share work (`ElasticMBConv`)."""
+        return [self(x, choice) for choice in choices]
+
     def copy_into(self, choice: str, module: nn.Module) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -137,8 +142,19 @@ class ElasticMBConv(ElasticBlock):
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: Tensor, choice: str) -> Tensor:
+        return self._after_expand(x, F.conv2d(x, self.expand.weight[:self.widths[choice]]), choice)
+
+    def forward_choices(self, x: Tensor, choices: Sequence[str]) -> list[Tensor]:
+        """Every choice's 1x1 expand output is a channel slice of the widest one's (same weight rows), so
+        a relaxed evaluation of the layer runs the expand conv once instead of once per choice."""
+        if len(choices) < 2:
+            return [self(x, choice) for choice in choices]
+        widest = F.conv2d(x, self.expand.weight[:max(self.widths[c] for c in choices)])
+        return [self._after_expand(x, widest[:, :self.widths[choice]], choice) for choice in choices]
+
+    def _after_expand(self, x: Tensor, expanded: Tensor, choice: str) -> Tensor:
         kernel, mid = self.options[choice][0], self.widths[choice]
-        out = F.relu6(self.expand_bn(F.conv2d(x, self.expand.weight[:mid]), choice))
+        out = F.relu6(self.expand_bn(expanded, choice))
         weight = crop_kernel(self.depthwise.weight[:mid], kernel)
         out = F.relu6(self.depthwise_bn(F.conv2d(out, weight, None, self.stride, kernel // 2, 1, mid), choice))
         out = self.project_bn(F.conv2d(out, self.project.weight[:, :mid]), choice)

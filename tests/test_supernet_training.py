@@ -267,3 +267,29 @@ def test_export_inherits_from_a_saved_supernet_of_either_mode(sharing, batchnorm
     arch = space.sample(np.random.default_rng(5))
     network = inherit_weights(space, arch, tmp_path / "supernet.pt").eval()
     torch.testing.assert_close(network(x), supernet.eval()(x, space.one_hot(arch)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("batchnorm", ["choice", "shared"])
+def test_relaxed_mbconv_shares_one_expand_conv_and_changes_nothing(batchnorm: str) -> None:
+    """`forward_choices` (one expand conv for all active choices) gives each choice's own forward, in training
+    mode too: the same outputs, gradients and BatchNorm statistics as one forward per choice."""
+    options = {"k3_e3": (3, 3), "k5_e3": (5, 3), "k7_e6": (7, 6), "k3_e6": (3, 6)}
+    torch.manual_seed(2)
+    shared = ElasticMBConv(8, 8, options, 1, 1e-3, batchnorm).double().train()  # float64: equal up to rounding
+    alone = ElasticMBConv(8, 8, options, 1, 1e-3, batchnorm).double().train()
+    alone.load_state_dict(shared.state_dict())
+    x = torch.randn(4, 8, 6, 6, dtype=torch.float64)
+    weights = torch.softmax(torch.randn(len(options), dtype=torch.float64), 0)
+    x_shared, x_alone = x.clone().requires_grad_(), x.clone().requires_grad_()
+    mixed = sum(w * y for w, y in zip(weights, shared.forward_choices(x_shared, list(options)), strict=True))
+    reference = sum(w * alone(x_alone, c) for w, c in zip(weights, options, strict=True))
+    torch.testing.assert_close(mixed, reference, rtol=1e-10, atol=1e-10)
+    mixed.square().sum().backward()
+    reference.square().sum().backward()
+    torch.testing.assert_close(x_shared.grad, x_alone.grad, rtol=1e-10, atol=1e-10)
+    for (name, a), b in zip(shared.named_parameters(), alone.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-10, msg=name)
+    for (name, a), b in zip(shared.named_buffers(), alone.buffers(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=name)
+    one = shared.forward_choices(x, ["k5_e3"])[0]  # a single choice is the plain forward
+    torch.testing.assert_close(one, shared(x, "k5_e3"))

@@ -222,17 +222,23 @@ STEPS: dict[str, Callable[[ArchContext, ArchitectureDistribution], tuple[Tensor,
 }
 
 
-def arch_step(ctx: ArchContext, optimizer: torch.optim.Optimizer) -> ArchStepReport:
-    """Compute the estimator's gradient wrt the logits and take one optimizer step."""
+def architecture_gradient(ctx: ArchContext) -> tuple[dict[str, Tensor], ArchStepReport]:
+    """The estimator's gradient of accuracy + latency terms wrt every decision's logits, for one step
+    (what `arch_step` applies; benchmarks/arch_gradient_snr.py draws it many times to measure its noise)."""
     dist = ArchitectureDistribution(ctx.logits)
     names = list(ctx.logits)
     if ctx.config.estimator == "darts":
-        grads, report = _darts(ctx, dist)
-    else:
-        surrogate, report = STEPS[ctx.config.estimator](ctx, dist)
-        with ctx.clock("backward"):
-            values = torch.autograd.grad(surrogate, [ctx.logits[n] for n in names], allow_unused=True)
-        grads = {n: torch.zeros_like(ctx.logits[n]) if g is None else g for n, g in zip(names, values, strict=True)}
+        return _darts(ctx, dist)
+    surrogate, report = STEPS[ctx.config.estimator](ctx, dist)
+    with ctx.clock("backward"):
+        values = torch.autograd.grad(surrogate, [ctx.logits[n] for n in names], allow_unused=True)
+    return {n: torch.zeros_like(ctx.logits[n]) if g is None else g for n, g in zip(names, values, strict=True)}, report
+
+
+def arch_step(ctx: ArchContext, optimizer: torch.optim.Optimizer) -> ArchStepReport:
+    """Compute the estimator's gradient wrt the logits and take one optimizer step."""
+    names = list(ctx.logits)
+    grads, report = architecture_gradient(ctx)
     with ctx.clock("optimizer"):
         optimizer.zero_grad(set_to_none=True)
         for name in names:
