@@ -241,8 +241,10 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise error(f"{what} {folder} is in use by another hwnas process (pid {holder}); wait for it to "
-                        "finish or stop it, or choose another folder") from None
+            refusal = error(f"{what} {folder} is in use by another hwnas process (pid {holder}); wait for it to "
+                            "finish or stop it, or choose another folder")
+            refusal.locked_by = holder  # type: ignore[attr-defined] - lets a caller that may wait tell this refusal apart
+            raise refusal from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         try:

@@ -129,3 +129,12 @@ def test_a_search_waits_for_a_profile_another_process_is_making(tmp_path: Path) 
     wait_while_locked(tmp_path / "profile", name=".samples.jsonl.lock", on_wait=waited.append)  # free: no wait
     wait_while_locked(tmp_path / "missing", on_wait=waited.append)
     assert waited == []
+
+
+def test_a_refusal_names_its_holder_for_callers_that_may_wait(holder: subprocess.Popen[str], tmp_path: Path) -> None:
+    """`hwnas.search.pipeline.ensure_profile` waits again (rather than fail) when another search takes the profile's
+    lock between its wait and its profile_device: it tells that refusal from other errors by `locked_by`."""
+    with pytest.raises(LutError) as refused_here:
+        with run_lock(tmp_path / "run", LutError):
+            pass
+    assert refused_here.value.locked_by == str(holder.pid)  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle
 from hwnas.search.loop import SearchResult, read_metrics, run_search, space_for_data
 from hwnas.search.standing import Standing, standing
 from hwnas.search.train import TrainReport, train_network
+from lut.errors import LutError
 from lut.samples import read_directory
 from lut.table import load, write_json_atomic
 from profilers import LatencyResult
@@ -153,10 +154,17 @@ def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path,
         threads=conditions.threads, progress=progress,
     )
     # Another search may be profiling these conditions right now (two searches started together): wait for
-    # it and reuse its profile rather than be refused by the profile's lock.
-    wait_while_locked(out, name=f".{settings.shard.file_name}.lock",
-                      on_wait=lambda pid: print(f"waiting for pid {pid}, which is profiling {out} ...", file=sys.stderr))
-    outcome = profile_device(settings)
+    # it and reuse its profile rather than be refused by the profile's lock (which it may also take between
+    # our wait and our profile_device: then wait again).
+    while True:
+        wait_while_locked(out, name=f".{settings.shard.file_name}.lock",
+                          on_wait=lambda pid: print(f"waiting for pid {pid}, which is using {out} ...", file=sys.stderr))
+        try:
+            outcome = profile_device(settings)
+            break
+        except LutError as error:
+            if getattr(error, "locked_by", None) is None:
+                raise
     if outcome.fit is None or outcome.table is None or outcome.table.model is None:
         raise UsageError(f"profiling {out} gave no fitted latency model ({'; '.join(outcome.notes)}); use more --profile-samples")
     return out / "lut.json"
