@@ -34,7 +34,8 @@ from lut.errors import LutError
 from lut.fit import FitReport, features_from_names, fit_and_evaluate
 from lut.report import write_report
 from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
-from lut.table import Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, load, save, write_json_atomic
+from lut.table import (Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, cuda_graphs_refusal, load, save,
+                       write_json_atomic)
 from profilers import MeasureConfig, check, measure_interleaved
 from search_spaces.files import append_jsonl, drop_torn_tail, finite_number, read_json, read_jsonl, run_lock
 from search_spaces.architecture import Architecture
@@ -107,12 +108,12 @@ def resolve_settings(
     GPU: batch 32 (UNAS's setting), fp32 (fp16 for TensorRT), 2000 samples,
     blocks of 16. CPU: batch 1, 64 px (where the space has a resolution),
     300 samples, blocks of 8, one thread. Retest: 10% of the samples, at most 50.
-    cuda_graphs: time eager as CUDA-graph replays (see `LAUNCH_BOUND_NOTE`).
+    cuda_graphs: time eager as CUDA-graph replays (see `launch_bound_note`).
     """
     gpu = is_gpu(device)
-    if cuda_graphs and not (gpu and backend == "eager"):
-        raise LutError(f"--cuda-graphs replays eager PyTorch on a CUDA device; drop it for --device {device} "
-                       f"--backend {backend}")
+    refusal = cuda_graphs_refusal(device, backend) if cuda_graphs else None
+    if refusal is not None:
+        raise LutError(f"--cuda-graphs: {refusal}; drop it")
     config = dict(space_options or {})
     defaults = get_space(space).config
     if input_size is not None:
@@ -131,7 +132,8 @@ def resolve_settings(
     if block_size < 1:
         raise LutError(f"--block-size must be at least 1, got {block_size}")
     if out is None:
-        out = Path("profiles") / f"{space}-{device.replace(':', '')}-{backend}-b{batch_size}-{precision}"
+        graphs = "-graphs" if cuda_graphs else ""  # another number than plain eager: never the same directory
+        out = Path("profiles") / f"{space}-{device.replace(':', '')}-{backend}-b{batch_size}-{precision}{graphs}"
     net_config, op_config = default_measure_configs(gpu, threads, statistic)
     if time_per_net is not None:
         if time_per_net <= 0:

@@ -62,6 +62,16 @@ class Conditions:
         )
 
 
+def cuda_graphs_refusal(device: str, backend: str) -> str | None:
+    """Why eager cannot be timed as CUDA-graph replays on `device` with `backend` (None: it can).
+
+    Only eager PyTorch on a CUDA device captures and replays a graph; elsewhere the flag would be
+    ignored and the numbers keyed as graph replays would be plain ones."""
+    if device.startswith("cuda") and backend == "eager":
+        return None
+    return f"CUDA-graph replay times eager PyTorch on a CUDA device, not --device {device} --backend {backend}"
+
+
 def _flag(value: Any, name: str) -> bool:
     """A JSON true/false, strictly ("false" or 0 is a damaged file, not a setting)."""
     if not isinstance(value, bool):
@@ -326,9 +336,10 @@ def check(table: LatencyTable, expect: Expectation) -> None:
         ("cuda_graphs", expect.cuda_graphs),
     ):
         if wanted is not None and found[name] != wanted:
+            fix = "under those conditions" if name != "cuda_graphs" else f"{'with' if wanted else 'without'} --cuda-graphs"
             raise LutError(
                 f"{name} differs: the LUT was measured with {name}={found[name]!r} but {wanted!r} is needed; "
-                "profile the device under those conditions (hwnas profile --device ...)"
+                f"profile the device {fix} (hwnas profile --device ...)"
             )
 
 

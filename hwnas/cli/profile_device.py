@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--out",
         default=None,
-        help="profile directory (default: profiles/SPACE-DEVICE-BACKEND-bBATCH-PRECISION); "
+        help="profile directory (default: profiles/SPACE-DEVICE-BACKEND-bBATCH-PRECISION, -graphs added with "
+        "--cuda-graphs); "
         "re-running with the same directory resumes",
     )
     group.add_argument(
@@ -115,10 +116,18 @@ def collapse_warning(space: Any) -> str | None:
     return None
 
 
+TIMING_ONLY = ("--channels-last", "--ort-provider", "--json")
+"""`hwnas profile` flags of the --model group that a device profile would silently ignore (they are not in
+its conditions: its ORT provider is the device's default, its layout contiguous, its output profile.json)."""
+
+
 def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
     """The parsed flags (ours and hwnas.cli.profile's) as ProfileSettings with device defaults."""
     from lut.profile import resolve_settings  # noqa: PLC0415
 
+    for flag in TIMING_ONLY:
+        if getattr(args, flag.removeprefix("--").replace("-", "_")) not in (None, False):
+            raise UsageError(f"{flag} applies to timing --model networks; a device profile does not use it: drop it")
     backends = [b for b in str(args.backend).split(",") if b]
     if len(backends) != 1:
         raise UsageError(f"--backend {args.backend!r}: a device profile is for one backend; run once per backend")

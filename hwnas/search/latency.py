@@ -33,7 +33,7 @@ import torch
 from hwnas.estimators import LinearSurrogate
 from hwnas.search.latency_worker import LatencyWorker
 from lut.fit import fit_ridge
-from lut.table import Expectation, LatencyTable, load
+from lut.table import Expectation, LatencyTable, cuda_graphs_refusal, load
 from profilers import MeasureConfig, measure
 from profilers.onnx_parts import OnnxParts
 from profilers.result import LatencyResult
@@ -56,16 +56,30 @@ FINAL_MEASURE = MeasureConfig(warmup_runs=10, warmup_s=0.3, min_runs=30, max_run
 
 @dataclass(frozen=True)
 class LatencyConditions:
-    """Where and how latency is measured; every number of a search is keyed by this."""
+    """Where and how latency is measured; every number of a search is keyed by this.
+
+    cuda_graphs: eager on CUDA timed as CUDA-graph replays, the GPU's work without the host's
+    launches. Another number than plain eager for a launch-bound network (on the H200, 2026-11-27:
+    mobilenet_v2 at batch 32 replays in 2.54 ms while plain eager read 2.75 to 4.36 ms as the host's
+    launch speed drifted), so it keys the device profile like precision: a search timing plain eager
+    (the default; no search flag sets it yet) refuses a graph-replay profile, and the reverse.
+    """
 
     device: str = "cpu"
     backend: str = "eager"
     batch_size: int = 1
     precision: str = "fp32"
     threads: int | None = None
+    cuda_graphs: bool = False
+
+    def __post_init__(self) -> None:
+        refusal = cuda_graphs_refusal(self.device, self.backend) if self.cuda_graphs else None
+        if refusal is not None:
+            raise ValueError(f"cuda_graphs: {refusal}")
 
     def measure_config(self, base: MeasureConfig) -> MeasureConfig:
-        return replace(base, threads=self.threads)
+        """`base` with these conditions' threads and timing mode (every measurement under them)."""
+        return replace(base, threads=self.threads, cuda_graphs=self.cuda_graphs)
 
     def expectation(self, space: SearchSpace) -> Expectation:
         """What a LUT must have been measured for to serve this search."""
@@ -76,6 +90,7 @@ class LatencyConditions:
             backend=self.backend,
             batch_size=self.batch_size,
             precision=self.precision,
+            cuda_graphs=self.cuda_graphs,
         )
 
 
@@ -189,7 +204,7 @@ class LatencyOracle:
             device=self.conditions.device,
             input_shape=tuple(self.space.input_shape(self.conditions.batch_size)),
             precision=self.conditions.precision,
-            config=replace(config, threads=self.conditions.threads),
+            config=self.conditions.measure_config(config),
             name=name,
         )
 

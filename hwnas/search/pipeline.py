@@ -139,9 +139,12 @@ class PipelineResult:
 
 
 def profile_dir_for(space: SearchSpace, conditions: LatencyConditions, root: str | Path = "profiles") -> Path:
-    """profiles/<space>-<config signature>-<device>-<backend>-b<batch>-<precision>: one profile per condition."""
+    """profiles/<space>-<config signature>-<device>-<backend>-b<batch>-<precision>[-graphs]: one profile per
+    condition (-graphs: timed as CUDA-graph replays; plain eager keeps the name it always had)."""
     device = conditions.device.replace(":", "")
-    return Path(root) / f"{space.name}-{space.signature()[:8]}-{device}-{conditions.backend}-b{conditions.batch_size}-{conditions.precision}"
+    graphs = "-graphs" if conditions.cuda_graphs else ""
+    return Path(root) / (f"{space.name}-{space.signature()[:8]}-{device}-{conditions.backend}-b{conditions.batch_size}"
+                         f"-{conditions.precision}{graphs}")
 
 
 def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path, samples: int, progress: bool) -> Path:
@@ -151,7 +154,7 @@ def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path,
     settings = resolve_settings(
         space=space.name, space_options=dict(space.config), device=conditions.device, backend=conditions.backend,
         batch_size=conditions.batch_size, precision=conditions.precision, samples=samples, out=out,
-        threads=conditions.threads, progress=progress,
+        threads=conditions.threads, progress=progress, cuda_graphs=conditions.cuda_graphs,
     )
     # Another search may be profiling these conditions right now (two searches started together): wait for
     # it and reuse its profile rather than be refused by the profile's lock (which it may also take between
