@@ -205,3 +205,24 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
         gradients.append(torch.autograd.grad(surrogate, list(logits.values())))
     for untuned, tuned in zip(*gradients, strict=True):
         torch.testing.assert_close(tuned, untuned, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TWO_CORES, reason="the latency worker needs a second CPU core")
+def test_the_search_process_leaves_the_workers_core_while_the_worker_runs() -> None:
+    """Left to the scheduler, the training thread also ran on the worker's core and eager timings there read up to
+    6x the in-line ones (benchmarks/search_step_cost.py): while a worker is attached the search keeps off its core."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle  # noqa: PLC0415
+    from hwnas.search.latency_worker import attached_worker, worker_cores  # noqa: PLC0415
+    from search_spaces import get_space  # noqa: PLC0415
+
+    space = get_space("proxyless", **TINY, in_channels=1, num_classes=10, resolution=8)
+    conditions = LatencyConditions(backend="ort")
+    oracle = LatencyOracle(space, conditions, config=replace(SEARCH_MEASURE, budget_s=0.02))
+    before = os.sched_getaffinity(0)
+    worker_core, search_cores = worker_cores(conditions, "cpu")  # type: ignore[misc]
+    with attached_worker(oracle, True, space, "cpu"):
+        assert os.sched_getaffinity(0) == search_cores and worker_core not in search_cores
+    assert os.sched_getaffinity(0) == before

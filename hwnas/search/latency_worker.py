@@ -9,11 +9,14 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
 - The worker is a spawned process (never forked: torch and ONNX Runtime keep
   threads and CUDA state a fork would copy half-way), started when the search
   starts so its imports overlap with the warm-up steps.
-- On the CPU it is pinned to one core (`os.sched_setaffinity`); the search
-  process is left to the scheduler (pinned to the other cores it lost the
-  idle time of the worker's core on a loaded machine). Cores still share
-  caches and memory bandwidth; benchmarks/search_step_cost.py measures what
-  that does to the latencies' test-retest and level.
+- On the CPU it is pinned to one core (`os.sched_setaffinity`) and, while the
+  worker runs, the search process to the others: left to the scheduler, the
+  training thread also ran on the worker's core, and eager timings there read
+  up to 6x the in-line ones with a 33% test-retest (quiet 2-core machine, one
+  other light process; benchmarks/search_step_cost.py). The search trains
+  with one thread by default (`SearchConfig.torch_threads`), so it loses no
+  parallelism. Cores still share caches and memory bandwidth; the benchmark
+  measures what that does to the latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure_sample` does in line (same
   space, conditions and `MeasureConfig`); the oracle keeps the memo and the log.
 - Start-up (imports, then exporting every ONNX part a sample can use:
@@ -207,8 +210,14 @@ def attached_worker(oracle: Any, enabled: bool, space: Any, training_device: str
     target = getattr(oracle, "oracle", None) or oracle  # under DDP the measuring rank's own oracle
     worker = LatencyWorker(space, target.conditions, target.config, training_device)
     target.worker = worker
+    cores = worker_cores(target.conditions, training_device)
+    previous = os.sched_getaffinity(0) if cores is not None else None
+    if cores is not None:
+        os.sched_setaffinity(0, cores[1])  # keep the training off the worker's core
     try:
         yield worker
     finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
         target.worker = None
         worker.close()
