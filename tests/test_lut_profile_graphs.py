@@ -170,3 +170,14 @@ def test_device_profile_refuses_timing_only_flags(flag: list[str], tmp_path: Pat
     line = refused(["profile", "--device", "cpu", *flag, "--input-size", "28", "--samples", "2", "--retest", "0", "--skip-ops",
                     "--out", str(out)], capsys, absent=[out])
     assert f"{flag[0]} applies to timing --model networks" in line
+
+
+@pytest.mark.cuda
+def test_oracle_times_graph_replays_when_its_conditions_say_so() -> None:
+    space = get_space("proxyless", widths=[4, 4, 4, 4, 8, 8, 8, 8, 16], depths=[1, 1, 1, 1, 1, 1], small_input=True,
+                      resolution=12)
+    arch = planned_arch(space, 0, 0)
+    plain = LatencyConditions(device="cuda:0", batch_size=4)
+    results = {graphs: LatencyOracle(space, replace(plain, cuda_graphs=graphs)).measure_sample(arch) for graphs in (False, True)}
+    assert results[True].context.cuda_graphs and not results[False].context.cuda_graphs
+    assert results[True].median_ms > 0 and results[False].median_ms > 0
