@@ -226,3 +226,21 @@ def test_the_search_process_leaves_the_workers_core_while_the_worker_runs() -> N
     with attached_worker(oracle, True, space, "cpu"):
         assert os.sched_getaffinity(0) == search_cores and worker_core not in search_cores
     assert os.sched_getaffinity(0) == before
+
+
+def test_architecture_steps_use_their_own_batch_size(tmp_path: Path) -> None:
+    """--arch-batch-size: the architecture steps' search-val batches hold that many images (val_acc is then a
+    multiple of 1/24, and not always of 1/8, the weight steps' batch), the weight steps keep --batch-size."""
+    config = _search_config(latency_estimator="none", latency_timing="inline", batch_size=8, arch_batch_size=24,
+                            steps=6, data_limit=300)
+    run_search(config, tmp_path, measure_final=False, surrogate=None)
+    metrics = read_metrics(tmp_path)
+    val = [m["val_acc"] for m in metrics if m["phase"] == "search"]
+    train = [m["train_acc"] for m in metrics]
+    assert all(abs(v * 24 - round(v * 24)) < 1e-4 for v in val)  # float32 accuracies
+    assert any(abs(v * 8 - round(v * 8)) > 1e-4 for v in val)
+    assert all(abs(t * 8 - round(t * 8)) < 1e-4 for t in train)
+    from hwnas.search.config import check_combination  # noqa: PLC0415
+
+    with pytest.raises(UsageError, match="arch-batch-size"):
+        check_combination(_search_config(arch_batch_size=0))

@@ -108,6 +108,10 @@ class SearchConfig:
     steps: int = 50
     warmup_steps: int | None = None
     batch_size: int = 32
+    arch_batch_size: int | None = None
+    """Images in each architecture step's search-train and search-val batches (None: `batch_size`).
+    A larger one is the cheapest way to more signal per step: batch 128 had 2.4x the gradient SNR of
+    batch 32 for 2.7x the time (BENCHMARKS.md, "Signal per architecture step")."""
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
@@ -211,8 +215,9 @@ def check_combination(config: SearchConfig) -> None:
         )
     if config.latency_target_ms is not None and not 0 < config.latency_target_ms < math.inf:
         raise UsageError(f"--latency-target must be positive and finite, got {config.latency_target_ms} ms")
-    if config.steps < 1 or (config.warmup_steps is not None and config.warmup_steps < 0) or config.batch_size < 1:
-        raise UsageError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
+    if config.steps < 1 or (config.warmup_steps is not None and config.warmup_steps < 0) or config.batch_size < 1 \
+            or (config.arch_batch_size is not None and config.arch_batch_size < 1):
+        raise UsageError("--steps, --batch-size and --arch-batch-size must be >= 1 and --warmup-steps >= 0")
     if config.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 step, got {config.checkpoint_every}")
     if not 0 < config.checkpoint_seconds < math.inf:

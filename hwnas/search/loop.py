@@ -202,16 +202,17 @@ def _run_search(
     if resume:
         run.keep_until(start, len(oracle) if oracle is not None else 0)
 
-    def batches(split: str, seed: int, consumed: int) -> Any:
+    def batches(split: str, seed: int, consumed: int, size: int) -> Any:
         """A step-counted stream: resuming skips exactly the `consumed` batches already used."""
-        loader = seeded_loader(getattr(data, split), config.batch_size, seed=seed, rank=info.rank, drop_last=True,
+        loader = seeded_loader(getattr(data, split), size, seed=seed, rank=info.rank, drop_last=True,
                                world_size=info.world_size, num_workers=getattr(data, "num_workers", 0))
         return endless_from(loader, consumed)
 
     searched = max(start - warmup, 0)
-    train_batches = batches("train", config.seed, start)
-    arch_train_batches = batches("train", config.seed + 1, searched)
-    val_batches = batches("val", config.seed, searched)
+    arch_batch = config.arch_batch_size or config.batch_size
+    train_batches = batches("train", config.seed, start, config.batch_size)
+    arch_train_batches = batches("train", config.seed + 1, searched, arch_batch)
+    val_batches = batches("val", config.seed, searched, arch_batch)
 
     def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[0].to(device), batch[1].to(device)
