@@ -58,6 +58,17 @@ def write_json(path: str | Path, document: dict[str, Any]) -> None:
     print(f"\nwrote {path}")
 
 
+def finish(document: dict[str, Any], path: str | Path, started: float) -> int:
+    """End a benchmark run: its total time and the machine (load average) at the end, printed and written."""
+    import time  # noqa: PLC0415
+
+    document["seconds"] = time.perf_counter() - started
+    document["machine_at_end"] = machine()
+    print(f"\ntotal {document['seconds']:.0f} s; load average at the end {document['machine_at_end']['load_average_1min']:.2f}")
+    write_json(path, document)
+    return 0
+
+
 class ResultsFile:
     """A benchmark's partial results, saved atomically after every unit of work, so a crash or a
     Ctrl-C loses at most the unit in progress; re-running the same command continues.

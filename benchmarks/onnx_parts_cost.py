@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import finish, machine, print_table, write_json  # noqa: E402
 
 from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle  # noqa: E402
 from hwnas.search.pipeline import default_space  # noqa: E402
@@ -172,11 +172,7 @@ def main() -> int:
                         f"budget {TIMING.budget_s} s each; median whole export "
                         f"{document['latency']['median_ms']:.4f} ms)",
                         ["ratio", "median", "min", "max", "mean abs % from 1"], rows)
-    document["seconds"] = time.perf_counter() - started
-    document["machine_at_end"] = machine()
-    print(f"\ntotal {document['seconds']:.0f} s; load average at the end {document['machine_at_end']['load_average_1min']:.2f}")
-    write_json(args.json, document)
-    return 0
+    return finish(document, args.json, started)
 
 
 if __name__ == "__main__":

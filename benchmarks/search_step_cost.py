@@ -57,7 +57,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import finish, machine, print_table, write_json  # noqa: E402
 from profiler_repeatability import mean_abs_pct_diff, shift_removed_pct_diff  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline  # noqa: E402
@@ -296,11 +296,7 @@ def main() -> int:
                         ["search", "final tau", "final eta", "variance at tau 0.4, eta 1", "variance at final tau, eta",
                          "ratio", "search step s"], rows)
             document["tuning"] = record
-    document["seconds"] = time.perf_counter() - started
-    document["machine_at_end"] = machine()
-    print(f"\ntotal {document['seconds']:.0f} s; load average at the end {document['machine_at_end']['load_average_1min']:.2f}")
-    write_json(args.json, document)
-    return 0
+    return finish(document, args.json, started)
 
 
 if __name__ == "__main__":
