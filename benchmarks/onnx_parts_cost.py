@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table, write_json  # noqa: E402
+from _common import finish, machine, print_table  # noqa: E402
 
 from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle  # noqa: E402
 from hwnas.search.pipeline import default_space  # noqa: E402

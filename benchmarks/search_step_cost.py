@@ -57,7 +57,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table, write_json  # noqa: E402
+from _common import finish, machine, print_table  # noqa: E402
 from profiler_repeatability import mean_abs_pct_diff, shift_removed_pct_diff  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline  # noqa: E402
