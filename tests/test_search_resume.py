@@ -29,6 +29,10 @@ def _fake_measure(self, arch, config, **kwargs):  # noqa: ANN001, ANN003, ARG001
     return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1)
 
 
+def _fake_measure_sample(self, arch):  # noqa: ANN001, ANN202 - the search's per-sample path (parts for ORT)
+    return _fake_measure(self, arch, None)
+
+
 def _trajectory(run: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in row.items() if k not in ("seconds", "phases")} for row in rows]  # wall times differ
@@ -36,6 +40,7 @@ def _trajectory(run: Path) -> list[dict]:
 
 def test_sigterm_mid_search_then_resume_matches_the_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LatencyOracle, "measure", _fake_measure)
+    monkeypatch.setattr(LatencyOracle, "measure_sample", _fake_measure_sample)
     config = SearchConfig(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
                           latency_estimator="relax", latency_target_ms=2.5, steps=8, warmup_steps=2, batch_size=16,
                           progress=False, checkpoint_every=3, latency_timing="inline")  # the stand-in runs in this process
