@@ -28,6 +28,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1)
 
     LatencyOracle.measure = fake_measure
+    LatencyOracle.measure_sample = lambda self, arch: fake_measure(self, arch, None)  # the per-sample path (ORT parts)
     seen, status_line = [], search_loop.status_line
     search_loop.status_line = lambda record, target: (seen.append(record.get("sampled")), status_line(record, target))[1]
     config = SearchConfig(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
