@@ -95,8 +95,16 @@ def init_from_env(device: str = "cpu", *, timeout_s: float = 1800.0) -> DistInfo
     return DistInfo(rank, world, local_rank, device, backend)
 
 
-def shutdown() -> None:
+def shutdown(*, wait_for_peers: bool = True) -> None:
+    """Tear the process group down; on a normal exit, only once every rank has got here.
+
+    Under gloo a rank that destroys its connections while a peer is still finishing the last collective on them
+    kills that peer (SIGABRT, "terminate called without an active exception"; seen in CI on 2 ranks). After an
+    error the peers may never reach the barrier, so callers pass `wait_for_peers=False` then.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -199,15 +199,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     target = "auto" if config.latency_target_ms is None else str(config.latency_target_ms)
     lock = run_lock(out, UsageError, what="search run folder") if main_rank else contextlib.nullcontext()
+    completed = False
     try:
         with lock:
             result = run_pipeline(config, out=out, target=target, profile_root=args.profile_root,
                                   profile_samples=args.profile_samples, train_steps=args.train_steps, resume=args.resume)
+        completed = True
     except SearchStopped as stopped:
         print(stopped)
         return 143 if stopped.signal_name == "SIGTERM" else 130
     finally:
-        distributed.shutdown()
+        distributed.shutdown(wait_for_peers=completed)
     if result is not None:
         print("\n".join(result.lines()))
     return 0

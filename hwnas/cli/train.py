@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_options(args.space_option)
     resolution = overrides.get("resolution", arch.config.get("resolution"))
     info = distributed.init_from_env(args.device)
+    completed = False
     try:
         seed = 0 if args.seed is None else args.seed
         config = recipe(
@@ -105,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         lock = run_lock(args.out, UsageError, what="training run folder") if info.is_main else contextlib.nullcontext()
         with lock:
             result = train(fitted, data, config, args.out, resume=args.resume, info=info)
+        completed = True
     finally:
-        distributed.shutdown()
+        distributed.shutdown(wait_for_peers=completed)
     if not info.is_main:
         return 0 if result.complete else 2
     if result.stopped_by is not None:
