@@ -4,7 +4,7 @@ On the H200 (2026-11-27) eager CUDA-event times of launch-bound nets followed th
 (raw retest MAPE 26%); graph replays are the GPU's work alone. A graph profile is another number than a
 plain eager one, so it is keyed like precision: recorded in profile.json and lut.json, refused when mixed,
 also by a search (LatencyConditions.cuda_graphs) and by its default profile directory. `hwnas profile`'s
-timing-only flags (--channels-last, --ort-provider, --json) are refused for a device profile, which ignored them.
+timing-only flags (--channels-last, --ort-provider, --json, --budget) are refused for a device profile, which ignored them.
 Runs on the CPU: what it checks is bookkeeping, not timing.
 """
 
@@ -163,7 +163,7 @@ def test_latency_conditions_refuse_cuda_graphs_where_nothing_replays(device: str
         LatencyConditions(device=device, backend=backend, cuda_graphs=True)
 
 
-@pytest.mark.parametrize("flag", [["--channels-last"], ["--ort-provider", "cpu"], ["--json", "x.json"]])
+@pytest.mark.parametrize("flag", [["--channels-last"], ["--ort-provider", "cpu"], ["--json", "x.json"], ["--budget", "3"]])
 def test_device_profile_refuses_timing_only_flags(flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # before: parsed and silently ignored (a contiguous, default-provider profile ran, no JSON written)
     out = tmp_path / "p"

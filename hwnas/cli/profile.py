@@ -20,6 +20,7 @@ from hwnas.errors import UsageError
 
 PROFILE_FORMAT = "hwnas.profile"
 PROFILE_VERSION = 1
+DEFAULT_BUDGET_S = 10.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--ort-provider", choices=("cpu", "cuda", "tensorrt"), default=None, help="ONNX Runtime provider (default: the device's)")
     group.add_argument("--channels-last", action="store_true", help="eager: channels_last memory format")
     group.add_argument("--cuda-graphs", action="store_true", help="eager on CUDA: replay a captured CUDA graph (also for a device profile)")
-    group.add_argument("--budget", type=positive_float, default=10.0, help="seconds of timing per model and backend at most (default: 10)")
+    group.add_argument("--budget", type=positive_float, default=None,
+                       help="seconds of timing per model and backend at most (default: 10; a device profile takes --time-per-net)")
     group.add_argument("--statistic", choices=("median", "p10"), default="median", help="reported statistic (default: median)")
     profile_device.add_arguments(parser)
     parser.set_defaults(func=run)
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         _check_file_backends(resolved, backends)
     json_path = _json_target(args.json)
     config = profilers.MeasureConfig(
-        budget_s=args.budget,
+        budget_s=DEFAULT_BUDGET_S if args.budget is None else args.budget,
         threads=args.threads,
         channels_last=args.channels_last,
         cuda_graphs=args.cuda_graphs,

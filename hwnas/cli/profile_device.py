@@ -116,18 +116,20 @@ def collapse_warning(space: Any) -> str | None:
     return None
 
 
-TIMING_ONLY = ("--channels-last", "--ort-provider", "--json")
+TIMING_ONLY = {"--channels-last": "drop it", "--ort-provider": "drop it", "--json": "drop it",
+               "--budget": "its timing per network is --time-per-net"}
 """`hwnas profile` flags of the --model group that a device profile would silently ignore (they are not in
-its conditions: its ORT provider is the device's default, its layout contiguous, its output profile.json)."""
+its conditions: its ORT provider is the device's default, its layout contiguous, its output profile.json),
+with what to do instead."""
 
 
 def settings_from_args(args: argparse.Namespace) -> ProfileSettings:
     """The parsed flags (ours and hwnas.cli.profile's) as ProfileSettings with device defaults."""
     from lut.profile import resolve_settings  # noqa: PLC0415
 
-    for flag in TIMING_ONLY:
+    for flag, instead in TIMING_ONLY.items():
         if getattr(args, flag.removeprefix("--").replace("-", "_")) not in (None, False):
-            raise UsageError(f"{flag} applies to timing --model networks; a device profile does not use it: drop it")
+            raise UsageError(f"{flag} applies to timing --model networks; a device profile does not use it: {instead}")
     backends = [b for b in str(args.backend).split(",") if b]
     if len(backends) != 1:
         raise UsageError(f"--backend {args.backend!r}: a device profile is for one backend; run once per backend")
