@@ -387,7 +387,10 @@ def test_13_ctrl_c_during_the_per_op_lut_keeps_what_was_timed(tmp_path: Path) ->
             "--time-per-net", "0.05", "--out", str(out)]
     for key, value in TINY.items():
         argv += ["--space-option", f"{key}={json.dumps(value)}"]
-    child = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # SIGINT back to default in the child: a suite started in the background (`make test &`, nohup) passes
+    # SIGINT on as ignored, and a Python started so never raises KeyboardInterrupt (seen: exit 0, not 130)
+    child = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(out / "ops.partial.jsonl", child)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
