@@ -51,7 +51,9 @@ first has profiled the device, and tabulate all targets at the end with --report
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -69,6 +71,7 @@ from hwnas.report.compare import Difference, difference, mean_se, percentile_amo
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
 from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.search.derive import DERIVATION_FILE  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import SearchStopped, read_metrics, run_search  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
@@ -86,6 +89,10 @@ DARTS cell space (DARTS trains a softmax mixture, so no single sampled network c
 
 IGNORED_FOR_RESUME = ("seed", "lut", "progress", "checkpoint_every", "checkpoint_seconds")
 """SearchConfig fields that may change between a run and its resumption (they do not change what is searched)."""
+
+ADDED_LATER = {"derive_candidates": 1}
+"""SearchConfig fields added after state files were written: left out of the identity at these defaults
+(what every older file used), so the older results stay readable."""
 
 
 def random_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
@@ -140,8 +147,9 @@ def supernet_val_acc(run_dir: Path) -> float | None:
     return tail_mean(search_val_accuracy(read_metrics(run_dir)))
 
 
-def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path) -> None:
+def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path, reuse: Path | None) -> None:
     run_dir = work / f"search-seed{seed}"
+    reuse_search(None if reuse is None else reuse / work.name / run_dir.name, run_dir)
     config = setup.config.replace(seed=seed, latency_target_ms=target_ms, progress=False)
     resume = (run_dir / CHECKPOINT).is_file()  # a search stopped by a signal continues its own trajectory
     result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate, resume=resume)
@@ -150,8 +158,33 @@ def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: 
         "seed": seed, "arch": result.arch.to_dict(), "predicted_ms": result.predicted_latency_ms,
         "measured_ms": result.final_latency.value_ms, "search_seconds": result.seconds,
         "supernet_val_acc_last": supernet_val_acc(run_dir), "run_dir": str(run_dir), "session_ms": [],
+        "derivation": derivation_summary(run_dir),
     }
     state.save()
+
+
+def derivation_summary(run_dir: Path) -> dict[str, Any] | None:
+    """With --derive-candidates > 1: how many were scored, and the inherited search-val accuracy of the argmax
+    network against the chosen one (the selection's own view of what it gained)."""
+    path = run_dir / DERIVATION_FILE
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    candidates, chosen = document["candidates"], document["chosen"]
+    return {"candidates": len(candidates), "scored": sum(1 for c in candidates if c["accuracy"] is not None),
+            "chosen": candidates[chosen]["proposed_by"], "chosen_val_acc": candidates[chosen]["accuracy"],
+            "argmax_val_acc": candidates[0]["accuracy"]}
+
+
+def reuse_search(source: Path | None, run_dir: Path) -> None:
+    """Copy a finished search of another work folder (same setting, task and search config but for the
+    derivation): `run_search` then resumes its final checkpoint and only derives again. `load_search`
+    refuses, in one line, a checkpoint made with another search config."""
+    if source is None or run_dir.exists():
+        return
+    if not (source / CHECKPOINT).is_file():
+        raise UsageError(f"--reuse-searches: {source} holds no {CHECKPOINT}; run the searches there first or drop the flag")
+    shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns(DERIVATION_FILE, "arch.json", "derived_latency.json"))
 
 
 def confirm(setup: Setup, state: TargetState, batch: list[Architecture], budget_s: float) -> None:
@@ -215,10 +248,12 @@ def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, tar
               f"{matches_per_search(state)} (draws so far {state.doc['draws']})", flush=True)
 
 
-def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[str, float]:
-    report = train_network(setup.space.build(arch), setup.data, steps=args.train_steps, batch_size=args.train_batch,
-                           seed=args.train_seed, threads=setup.config.torch_threads)
-    return {"accuracy": report.test_accuracy, "train_loss": report.train_loss, "train_seconds": report.seconds}
+def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[str, Any]:
+    """Test accuracy after the one recipe: the mean over `--train-seeds` (each seed's in `accuracies`)."""
+    reports = [train_network(setup.space.build(arch), setup.data, steps=args.train_steps, batch_size=args.train_batch,
+                             seed=seed, threads=setup.config.torch_threads) for seed in args.train_seeds]
+    return {"accuracy": float(np.mean([r.test_accuracy for r in reports])), "accuracies": [r.test_accuracy for r in reports],
+            "train_loss": float(np.mean([r.train_loss for r in reports])), "train_seconds": sum(r.seconds for r in reports)}
 
 
 def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any], index: int, target_ms: float,
@@ -227,7 +262,7 @@ def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any],
     for seed in args.seeds:
         if str(seed) not in state.searches:
             started = time.perf_counter()
-            search(setup, state, target_ms, seed, root / f"t{index}")
+            search(setup, state, target_ms, seed, root / f"t{index}", None if args.reuse_searches is None else Path(args.reuse_searches) / root.name)
             s = state.searches[str(seed)]
             print(f"target {index} ({target_ms:.3f} ms) seed {seed}: {s['measured_ms']:.3f} ms measured, supernet "
                   f"search-val acc (last 20%) {s['supernet_val_acc_last']}, {time.perf_counter() - started:.0f} s", flush=True)
@@ -259,10 +294,12 @@ def summarize(state: TargetState, index: int) -> dict[str, Any]:
         rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"], **moved,
                      "session_ms": float(np.median(session)) if session else None, "accuracy": s["accuracy"],
                      "supernet_val_acc_last": s["supernet_val_acc_last"], "randoms": len(own),
+                     "derivation": s.get("derivation"),
                      "random_mean": float(np.mean(own)) if own else None, "percentile": percentile_among(s["accuracy"], own)})
     searched, random = mean_se([s["accuracy"] for s in searches]), mean_se([c["accuracy"] for c in matched])
     diff: Difference = difference(searched, random)
-    return {"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
+    first = difference(mean_se([first_seed(s) for s in searches]), mean_se([first_seed(c) for c in matched]))
+    return {"first_seed_difference": first.value, "first_seed_difference_se": first.se, "first_seed_z": first.z,"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
             "random": random.__dict__, "difference": diff.value, "difference_se": diff.se, "z": diff.z,
             "goal_met": bool(random.n >= 2 and searched.n >= 2 and diff.z > 2.0), "per_search": rows,
             "random_timed": len(state.candidates), "random_draws": state.doc["draws"],
@@ -270,21 +307,35 @@ def summarize(state: TargetState, index: int) -> dict[str, Any]:
                                  "arch": c["arch"]["choices"]} for c in matched]}
 
 
+def first_seed(record: dict[str, Any]) -> float:
+    """The accuracy after the first training seed alone (older files hold one seed, in `accuracy`)."""
+    return record.get("accuracies", [record["accuracy"]])[0]
+
+
+def derivation_cell(derivation: dict[str, Any] | None) -> str:
+    if derivation is None:
+        return "argmax"
+    return f"{derivation['chosen']} of {derivation['scored']}: {derivation['chosen_val_acc']:.3f} vs {derivation['argmax_val_acc']:.3f}"
+
+
 def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace) -> None:
     print_table("per search (accuracy on the test split after the one recipe; percentile among its own matched randoms)",
-                ["target", "seed", "searched ms", "acc", "supernet val acc", "entropy / uniform", "mean max p", "randoms",
-                 "their mean", "percentile"],
+                ["target", "seed", "searched ms", "acc", "supernet val acc", "entropy / uniform", "mean max p",
+                 "derived (inherited val acc: chosen vs argmax)", "randoms", "their mean", "percentile"],
                 [[f"{s['target_ms']:.3f}", r["seed"], f"{r['measured_ms']:.3f}", f"{r['accuracy']:.4f}",
                   "-" if r["supernet_val_acc_last"] is None else f"{r['supernet_val_acc_last']:.3f}",
                   "-" if r.get("entropy_fraction") is None else f"{r['entropy_fraction']:.2f}",
-                  "-" if r.get("mean_max_probability") is None else f"{r['mean_max_probability']:.2f}", r["randoms"],
+                  "-" if r.get("mean_max_probability") is None else f"{r['mean_max_probability']:.2f}",
+                  derivation_cell(r.get("derivation")), r["randoms"],
                   "-" if r["random_mean"] is None else f"{r['random_mean']:.4f}",
                   "-" if math.isnan(r["percentile"]) else f"{r['percentile']:.0f}"]
                  for s in summaries for r in s["per_search"]])
     print_table(f"{args.setting}: searched vs random at equal measured latency (±{args.tolerance:.0%}), mean ± SE",
-                ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)"],
+                ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)",
+                 f"difference, training seed {args.train_seeds[0]} alone"],
                 [[f"{s['target_ms']:.3f}", str(mean_se_of(s["searched"])), str(mean_se_of(s["random"])),
-                  str(Difference(s["difference"], s["difference_se"])), "met" if s["goal_met"] else "NOT met"]
+                  str(Difference(s["difference"], s["difference_se"])), "met" if s["goal_met"] else "NOT met",
+                  str(Difference(s["first_seed_difference"], s["first_seed_difference_se"]))]
                  for s in summaries])
     random_points = [(c["measured_ms"], c["accuracy"]) for s in summaries for c in s["random_networks"]]
     found = {f"searched, target {s['target_ms']:.3f} ms": [(r["session_ms"] or r["measured_ms"], r["accuracy"]) for r in s["per_search"]]
@@ -336,7 +387,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-steps", type=int, default=400,
                         help="training steps of every network (default: 400, the recipe of task_separation / supernet_ranking)")
     parser.add_argument("--train-batch", type=int, default=32, help="training batch of every network (default: 32)")
-    parser.add_argument("--train-seed", type=int, default=0)
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0],
+                        help="training seeds of every network; its accuracy is their mean (default: 0; one network's "
+                             "seed-to-seed noise is ~2 points at 400 steps, benchmarks/supernet_ranking.py)")
+    parser.add_argument("--derive-candidates", type=int,
+                        help="networks each search's derivation chooses among (default: SearchConfig's, 1 = argmax; "
+                             "hwnas.search.derive)")
+    parser.add_argument("--reuse-searches", metavar="WORK",
+                        help="another --work folder whose finished searches (same setting, task and search config "
+                             "but --derive-candidates) are copied here and only derived again")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--work", default="runs/bench-search-vs-random")
     args = parser.parse_args(argv)
@@ -352,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("arch_batch_size", args.arch_batch_size),
                                    ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
                                    ("latency_backend", args.latency_backend), ("latency_timing", args.latency_timing),
-                                   ("test_renders", args.test_renders)) if v is not None}
+                                   ("test_renders", args.test_renders), ("derive_candidates", args.derive_candidates))
+                 if v is not None}
     space, estimators = SETTINGS[args.setting]
     try:
         setup = prepare(bench_config(args.task, space, **estimators, **overrides), profile_root=args.profiles)
@@ -361,9 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assert setup.profile is not None and setup.surrogate is not None
     root = Path(args.work) / f"{args.setting}-{args.task}"
-    identity = {"setting": args.setting, "task": args.task, "search": {k: v for k, v in setup.config.to_dict().items() if k not in IGNORED_FOR_RESUME},
+    searched_with = {k: v for k, v in setup.config.to_dict().items()
+                     if k not in IGNORED_FOR_RESUME and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    seeds = args.train_seeds[0] if len(args.train_seeds) == 1 else args.train_seeds  # one seed: as older files say it
+    identity = {"setting": args.setting, "task": args.task, "search": searched_with,
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
-                "train": [args.train_steps, args.train_batch, args.train_seed]}
+                "train": [args.train_steps, args.train_batch, seeds]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
     print(f"{args.setting}: targets {', '.join(f'{t:.3f}' for t in targets)} ms (quantiles {args.quantiles} of {setup.profile})")
     def report_all() -> None:

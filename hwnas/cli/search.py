@@ -105,6 +105,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     loop.add_argument("--arch-batch-size", type=positive_int, default=None,
                       help="images per architecture step's search-train and search-val batches (default: --batch-size); "
                            "4x the batch gave 2.4x the architecture gradient's signal-to-noise for 2.7x the time")
+    loop.add_argument("--derive-candidates", type=positive_int, default=1,
+                      help="networks the search chooses among at the end: 1 = the most probable (the papers' "
+                           "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
+                           "the latency target dropped, the best by accuracy with the supernet's weights on search-val "
+                           "(BatchNorm recalibrated, as SPOS selects; costs K evaluations, no training) (default: 1)")
     loop.add_argument("--w-lr", type=positive_float, default=0.05, help="supernet SGD learning rate (default: 0.05)")
     loop.add_argument("--arch-lr", type=positive_float, default=DEFAULTS["arch_lr"],
                       help=f"architecture Adam learning rate (default: {DEFAULTS['arch_lr']})")
@@ -157,7 +162,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         egs_samples=args.egs_samples, objective=args.objective, latency_estimator=args.latency_estimator,
         latency_target_ms=target,
         latency_penalty=args.latency_penalty, latency_weight=args.latency_weight, latency_beta=args.latency_beta,
-        steps=args.steps, **_warmup(args), batch_size=args.batch_size, arch_batch_size=args.arch_batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
+        steps=args.steps, **_warmup(args), derive_candidates=args.derive_candidates, batch_size=args.batch_size, arch_batch_size=args.arch_batch_size, w_lr=args.w_lr, arch_lr=args.arch_lr,
         device=args.device, latency_device=args.latency_device, latency_backend=args.backend,
         latency_batch_size=args.latency_batch_size or (32 if gpu else 1), latency_precision=args.precision,
         latency_threads=args.threads, lut=args.lut, seed=args.seed, progress=not args.no_progress,

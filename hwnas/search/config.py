@@ -121,6 +121,10 @@ class SearchConfig:
     supernet_batchnorm: str = "choice"
     supernet_rule: str | None = None
     warmup_epochs: float = DEFAULT_WARMUP_EPOCHS
+    derive_candidates: int = 1
+    """Networks the derivation chooses among (`hwnas.search.derive`): 1 = the most probable (the papers');
+    K > 1 = it and K-1 draws from the final distribution, within the latency target, the best by
+    inherited search-val accuracy (SPOS's selection)."""
 
     device: str = "cpu"
     torch_threads: int | None = 1
@@ -218,6 +222,8 @@ def check_combination(config: SearchConfig) -> None:
     if config.steps < 1 or (config.warmup_steps is not None and config.warmup_steps < 0) or config.batch_size < 1 \
             or (config.arch_batch_size is not None and config.arch_batch_size < 1):
         raise UsageError("--steps, --batch-size and --arch-batch-size must be >= 1 and --warmup-steps >= 0")
+    if config.derive_candidates < 1:
+        raise UsageError(f"--derive-candidates must be >= 1 (1: the most probable network), got {config.derive_candidates}")
     if config.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 step, got {config.checkpoint_every}")
     if not 0 < config.checkpoint_seconds < math.inf:

@@ -6,7 +6,8 @@
 
 The derived architecture is the space's derivation of the final
 probabilities (argmax per decision; DARTS edges keep the two strongest
-edges per node). Its latency is measured on the target device with the full
+edges per node), or with `derive_candidates` > 1 the best of that and a few
+draws by inherited accuracy within the target (`hwnas.search.derive`). Its latency is measured on the target device with the full
 protocol and reported against the target.
 """
 
@@ -33,6 +34,7 @@ from hwnas.search.latency_worker import attached_worker, resolve_timing
 from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
+from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
 from search_spaces.files import read_jsonl
 from hwnas.search.paths import PathRule
@@ -294,7 +296,15 @@ def _run_search(
                 raise SearchStopped(stop.name or "a signal on another rank", done, checkpoint_path)
 
     probabilities = _probabilities(space, logits)
-    derived = space.derive({name: list(p.values()) for name, p in probabilities.items()})
+    derivation = derive(space, {name: list(p.values()) for name, p in probabilities.items()},
+                        candidates=config.derive_candidates, supernet=net, data=data,
+                        predicted_ms=None if latency is None else latency.predicted_ms,
+                        target_ms=config.latency_target_ms, seed=config.seed, device=str(device),
+                        threads=config.torch_threads)
+    chosen = int(distributed.broadcast_float(derivation.chosen, info))  # one network on every rank, whatever the ties
+    derived = space.architecture(derivation.candidates[chosen].choices)
+    if info.is_main and config.derive_candidates > 1:
+        run.write_json(DERIVATION_FILE, {**derivation.to_dict(), "chosen": chosen})
     predicted = latency.predicted_ms(derived) if latency is not None else None
     final: LatencyResult | None = None
     if measure_final and info.rank == distributed.LATENCY_RANK:  # the measuring rank times the result once
