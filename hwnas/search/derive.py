@@ -70,6 +70,12 @@ class Derivation:
         return {"chosen": self.chosen, "candidates": [asdict(c) for c in self.candidates]}
 
 
+def gumbel_derivation(space: SearchSpace, log_p: Mapping[str, np.ndarray], rng: np.random.Generator) -> Architecture:
+    """The space's derivation of log-probabilities plus independent Gumbel(0, 1) noise: for an argmax
+    derivation a sample of the distribution (Gumbel-max trick), for the DARTS edges the edge rule perturbed."""
+    return space.derive({name: (lp + rng.gumbel(size=lp.shape)).tolist() for name, lp in log_p.items()})
+
+
 def propose(space: SearchSpace, probabilities: Mapping[str, Sequence[float]], count: int, seed: int) -> list[tuple[Architecture, str]]:
     """The argmax network and up to `count - 1` distinct Gumbel-perturbed derivations, in proposal order."""
     proposals = [(space.derive(probabilities), "argmax")]
@@ -79,7 +85,7 @@ def propose(space: SearchSpace, probabilities: Mapping[str, Sequence[float]], co
     for draw in range(MAX_DRAWS_PER_CANDIDATE * count):
         if len(proposals) >= count:
             break
-        arch = space.derive({name: (lp + rng.gumbel(size=lp.shape)).tolist() for name, lp in log_p.items()})
+        arch = gumbel_derivation(space, log_p, rng)
         key = tuple(sorted(arch.choices.items()))
         if key not in seen:
             seen.add(key)
