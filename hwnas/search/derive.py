@@ -36,7 +36,7 @@ import numpy as np
 from torch import nn
 
 from hwnas.datasets import DataSplits, FolderSplits
-from hwnas.search.inherit import calibration_batches, inherited_score
+from hwnas.search.inherit import calibration_batches_up_to, inherited_score
 from search_spaces import Architecture, SearchSpace
 
 DERIVATION_FILE = "derivation.json"
@@ -122,8 +122,7 @@ def derive(
         return Derivation(proposals[eligible[0]][0], scored, eligible[0])
     if supernet is None or data is None:
         raise ValueError("deriving among several candidates needs the supernet and the data")
-    available = len(data.split("train")) // batch_size
-    batches = calibration_batches(data, max(1, min(bn_batches, available)), batch_size, seed=seed)
+    batches = calibration_batches_up_to(data, bn_batches, batch_size, seed=seed)
     for i in eligible:
         score = inherited_score(space, supernet, proposals[i][0], data, batches=batches, device=device, threads=threads)
         scored[i] = replace(scored[i], accuracy=score.accuracy, loss=score.loss)

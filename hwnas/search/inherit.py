@@ -60,6 +60,11 @@ def calibration_batches(data: DataSplits | FolderSplits, count: int, batch_size:
     return batches
 
 
+def calibration_batches_up_to(data: DataSplits | FolderSplits, count: int, batch_size: int, *, seed: int = 0) -> list[Batch]:
+    """`calibration_batches`, fewer (at least one) when search-train holds fewer than `count` batches."""
+    return calibration_batches(data, max(1, min(count, len(data.split("train")) // batch_size)), batch_size, seed=seed)
+
+
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from hwnas.datasets import DataSplits, FolderSplits
 from hwnas.report.compare import mean_se, percentile_among, within
-from hwnas.search.inherit import calibration_batches, inherited_score
+from hwnas.search.inherit import calibration_batches_up_to, inherited_score
 from lut.samples import read_directory
 from lut.table import write_json_atomic
 from search_spaces import Architecture, SearchSpace
@@ -122,8 +122,7 @@ def standing(
     """Score the derived network and the `count` profile networks nearest its latency with inherited weights.
 
     BN statistics come from `bn_batches` search-train batches of `batch_size`, fewer when the split is smaller."""
-    available = len(data.split("train")) // batch_size
-    batches = calibration_batches(data, max(1, min(bn_batches, available)), batch_size, seed=seed)
+    batches = calibration_batches_up_to(data, bn_batches, batch_size, seed=seed)
 
     def score(arch: Architecture) -> float:
         return inherited_score(space, supernet, arch, data, batches=batches, device=device, threads=threads).accuracy
