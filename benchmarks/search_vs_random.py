@@ -8,8 +8,10 @@ top). Protocol:
 1. Three latency targets across the measured range: quantiles (`--quantiles`,
    default 0.15, 0.5, 0.85) of the measured latencies of the device profile's
    random networks.
-2. At each target, one search per seed (`--seeds`, default 0..4). Each derived
-   network's latency is measured with the full protocol.
+2. At each target, one search per seed (`--seeds`, default 0..4), derived as
+   `--derive-candidates` says (default argmax). Each derived network's latency is
+   measured with the full protocol. `--reuse-searches WORK` copies finished
+   searches of another run and only derives them again.
 3. Random networks of the same space, per target, shared by its searches:
    rejection sampling with the profile's linear latency model. A uniform
    draw (`space.derive` of uniform random scores: for proxyless a uniform
@@ -25,7 +27,7 @@ top). Protocol:
    is trained only while one of its searches has fewer than `--randoms` trained.
 4. Every network, searched or random, is trained from scratch with one recipe
    (`hwnas.search.train.train_network`, `--train-steps` x `--train-batch`,
-   training seed `--train-seed`) and evaluated on the test split.
+   training seeds `--train-seeds`, the accuracy their mean) and evaluated on the test split.
 5. Per target: searched mean +- standard error (over seeds) against the
    mean +- SE of the random networks matched to any of its searches, the
    difference with its SE, and each searched network's percentile among its
