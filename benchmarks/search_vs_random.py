@@ -392,6 +392,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0],
                         help="training seeds of every network; its accuracy is their mean (default: 0; one network's "
                              "seed-to-seed noise is ~2 points at 400 steps, benchmarks/supernet_ranking.py)")
+    parser.add_argument("--latency-penalty", choices=["hinge", "power", "abs"],
+                        help="shape of the latency term (default: SearchConfig's, hinge: only latency over the target "
+                             "costs; abs: two-sided, pulls the distribution to the target)")
     parser.add_argument("--derive-candidates", type=int,
                         help="networks each search's derivation chooses among (default: SearchConfig's, 1 = argmax; "
                              "hwnas.search.derive)")
@@ -413,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("arch_batch_size", args.arch_batch_size),
                                    ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
                                    ("latency_backend", args.latency_backend), ("latency_timing", args.latency_timing),
-                                   ("test_renders", args.test_renders), ("derive_candidates", args.derive_candidates))
+                                   ("test_renders", args.test_renders), ("derive_candidates", args.derive_candidates),
+                                   ("latency_penalty", args.latency_penalty))
                  if v is not None}
     space, estimators = SETTINGS[args.setting]
     try:
