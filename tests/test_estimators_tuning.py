@@ -46,10 +46,10 @@ def test_eta_and_tau_receive_their_variance_gradients():
     toy, surrogate = _problem()
     tuner = VarianceTuner(tau=0.5, eta=0.8, lr=0.1)
     leaves = {k: t.clone().requires_grad_(True) for k, t in toy.logits.items()}
-    before = (float(tuner.tau), float(tuner.eta))
+    before = (float(tuner.tau.detach()), float(tuner.eta.detach()))
     result, _ = _gradient(toy, surrogate, leaves, tuner.tau, tuner.eta, seed=7)
     tuner.step(result, leaves)
-    after = (float(tuner.tau), float(tuner.eta))
+    after = (float(tuner.tau.detach()), float(tuner.eta.detach()))
     assert after[0] != before[0] and after[1] != before[1]
     assert tuner.eta.requires_grad and tuner.tau.requires_grad
 
@@ -69,8 +69,8 @@ def test_eta_step_from_first_order_terms_matches_the_second_order_gradient():
     direction = pending_relax(sample, surrogate, leaves).base  # b: reward 0, eta 1
     estimate = {k: float(reward) * sample.score[k] + 0.7 * direction[k] for k in leaves}
     tuner = VarianceTuner(tau=0.5, eta=0.7, lr=0.1, tune_tau=False)
-    before = float(tuner.eta)
+    before = float(tuner.eta.detach())
     tuner.step_eta(estimate, direction)
     gradient = 2.0 * sum((estimate[k] * direction[k]).sum() for k in leaves)
     torch.testing.assert_close(gradient, reference)
-    assert (float(tuner.eta) < before) == (float(reference) > 0)  # Adam moves eta against the gradient
+    assert (float(tuner.eta.detach()) < before) == (float(reference) > 0)  # Adam moves eta against the gradient
