@@ -34,6 +34,10 @@ def test_peers_are_the_band_or_else_the_nearest_and_the_lines_give_the_percentil
     peers, in_band = far.peers()
     assert not in_band and len(peers) == MIN_PEERS and "nearest in latency" in "\n".join(far.lines())
     assert Standing.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert "optimistic" not in text
+    chosen = Standing(_scored(1.0, 0.65), random, 0.05, chosen_among=8)
+    assert "chosen among up to 8 by this score" in "\n".join(chosen.lines())
+    assert Standing.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
 
 
 def test_standing_scores_profile_networks_nearest_in_latency_with_inherited_weights(tmp_path: Path) -> None:

@@ -314,6 +314,7 @@ def run_pipeline(
         standing_result = standing(result.space, result.supernet, result.arch, measured.value_ms, profile, data,
                                    batch_size=config.batch_size, seed=config.seed, device=config.device,
                                    threads=config.torch_threads)
+        standing_result = replace(standing_result, chosen_among=config.derive_candidates)
         standing_result.save(result.run_dir)
     seconds["vs random"] = time.perf_counter() - clock
     accepted: bool | None = None

@@ -54,6 +54,9 @@ class Standing:
     random: list[Scored]
     tolerance: float
     split: str = "val"
+    chosen_among: int = 1
+    """How many networks the derivation chose the found one from on this split (`--derive-candidates`):
+    above 1 the found network's score is the best of several noisy ones, so it reads optimistic."""
 
     def peers(self) -> tuple[list[Scored], bool]:
         """(networks at the derived one's latency, whether they lie in the +-tolerance band or are the nearest)."""
@@ -78,11 +81,13 @@ class Standing:
             f"{len(peers)} profile random networks {where}: {group.mean:.4f} ± {group.se:.4f} (mean ± SE)",
             f"              found network beats {better} of {len(peers)} (percentile "
             f"{percentile_among(self.derived.accuracy, accuracies):.0f}); best random {max(accuracies):.4f}",
+            *([f"              (optimistic: the found network was chosen among up to {self.chosen_among} by this score)"]
+              if self.chosen_among > 1 else []),
         ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"derived": asdict(self.derived), "random": [asdict(r) for r in self.random],
-                "tolerance": self.tolerance, "split": self.split}
+                "tolerance": self.tolerance, "split": self.split, "chosen_among": self.chosen_among}
 
     def save(self, run_dir: Path) -> Path:
         write_json_atomic(run_dir / STANDING_FILE, self.to_dict())
@@ -91,7 +96,7 @@ class Standing:
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Standing:
         return cls(Scored(**document["derived"]), [Scored(**r) for r in document["random"]],
-                   float(document["tolerance"]), document.get("split", "val"))
+                   float(document["tolerance"]), document.get("split", "val"), int(document.get("chosen_among", 1)))
 
 
 def profile_networks(space: SearchSpace, profile: Path) -> list[tuple[Architecture, float]]:
