@@ -53,12 +53,16 @@ def test_auto_target_without_a_profile_is_refused(tmp_path: Path, capsys: pytest
 def test_a_run_with_a_profile_ends_with_the_supernet_curve_and_the_standing_among_random(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = [a for a in TINY if a not in ("--lut", "none")] + ["--profile-root", str(tmp_path / "profiles"),
-                                                              "--profile-samples", "12"]
+                                                              "--profile-samples", "12", "--derive-candidates", "3"]
     out = tmp_path / "run"
     assert main(["search", *args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     standing = json.loads((out / "standing.json").read_text())
     assert len(standing["random"]) == 10 and 0 <= standing["derived"]["accuracy"] <= 1
+    derivation = json.loads((out / "derivation.json").read_text())
+    assert len(derivation["candidates"]) == 3
+    assert derivation["candidates"][derivation["chosen"]]["choices"] == json.loads((out / "arch.json").read_text())["choices"]
+    assert "chosen among up to 3 by this score" in printed
     assert "vs random      inherited-weight accuracy on search-val: found" in printed
     assert "supernet       search-val accuracy per tenth of the architecture steps:" in printed
     report = (out / "report.md").read_text()
