@@ -261,10 +261,11 @@ def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[st
 def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any], index: int, target_ms: float,
                root: Path) -> TargetState:
     state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target_ms})
+    reuse = None if args.reuse_searches is None else Path(args.reuse_searches) / root.name
     for seed in args.seeds:
         if str(seed) not in state.searches:
             started = time.perf_counter()
-            search(setup, state, target_ms, seed, root / f"t{index}", None if args.reuse_searches is None else Path(args.reuse_searches) / root.name)
+            search(setup, state, target_ms, seed, root / f"t{index}", reuse)
             s = state.searches[str(seed)]
             print(f"target {index} ({target_ms:.3f} ms) seed {seed}: {s['measured_ms']:.3f} ms measured, supernet "
                   f"search-val acc (last 20%) {s['supernet_val_acc_last']}, {time.perf_counter() - started:.0f} s", flush=True)
@@ -301,8 +302,9 @@ def summarize(state: TargetState, index: int) -> dict[str, Any]:
     searched, random = mean_se([s["accuracy"] for s in searches]), mean_se([c["accuracy"] for c in matched])
     diff: Difference = difference(searched, random)
     first = difference(mean_se([first_seed(s) for s in searches]), mean_se([first_seed(c) for c in matched]))
-    return {"first_seed_difference": first.value, "first_seed_difference_se": first.se, "first_seed_z": first.z,"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
+    return {"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
             "random": random.__dict__, "difference": diff.value, "difference_se": diff.se, "z": diff.z,
+            "first_seed_difference": first.value, "first_seed_difference_se": first.se, "first_seed_z": first.z,
             "goal_met": bool(random.n >= 2 and searched.n >= 2 and diff.z > 2.0), "per_search": rows,
             "random_timed": len(state.candidates), "random_draws": state.doc["draws"],
             "random_networks": [{"measured_ms": c["measured_ms"], "accuracy": c["accuracy"], "matches": c["matches"],
