@@ -8,7 +8,8 @@ top). Protocol:
 1. Three latency targets across the measured range: quantiles (`--quantiles`,
    default 0.15, 0.5, 0.85) of the measured latencies of the device profile's
    random networks.
-2. At each target, one search per seed (`--seeds`, default 0..4), derived as
+2. At each target, one search per seed (`--seeds`, default 0..4; the tables show
+   those searches only, so a run extended by more seeds can still be read seed set by seed set), derived as
    `--derive-candidates` says (default argmax). Each derived network's latency is
    measured with the full protocol. `--reuse-searches WORK` copies finished
    searches of another run and only derives them again.
@@ -91,6 +92,9 @@ DARTS cell space (DARTS trains a softmax mixture, so no single sampled network c
 
 IGNORED_FOR_RESUME = ("seed", "lut", "progress", "checkpoint_every", "checkpoint_seconds")
 """SearchConfig fields that may change between a run and its resumption (they do not change what is searched)."""
+
+DEFAULT_SEEDS = [0, 1, 2, 3, 4]
+"""Search seeds per target (issue #12: at least 5)."""
 
 ADDED_LATER = {"derive_candidates": 1}
 """SearchConfig fields added after state files were written: left out of the identity at these defaults
@@ -285,10 +289,13 @@ def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any],
     return state
 
 
-def summarize(state: TargetState, index: int) -> dict[str, Any]:
-    """Mean +- SE per group, the difference, and each search's percentile among its own matches."""
-    searches = [s for s in state.searches.values() if s.get("accuracy") is not None]
-    matched = [c for c in state.candidates if c["matches"] and c.get("accuracy") is not None]
+def summarize(state: TargetState, index: int, seeds: list[int] | None = None) -> dict[str, Any]:
+    """Mean +- SE per group, the difference, and each search's percentile among its own matches;
+    with `seeds`, only those searches and the random networks matched to one of them."""
+    searches = [s for s in state.searches.values()
+                if s.get("accuracy") is not None and (seeds is None or int(s["seed"]) in seeds)]
+    chosen = {int(s["seed"]) for s in searches}
+    matched = [c for c in state.candidates if chosen.intersection(c["matches"]) and c.get("accuracy") is not None]
     rows = []
     for s in searches:
         own = [c["accuracy"] for c in matched if s["seed"] in c["matches"]]
@@ -364,7 +371,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--task", choices=sorted(TASKS), default="cluttered",
                         help="data and space size shared by the #12 benchmarks (_common.TASKS; default: cluttered)")
     parser.add_argument("--latency-backend", help="backend of the latency conditions (default: SearchConfig's)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="search seeds (default: 0 1 2 3 4); the tables then show only these searches and the random "
+                             "networks matched to them (with --report-only and no --seeds: every search on disk)")
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.15, 0.5, 0.85],
                         help="latency targets: quantiles of the profile's random networks (default: 0.15 0.5 0.85)")
     parser.add_argument("--targets", type=int, nargs="+", help="run only these target indices (others are reported if done)")
@@ -436,10 +445,12 @@ def main(argv: list[str] | None = None) -> int:
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
                 "train": [args.train_steps, args.train_batch, seeds]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
+    shown_seeds = args.seeds if args.seeds is not None or args.report_only else DEFAULT_SEEDS
+    args.seeds = args.seeds or DEFAULT_SEEDS
     print(f"{args.setting}: targets {', '.join(f'{t:.3f}' for t in targets)} ms (quantiles {args.quantiles} of {setup.profile})")
     def report_all() -> None:
         """Every target's state as it is on disk now (another process may have extended it)."""
-        summaries = [summarize(TargetState(root / f"t{index}.json", {**identity, "target_ms": target}), index)
+        summaries = [summarize(TargetState(root / f"t{index}.json", {**identity, "target_ms": target}), index, shown_seeds)
                      for index, target in enumerate(targets) if (root / f"t{index}.json").is_file()]
         if summaries:
             report(summaries, root, setup, args)
