@@ -6,31 +6,18 @@ the injected steps are ordinary step functions that fail or are interrupted on p
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_suite.py"
+from benchmark_scripts import load_benchmark
 
 
-def _suite():  # noqa: ANN202 - the benchmark script as a module (benchmarks/ is not a package)
-    if "gpu_suite" not in sys.modules:
-        if str(_PATH.parent) not in sys.path:
-            sys.path.insert(0, str(_PATH.parent))  # as when run as a script: its folder holds _common
-        spec = importlib.util.spec_from_file_location("gpu_suite", _PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["gpu_suite"] = module  # dataclasses look their module up while it executes
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules["gpu_suite"]
-            raise
-    return sys.modules["gpu_suite"]
+def _suite():  # noqa: ANN202
+    return load_benchmark("gpu_suite")
 
 
 def _context(dry_run: bool = True):  # noqa: ANN202

@@ -8,8 +8,6 @@ rules out casts added by hwnas as the cause. `layer_casts` is the GPU re-check's
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,22 +16,16 @@ import torch
 import torchvision
 from torch.profiler import ProfilerActivity, profile
 
+from benchmark_scripts import load_benchmark
+
 from profilers import MeasureConfig
 from profilers.backends import PrepareRequest, get_backend
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_recheck.py"
 SHAPE = (1, 3, 32, 32)
 
 
-def _recheck():  # noqa: ANN202 - the benchmark script as a module (benchmarks/ is not a package)
-    if "gpu_recheck" not in sys.modules:
-        if str(_PATH.parent) not in sys.path:
-            sys.path.insert(0, str(_PATH.parent))
-        spec = importlib.util.spec_from_file_location("gpu_recheck", _PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["gpu_recheck"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["gpu_recheck"]
+def _recheck():  # noqa: ANN202
+    return load_benchmark("gpu_recheck")
 
 
 def _events(run) -> list:  # noqa: ANN001

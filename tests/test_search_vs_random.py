@@ -4,25 +4,17 @@ standard error (numpy, independently of hwnas.report.compare)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "search_vs_random.py"
+from benchmark_scripts import load_benchmark
 
 
-def _benchmark():  # noqa: ANN202 - the benchmark script as a module (benchmarks/ is not a package)
-    if "search_vs_random" not in sys.modules:
-        sys.path.insert(0, str(_PATH.parent))
-        spec = importlib.util.spec_from_file_location("search_vs_random", _PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["search_vs_random"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["search_vs_random"]
+def _benchmark():  # noqa: ANN202
+    return load_benchmark("search_vs_random")
 
 
 def _search(seed: int, accuracy: float, tmp: Path) -> dict[str, Any]:
