@@ -74,6 +74,7 @@ from hwnas.report.compare import Difference, difference, mean_se, percentile_amo
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
 from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.search.config import SUPERNET_RULES  # noqa: E402
 from hwnas.search.derive import DERIVATION_FILE  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import SearchStopped, read_metrics, run_search  # noqa: E402
@@ -406,6 +407,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-penalty", choices=["hinge", "power", "abs"],
                         help="shape of the latency term (default: SearchConfig's, hinge: only latency over the target "
                              "costs; abs: two-sided, pulls the distribution to the target)")
+    parser.add_argument("--supernet-rule", choices=SUPERNET_RULES,
+                        help="paths the supernet's weights train on (default: SearchConfig's, uniform for UNAS; "
+                             "hwnas.search.paths)")
     parser.add_argument("--derive-candidates", type=int,
                         help="networks each search's derivation chooses among (default: SearchConfig's, 1 = argmax; "
                              "hwnas.search.derive)")
@@ -428,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                                    ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
                                    ("latency_backend", args.latency_backend), ("latency_timing", args.latency_timing),
                                    ("test_renders", args.test_renders), ("derive_candidates", args.derive_candidates),
-                                   ("latency_penalty", args.latency_penalty))
+                                   ("latency_penalty", args.latency_penalty), ("supernet_rule", args.supernet_rule))
                  if v is not None}
     space, estimators = SETTINGS[args.setting]
     try:

@@ -164,6 +164,35 @@ def test_fair_rule_runs_every_choice_once_per_group_and_paths_depend_on_seed_and
     assert len(draws[space.decisions[0].name]) == len(space.decisions[0].choices)
 
 
+def test_depth_rule_skips_a_block_half_the_time_and_draws_the_rest_uniformly() -> None:
+    from scipy.stats import chisquare  # noqa: PLC0415
+
+    space = get_space("proxyless", **PROXYLESS)
+    rule, steps = PathRule(space, "depth", seed=5), 2800
+    counts = {d.name: np.zeros(len(d.choices)) for d in space.decisions}
+    for step in range(steps):
+        for name, weights in rule(step, dict).paths[0].items():
+            counts[name][int(torch.argmax(weights))] += 1
+    skippable = [d for d in space.decisions if "zero" in d.choices]
+    assert skippable and len(skippable) < len(space.decisions)
+    for decision in space.decisions:
+        observed = counts[decision.name]
+        if decision in skippable:  # zero with 1/2, each of the n-1 blocks with 1/(2(n-1))
+            blocks = len(decision.choices) - 1
+            expected = np.array([0.5 if c == "zero" else 0.5 / blocks for c in decision.choices]) * steps
+        else:
+            expected = np.full(len(decision.choices), steps / len(decision.choices))
+        assert chisquare(observed, expected).pvalue > 1e-3, (decision.name, observed)
+    again = PathRule(space, "depth", seed=5)
+    for step in (0, 17, 400):
+        assert all(torch.equal(rule(step, dict).paths[0][k], v) for k, v in again(step, dict).paths[0].items())
+    darts = get_space("darts", **DARTS)  # no `zero`: every choice as often as under `uniform`
+    draws = [int(torch.argmax(PathRule(darts, "depth", seed=1)(step, dict).paths[0][darts.decisions[0].name]))
+             for step in range(700)]
+    n = len(darts.decisions[0].choices)
+    assert chisquare(np.bincount(draws, minlength=n), np.full(n, 700 / n)).pvalue > 1e-3
+
+
 def test_sandwich_rule_is_largest_smallest_and_one_random_path() -> None:
     space = get_space("proxyless", **PROXYLESS)
     paths = PathRule(space, "sandwich", seed=0)(4, dict)

@@ -126,8 +126,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "(default: choice)")
     supernet.add_argument("--supernet-rule", default=None,
                           help="paths trained in each weight step, in the warm-up and the search: sample (the "
-                               "estimator's own sample, the papers' setting), uniform (SPOS), fair (FairNAS: every "
-                               "choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
+                               "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
+                               "skippable block skipped half the time: Once-for-All's uniform depth), fair (FairNAS: "
+                               "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
                                "path, in-place distillation, 3x cost) (default: "
                                f"{DEFAULTS['supernet_rule']} for single-path estimators, sample for darts/snas/egs)")
     loop.add_argument("--train-steps", type=non_negative_int, default=DEFAULTS["train_steps"],

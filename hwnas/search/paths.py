@@ -6,6 +6,11 @@
   this is the uniform single path of SPOS. The papers' setting.
 - `uniform`: one path drawn uniformly per decision every step, whatever p is
   (SPOS, Guo et al. 2020): the supernet keeps training every candidate.
+- `depth`: `uniform`, except that a decision that may skip its block (a `zero` choice) skips it with
+  probability 1/2 and otherwise runs one of its blocks uniformly: each stage's depth is drawn uniformly,
+  as Once-for-All trains elastic depth (Cai et al. 2020). Under `uniform` a block is skipped on 1 path in
+  7, and the supernet rates skipping 0.5-3 points worse than training does (BENCHMARKS.md, "What skipping
+  a layer is worth"). In spaces without `zero` it draws what `uniform` draws, from its own stream.
 - `fair`: FairNAS strict fairness (Chu et al. 2021): steps are grouped by the
   largest number of choices K of any decision; within a group every decision
   runs each of its choices exactly once (a fresh permutation per group; a
@@ -17,7 +22,7 @@
   plus one uniform path on the largest path's predictions (KL to its softmax,
   detached), accumulating the gradients of the three into one update (3x cost).
 
-The uniform and fair paths are drawn from a generator seeded by (seed, step), so
+The uniform, depth and fair paths are drawn from a generator seeded by (seed, step), so
 a resumed search draws the same paths and every DDP rank agrees without a broadcast.
 """
 
@@ -35,6 +40,8 @@ from search_spaces import SearchSpace
 from search_spaces.choice import Choice
 
 Weights = dict[str, Tensor]
+SKIP = "zero"
+"""The choice that skips a block (proxyless space)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,17 @@ class PathRule:
         rng = self._rng(0, step)
         return _one_hot(self.space, {d.name: int(rng.integers(len(d.choices))) for d in self.space.decisions}, self.device)
 
+    def depth(self, step: int) -> Weights:
+        rng = self._rng(2, step)
+        index = {}
+        for decision in self.space.decisions:
+            blocks = [i for i, choice in enumerate(decision.choices) if choice != SKIP]
+            if len(blocks) < len(decision.choices) and rng.random() < 0.5:
+                index[decision.name] = decision.choices.index(SKIP)
+            else:
+                index[decision.name] = blocks[int(rng.integers(len(blocks)))]
+        return _one_hot(self.space, index, self.device)
+
     def fair(self, step: int) -> Weights:
         group, position = divmod(step, self.group)
         index = {}
@@ -107,6 +125,8 @@ class PathRule:
             return TrainingPaths((self.uniform(step),))
         if self.rule == "fair":
             return TrainingPaths((self.fair(step),))
+        if self.rule == "depth":
+            return TrainingPaths((self.depth(step),))
         return TrainingPaths((self.largest, self.smallest, self.uniform(step)), distill=True)
 
 
