@@ -43,8 +43,7 @@ from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
 from hwnas.search.pipeline import Setup, prepare  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
-
-SKIP = "zero"
+from search_spaces.proxyless import ZERO as SKIP  # noqa: E402
 
 
 def trained_networks(folders: list[Path]) -> list[dict[str, Any]]:

@@ -38,10 +38,9 @@ from torch import Tensor, nn
 from hwnas.search.config import SUPERNET_RULES as RULES
 from search_spaces import SearchSpace
 from search_spaces.choice import Choice
+from search_spaces.proxyless import ZERO as SKIP
 
 Weights = dict[str, Tensor]
-SKIP = "zero"
-"""The choice that skips a block (proxyless space)."""
 
 
 @dataclass(frozen=True)
