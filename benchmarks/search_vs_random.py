@@ -70,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TASKS, ResultsFile, bench_config, machine, print_table, write_json  # noqa: E402
 
 from hwnas.errors import UsageError  # noqa: E402
+from hwnas.objectives import LATENCY_PENALTIES  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
@@ -404,7 +405,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0],
                         help="training seeds of every network; its accuracy is their mean (default: 0; one network's "
                              "seed-to-seed noise is ~2 points at 400 steps, benchmarks/supernet_ranking.py)")
-    parser.add_argument("--latency-penalty", choices=["hinge", "power", "abs"],
+    parser.add_argument("--latency-penalty", choices=LATENCY_PENALTIES,
                         help="shape of the latency term (default: SearchConfig's, hinge: only latency over the target "
                              "costs; abs: two-sided, pulls the distribution to the target)")
     parser.add_argument("--supernet-rule", choices=SUPERNET_RULES,
