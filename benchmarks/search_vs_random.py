@@ -409,7 +409,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="shape of the latency term (default: SearchConfig's, hinge: only latency over the target "
                              "costs; abs: two-sided, pulls the distribution to the target)")
     parser.add_argument("--supernet-rule", choices=SUPERNET_RULES,
-                        help="paths the supernet's weights train on (default: SearchConfig's, uniform for UNAS; "
+                        help="paths the supernet's weights train on (default: SearchConfig's, depth for UNAS; "
                              "hwnas.search.paths)")
     parser.add_argument("--derive-candidates", type=int,
                         help="networks each search's derivation chooses among (default: SearchConfig's, 1 = argmax; "

@@ -243,7 +243,7 @@ def test_distillation_loss_is_zero_for_the_teacher_itself() -> None:
 
 
 def test_config_rule_defaults_warmup_epochs_and_refusals() -> None:
-    assert SearchConfig(estimator="rebar").rule in ("uniform", "fair", "sandwich")
+    assert SearchConfig(estimator="rebar").rule == SearchConfig(estimator="gdas").rule == "depth"
     assert SearchConfig(estimator="darts", latency_estimator="expected").rule == "sample"
     assert SearchConfig(supernet_rule="sandwich").rule == "sandwich"
     config = SearchConfig(warmup_epochs=2.0, batch_size=32)

@@ -24,7 +24,7 @@ from hwnas.cli._options import (
 )
 from hwnas.errors import UsageError
 
-DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 6.0, "supernet_rule": "uniform", "batch_size": 32, "arch_lr": 0.05,
+DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 6.0, "supernet_rule": "depth", "batch_size": 32, "arch_lr": 0.05,
                             "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50,
                             "checkpoint_seconds": 120.0}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""

@@ -43,7 +43,10 @@ DEFAULT_SUPERNET_RULES = {"darts": "sample", "snas": "sample", "egs": "sample"}
 """Estimators that train a mixture (softmax, relaxed, multi-hot) keep training it by default; the
 single-path ones default to `DEFAULT_SUPERNET_RULE`."""
 
-DEFAULT_SUPERNET_RULE = "uniform"
+DEFAULT_SUPERNET_RULE = "depth"
+"""Once-for-All's uniform depth: under `uniform` the supernet rated skipping a block 0.5-3 points worse than
+training does and searched networks tied with random ones at loose targets; `depth` removed most of that bias and
+the searches beat random at all three targets (BENCHMARKS.md, "The `depth` rule, pre-registered verdict")."""
 
 DEFAULT_WARMUP_EPOCHS = 6.0
 """Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
