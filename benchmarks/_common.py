@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -160,3 +161,25 @@ def bench_config(task: str, space: str, **changes: Any) -> Any:
     space_config = (spec["space_config"] or DEFAULT_SPACE_CONFIGS["mnist"])[space]
     return SearchConfig(space=space, dataset=spec["dataset"], image_size=spec["image_size"][space],
                         space_config=dict(space_config), progress=False, **changes)
+
+
+def search_setup(folder: Path, profile_root: str) -> Any:
+    """`prepare` of the `SearchConfig` a finished search ran with (its `config.json`), without progress bars."""
+    from hwnas.search import SearchConfig  # noqa: PLC0415
+    from hwnas.search.pipeline import prepare  # noqa: PLC0415
+
+    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    config = SearchConfig(**{k: v for k, v in searched.items() if k in known}).replace(progress=False)
+    return prepare(config, profile_root=profile_root)
+
+
+def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
+    """The final supernet of one finished search, built with that search's sharing and BatchNorm modes."""
+    from hwnas.checkpoint import load_checkpoint  # noqa: PLC0415
+    from hwnas.search.checkpoint import CHECKPOINT  # noqa: PLC0415
+
+    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
+    net = setup.space.supernet(weight_sharing=searched["weight_sharing"], batchnorm=searched["supernet_batchnorm"])
+    net.load_state_dict(load_checkpoint(folder / CHECKPOINT)["objects"]["supernet"])
+    return net.eval()

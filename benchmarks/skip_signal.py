@@ -35,13 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table  # noqa: E402
+from _common import final_supernet, finish, machine, print_table, search_setup  # noqa: E402
 
-from hwnas.checkpoint import load_checkpoint  # noqa: E402
-from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
-from hwnas.search.pipeline import Setup, prepare  # noqa: E402
+from hwnas.search.pipeline import Setup  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 from search_spaces.proxyless import ZERO as SKIP  # noqa: E402
 
@@ -77,14 +75,6 @@ def random_with_block(setup: Setup, decision: str, rng: np.random.Generator) -> 
             return arch
 
 
-def supernet_of(setup: Setup, folder: Path) -> Any:
-    """The final supernet of one finished search, built with that search's sharing and BatchNorm modes."""
-    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
-    net = setup.space.supernet(weight_sharing=searched["weight_sharing"], batchnorm=searched["supernet_batchnorm"])
-    net.load_state_dict(load_checkpoint(folder / CHECKPOINT)["objects"]["supernet"])
-    return net.eval()
-
-
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trained", type=Path, nargs="+", required=True,
@@ -107,10 +97,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.perf_counter()
-    searched = json.loads((args.supernets[0] / "config.json").read_text(encoding="utf-8"))["search"]
-    known = {f.name for f in dataclasses.fields(SearchConfig)}
-    config = SearchConfig(**{k: v for k, v in searched.items() if k in known}).replace(progress=False)
-    setup = prepare(config, profile_root=args.profiles)
+    setup = search_setup(args.supernets[0], args.profiles)
     assert setup.surrogate is not None
     decisions = [d.name for d in setup.space.decisions if SKIP in d.choices]
     networks = trained_networks(args.trained)
@@ -122,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     differences: dict[str, list[float]] = {d: [] for d in decisions}
     saved_us: dict[str, list[float]] = {d: [] for d in decisions}
     for folder in args.supernets:
-        net = supernet_of(setup, folder)
+        net = final_supernet(setup, folder)
         for decision in decisions:
             for _ in range(args.pairs):
                 arch = random_with_block(setup, decision, rng)

@@ -1,0 +1,154 @@
+"""Does a search pick what its own supernet prefers? (issue #12: why a setting ties with or loses to random.)
+
+When `search_vs_random.py` finds searched networks no better than random ones of equal measured latency, two
+failures look alike there:
+
+- the supernet misranks the networks: it does prefer the searched networks, training does not;
+- the estimator does not follow the supernet: the supernet would rank the searched networks no higher than the
+  random ones of the same latency, and the architecture distribution went where the latency term, the
+  estimator's bias or its noise took it.
+
+This script tells them apart. For every finished search in the state files (`t*.json`) under `--results`, its
+final supernet (`checkpoint.pt` in the search's folder) scores the searched network and each random network
+matched to it, with inherited weights (`hwnas.search.inherit.inherited_score`: search-val accuracy and loss,
+BatchNorm recalibrated on the same 10 batches of 64 for every network). Per search: the searched network minus
+the mean of its matched randoms, and its percentile among them, by the supernet and (from the state file) after
+training. Per target: those gaps as mean +- SE over searches.
+
+Run (after search_vs_random has trained its random networks; seconds per network on this machine):
+    nice -n 5 .venv/bin/python benchmarks/supernet_view.py --results runs/bench-svr-gdas-depth/gdas-relax-cluttered
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import final_supernet, finish, machine, print_table, search_setup  # noqa: E402
+
+from hwnas.report.compare import mean_se, percentile_among  # noqa: E402
+from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
+from search_spaces import Architecture  # noqa: E402
+
+
+@dataclass(frozen=True)
+class SearchView:
+    """One search: its network and its matched random networks, as its supernet and as training see them."""
+
+    target_ms: float
+    seed: int
+    supernet_searched: float
+    supernet_randoms: list[float]
+    supernet_loss_searched: float
+    supernet_loss_randoms: list[float]
+    trained_searched: float
+    trained_randoms: list[float]
+
+    @property
+    def supernet_gap(self) -> float:
+        return self.supernet_searched - float(np.mean(self.supernet_randoms))
+
+    @property
+    def supernet_loss_gap(self) -> float:
+        return self.supernet_loss_searched - float(np.mean(self.supernet_loss_randoms))
+
+    @property
+    def trained_gap(self) -> float:
+        return self.trained_searched - float(np.mean(self.trained_randoms))
+
+    @property
+    def supernet_percentile(self) -> float:
+        return percentile_among(self.supernet_searched, self.supernet_randoms)
+
+    @property
+    def trained_percentile(self) -> float:
+        return percentile_among(self.trained_searched, self.trained_randoms)
+
+
+def summarize(views: list[SearchView]) -> dict[str, Any]:
+    """Mean +- SE over searches of each gap, and the mean percentiles (searches without a matched random are left out)."""
+    views = [v for v in views if v.supernet_randoms]
+    gaps = {name: mean_se([getattr(v, name) for v in views]) for name in ("supernet_gap", "supernet_loss_gap", "trained_gap")}
+    return {"searches": len(views), **{name: asdict(value) for name, value in gaps.items()},
+            "supernet_percentile": float(np.mean([v.supernet_percentile for v in views])) if views else None,
+            "trained_percentile": float(np.mean([v.trained_percentile for v in views])) if views else None}
+
+
+def finished_searches(results: Path) -> list[tuple[float, dict[str, Any], list[dict[str, Any]]]]:
+    """(target ms, search record, its trained matched randoms) for every trained search whose folder holds its supernet."""
+    found = []
+    for path in sorted(results.glob("t*.json")):
+        state = json.loads(path.read_text(encoding="utf-8"))
+        for search in state["searches"].values():
+            randoms = [c for c in state["candidates"] if search["seed"] in c["matches"] and c.get("accuracy") is not None]
+            if search.get("accuracy") is not None and randoms and (Path(search["run_dir"]) / CHECKPOINT).is_file():
+                found.append((state["identity"]["target_ms"], search, randoms))
+    return found
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True,
+                        help="a search_vs_random result folder (holding t*.json), e.g. runs/bench-svr-depth-verdict/unas-cluttered")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these search seeds (default: every finished search)")
+    parser.add_argument("--profiles", default="profiles", help="profile root (default: profiles)")
+    parser.add_argument("--json", type=Path, help="output (default: <results>/supernet_view.json)")
+    args = parser.parse_args(argv)
+    if not finished_searches(args.results):
+        parser.error(f"{args.results} holds no finished search with trained matched random networks and its "
+                     f"{CHECKPOINT} (run benchmarks/search_vs_random.py there first)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.perf_counter()
+    found = [f for f in finished_searches(args.results) if args.seeds is None or int(f[1]["seed"]) in args.seeds]
+    setup = search_setup(Path(found[0][1]["run_dir"]), args.profiles)
+    batches = calibration_batches(setup.data, 10, 64, seed=0)
+    views = []
+    for target_ms, search, randoms in found:
+        net = final_supernet(setup, Path(search["run_dir"]))
+        scores = [inherited_score(setup.space, net, Architecture.from_dict(n["arch"]), setup.data, batches=batches)
+                  for n in [search, *randoms]]
+        views.append(SearchView(target_ms, int(search["seed"]), scores[0].accuracy, [s.accuracy for s in scores[1:]],
+                                scores[0].loss, [s.loss for s in scores[1:]], search["accuracy"], [c["accuracy"] for c in randoms]))
+        print(f"  target {target_ms:.3f} ms, seed {search['seed']}: {len(scores)} networks scored", flush=True)
+
+    print_table("per search: searched network minus the mean of its matched randoms (accuracy points; loss in nats)",
+                ["target ms", "seed", "randoms", "supernet acc gap", "supernet loss gap", "percentile (supernet)",
+                 "trained acc gap", "percentile (trained)"],
+                [[f"{v.target_ms:.3f}", v.seed, len(v.supernet_randoms), f"{v.supernet_gap * 100:+.2f}",
+                  f"{v.supernet_loss_gap:+.4f}", f"{v.supernet_percentile:.0f}", f"{v.trained_gap * 100:+.2f}",
+                  f"{v.trained_percentile:.0f}"] for v in views])
+    targets = sorted({v.target_ms for v in views})
+    summaries = {f"{t:.6g}": summarize([v for v in views if v.target_ms == t]) for t in targets}
+
+    def points(record: dict[str, Any], scale: float = 100.0) -> str:
+        gap = record["mean"] * scale, record["se"] * scale
+        return f"{gap[0]:+.2f} ± {gap[1]:.2f} ({gap[0] / gap[1]:+.1f} SE)" if gap[1] > 0 else f"{gap[0]:+.2f}"
+
+    print_table("per target: mean ± SE over searches",
+                ["target ms", "searches", "supernet acc gap (points)", "supernet loss gap (nats x 100)",
+                 "mean percentile (supernet)", "trained acc gap (points)", "mean percentile (trained)"],
+                [[f"{t:.3f}", s["searches"], points(s["supernet_gap"]), points(s["supernet_loss_gap"]),
+                  f"{s['supernet_percentile']:.0f}", points(s["trained_gap"]), f"{s['trained_percentile']:.0f}"]
+                 for t, s in zip(targets, summaries.values())])
+    document = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+                "per_search": [{**asdict(v), "supernet_gap": v.supernet_gap, "trained_gap": v.trained_gap} for v in views],
+                "per_target": summaries}
+    return finish(document, args.json or args.results / "supernet_view.json", started)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
