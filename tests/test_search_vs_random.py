@@ -65,3 +65,18 @@ def test_without_seeds_every_search_is_shown(tmp_path: Path) -> None:
     summary = _benchmark().summarize(state, 0)
     assert [r["seed"] for r in summary["per_search"]] == [0, 3, 8]
     assert summary["random"]["n"] == 2  # a random network matched to no search is never counted
+
+
+@pytest.mark.parametrize("setting", sorted(_benchmark().SETTINGS))
+def test_every_setting_is_a_search_a_user_can_run(setting: str) -> None:
+    """Each setting's estimator pair passes the checks `hwnas search` applies, in the space it names, and the
+    cell-space settings share one latency term (they are compared as differing in the accuracy estimator only)."""
+    from hwnas.search.config import check_combination  # noqa: PLC0415
+
+    benchmark = _benchmark()
+    space, estimators = benchmark.SETTINGS[setting]
+    config = load_benchmark("_common").bench_config("cluttered", space, **estimators)
+    check_combination(config)
+    assert config.space == space and config.estimator == estimators["estimator"]
+    cell_latency = {e["latency_estimator"] for s, e in benchmark.SETTINGS.values() if s == "darts"}
+    assert cell_latency == {"expected"}
