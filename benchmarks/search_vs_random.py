@@ -15,9 +15,9 @@ top). Protocol:
    searches of another run and only derives them again.
 3. Random networks of the same space, per target, shared by its searches:
    rejection sampling with the profile's linear latency model. A uniform
-   draw (`space.derive` of uniform random scores: for proxyless a uniform
-   architecture, for the DARTS cell space a uniform genotype - two inputs per
-   node, one op each - the networks a search there can return) is kept when
+   draw among the networks a search can return (`space.sample_network`: for
+   proxyless a uniform architecture, for the DARTS cell space a uniform
+   genotype - two inputs per node, one op each) is kept when
    its predicted latency lies within +-`--tolerance` of the prediction for a
    searched network that still lacks `--randoms` matches. Kept draws are then
    timed round-robin together with every searched network of the target
@@ -105,11 +105,6 @@ DEFAULT_SEEDS = [0, 1, 2, 3, 4]
 ADDED_LATER = {"derive_candidates": 1}
 """SearchConfig fields added after state files were written: left out of the identity at these defaults
 (what every older file used), so the older results stay readable."""
-
-
-def random_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
-    """A uniform draw among the networks the space's derivation can return (see the module docstring)."""
-    return setup.space.derive({d.name: rng.random(len(d.choices)).tolist() for d in setup.space.decisions})
 
 
 def predicted_ms(setup: Setup, arch: Architecture) -> float:
@@ -243,7 +238,7 @@ def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, tar
             return
         batch: list[Architecture] = []
         while len(batch) < args.confirm_batch and state.doc["draws"] < args.max_draws:
-            arch = random_arch(setup, rng)
+            arch = setup.space.sample_network(rng)
             state.doc["draws"] += 1
             key = key_of(setup, arch)
             if key in seen:

@@ -56,12 +56,6 @@ from hwnas.search.train import train_network  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
 
-def searchable_arch(setup: Setup, rng: np.random.Generator) -> Architecture:
-    """A uniform draw among the networks the space's derivation returns (uniform in proxyless; a
-    uniform genotype in the DARTS edge space), as the search-vs-random benchmark draws them."""
-    return setup.space.derive({d.name: rng.random(len(d.choices)).tolist() for d in setup.space.decisions})
-
-
 def supernet_config(setup: Setup, args: argparse.Namespace, options: dict[str, Any]) -> Any:
     """The search configuration that trains the supernet: `--supernet-steps` weight-only warm-up steps
     and one architecture step, no latency term, then the `--supernet-option` fields."""
@@ -167,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("archs") is None:
         assert setup.surrogate is not None
         rng = np.random.default_rng(args.seed)
-        draws = [searchable_arch(setup, rng) for _ in range(args.draws)]
+        draws = [setup.space.sample_network(rng) for _ in range(args.draws)]
         predicted = [float(setup.surrogate(space.one_hot(a))) for a in draws]
         chosen = latency_strata(predicted, args.archs)
         results.put({"profile": str(setup.profile), "record": data.record.to_dict(), "space": space.config}, "setup")

@@ -210,8 +210,9 @@ def make_space(settings: ProfileSettings) -> SearchSpace:
 
 
 def planned_arch(space: SearchSpace, seed: int, index: int) -> Architecture:
-    """Sample `index` of the plan: the same architecture in every run and every shard."""
-    return space.sample(np.random.default_rng([seed, index]))
+    """Sample `index` of the plan: the same architecture in every run and every shard, drawn among the networks
+    a search can return (`sample_network`), so that automatic targets are quantiles of those."""
+    return space.sample_network(np.random.default_rng([seed, index]))
 
 
 def retest_indices(samples: int, retest: int) -> list[int]:
@@ -248,6 +249,7 @@ def manifest_of(settings: ProfileSettings, space: SearchSpace) -> dict[str, Any]
         "space_version": space.version,
         "space_config": space.config,
         "space_signature": space.signature(),
+        "networks": space.network_draw,
         "seed": settings.seed,
         "device": settings.device,
         "backend": settings.backend,
@@ -257,7 +259,7 @@ def manifest_of(settings: ProfileSettings, space: SearchSpace) -> dict[str, Any]
     }
 
 
-MANIFEST_DEFAULTS: dict[str, Any] = {"cuda_graphs": False}
+MANIFEST_DEFAULTS: dict[str, Any] = {"cuda_graphs": False, "networks": "uniform"}
 """What a manifest written before a key existed meant by its absence."""
 
 
@@ -273,13 +275,13 @@ def check_manifest(out: Path, manifest: dict[str, Any], sharded: bool = False) -
     path = out / MANIFEST
     if path.exists():
         old = read_json(path, LutError, what="profile manifest", fix="remove it or use another --out")
-        for key in ("format_version", "space", "space_signature", "seed", "device", "backend", "batch_size", "precision",
-                    "cuda_graphs"):
+        for key in ("format_version", "space", "space_signature", "networks", "seed", "device", "backend", "batch_size",
+                    "precision", "cuda_graphs"):
             found, asked = (m.get(key, MANIFEST_DEFAULTS.get(key)) for m in (old, manifest))
             if _comparable(key, found, sharded) != _comparable(key, asked, sharded):
                 raise LutError(
                     f"{key} differs: {out} was profiled with {key}={found!r}, this run asks {asked!r}; "
-                    "use another --out, or the original settings to resume"
+                    "use another --out, the original settings to resume, or remove it to profile again"
                 )
         return
     write_json_atomic(path, manifest)

@@ -86,6 +86,16 @@ class SearchSpace:
             {d.name: d.choices[int(rng.integers(len(d.choices)))] for d in self.decisions}
         )
 
+    @property
+    def network_draw(self) -> str:
+        """Names what `sample_network` draws; a device profile records it, since its plan is made of these draws."""
+        return "uniform"
+
+    def sample_network(self, rng: np.random.Generator) -> Architecture:
+        """A uniform draw among the networks `derive` can return: what a device profile measures and a
+        searched network is compared with. Where every architecture is derivable (argmax), `sample`."""
+        return self.sample(rng)
+
     def validate(self, arch: Architecture) -> None:
         """Raise ArchitectureError naming the decision and its allowed choices."""
         if arch.space != self.name:

@@ -256,6 +256,20 @@ class DartsSpace(SearchSpace):
                 choices.update({n: strength[n][1] if n in top else NONE for n in strength})
         return self.architecture(choices)
 
+    @property
+    def network_draw(self) -> str:
+        return "genotype" if self.parameterization == "edges" else "uniform"
+
+    def sample_network(self, rng: np.random.Generator) -> Architecture:
+        """Edges: a uniform genotype (per node two of its edges, each with a uniform non-`none` op; the
+        rest `none`), which is what `derive` of uniform random scores returns. A uniform draw over every
+        edge instead sums 2-5 edges per node: networks no search here returns, 35% slower on the
+        cluttered-MNIST task (BENCHMARKS.md, "DARTS space"), so targets placed among them sat above
+        every genotype."""
+        if self.parameterization != "edges":
+            return super().sample_network(rng)
+        return self.derive({d.name: rng.random(len(d.choices)).tolist() for d in self.decisions})
+
     def from_genotype(self, normal: Genotype, reduce: Genotype | None = None, **extra: Any) -> Architecture:
         """DARTS genotype (per node two (op, input) pairs) -> edges architecture."""
         if self.parameterization != "edges":
