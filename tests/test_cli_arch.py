@@ -27,6 +27,21 @@ def test_sample_writes_a_valid_architecture(tmp_path, capsys: pytest.CaptureFixt
     assert json.loads(capsys.readouterr().out) == arch.to_dict()
 
 
+def test_sample_in_the_darts_edge_space_is_a_genotype(tmp_path) -> None:
+    """A search returns two inputs per node, so that is what `arch sample` draws (not one op on every edge)."""
+    space = get_space("darts")
+    for seed in range(5):
+        path = tmp_path / f"a{seed}.json"
+        assert main(["arch", "sample", "--space", "darts", "--seed", str(seed), "--out", str(path)]) == 0
+        arch = Architecture.load(path)
+        space.validate(arch)
+        kept: dict[str, int] = {}
+        for name, op in arch.choices.items():
+            node = name.rsplit(".", 1)[0]
+            kept[node] = kept.get(node, 0) + (op != "none")
+        assert set(kept.values()) == {2}, kept
+
+
 def test_show_json_has_integer_params_and_macs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["arch", "show", "proxyless_gpu", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

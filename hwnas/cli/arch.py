@@ -32,9 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="search spaces and named (published) architectures")
     listing.set_defaults(func=run)
 
-    sample = commands.add_parser("sample", help="draw one architecture uniformly from a space")
+    sample = commands.add_parser(
+        "sample", help="draw one network uniformly among those a search of the space can return",
+        description="Draw one network uniformly among those a search of the space can return: in the DARTS "
+                    "edge space a genotype (two inputs per node, one op each, the other edges `none`); "
+                    "elsewhere one uniform choice per decision. Device profiles time the same draw.")
     sample.add_argument("--space", type=str.lower, required=True, help="search space name (see `hwnas arch list`)")
-    sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the draw (default: 0)")
     sample.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                         help="space configuration, value as JSON (e.g. --set parameterization='\"factorized\"' --set C=16)")
     sample.add_argument("--out", help="write the architecture JSON here instead of printing it")
@@ -95,7 +99,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     out = None if args.out is None else writable_file(args.out, "--out")
     space = ss.get_space(args.space, **parse_options(args.config, "--set"))
-    arch = space.sample(np.random.default_rng(args.seed))
+    arch = space.sample_network(np.random.default_rng(args.seed))
     if out is not None:
         path = arch.save(out)
         sys.stderr.write(f"wrote {path} ({len(arch.choices)} decisions, space {space.name}, signature {space.signature()})\n")
