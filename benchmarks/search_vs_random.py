@@ -332,9 +332,10 @@ def derivation_cell(derivation: dict[str, Any] | None) -> str:
 
 def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace) -> None:
     print_table("per search (accuracy on the test split after the one recipe; percentile among its own matched randoms)",
-                ["target", "seed", "searched ms", "acc", "supernet val acc", "entropy / uniform", "mean max p",
+                ["target", "seed", "searched ms", "ms beside its randoms", "acc", "supernet val acc", "entropy / uniform", "mean max p",
                  "derived (inherited val acc: chosen vs argmax)", "randoms", "their mean", "percentile"],
-                [[f"{s['target_ms']:.3f}", r["seed"], f"{r['measured_ms']:.3f}", f"{r['accuracy']:.4f}",
+                [[f"{s['target_ms']:.3f}", r["seed"], f"{r['measured_ms']:.3f}",
+                  "-" if r["session_ms"] is None else f"{r['session_ms']:.3f}", f"{r['accuracy']:.4f}",
                   "-" if r["supernet_val_acc_last"] is None else f"{r['supernet_val_acc_last']:.3f}",
                   "-" if r.get("entropy_fraction") is None else f"{r['entropy_fraction']:.2f}",
                   "-" if r.get("mean_max_probability") is None else f"{r['mean_max_probability']:.2f}",
