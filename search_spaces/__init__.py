@@ -8,7 +8,7 @@ lookup; `list_spaces()` names what is registered.
 from __future__ import annotations
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.base import SearchSpace
+from search_spaces.base import Pruning, SearchSpace
 from search_spaces.counting import count_macs, count_params
 from search_spaces.errors import ArchitectureError
 from search_spaces.registry import (
@@ -29,6 +29,7 @@ __all__ = [
     "ArchitectureError",
     "Decision",
     "OpItem",
+    "Pruning",
     "SearchSpace",
     "count_macs",
     "count_params",

@@ -37,6 +37,16 @@ class ChainPart:
     build: Callable[[], nn.Module]
 
 
+
+@dataclass(frozen=True)
+class Pruning:
+    """`derive` keeps `keep` decisions of each group and sets the others to `dropped` (DARTS: two input
+    edges per node, the rest `none`)."""
+
+    groups: tuple[tuple[str, ...], ...]
+    keep: int
+    dropped: str
+
 class SearchSpace:
     """Base class: subclasses set `name`, `version`, normalise `config` and
     implement `_decisions`, `build`, `supernet`, `input_shape`."""
@@ -95,6 +105,12 @@ class SearchSpace:
         """A uniform draw among the networks `derive` can return: what a device profile measures and a
         searched network is compared with. Where every architecture is derivable (argmax), `sample`."""
         return self.sample(rng)
+
+    @property
+    def pruning(self) -> Pruning | None:
+        """How `derive` prunes decisions to a fixed choice, or None where it is the argmax of every decision.
+        A latency term that prices the derived network needs this (`hwnas.estimators.expected_latency`)."""
+        return None
 
     def validate(self, arch: Architecture) -> None:
         """Raise ArchitectureError naming the decision and its allowed choices."""

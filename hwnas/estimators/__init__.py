@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from hwnas.estimators.darts import DARTS_ORDERS, ArchGradient, amended, darts_gradient, first_order, second_order
 from hwnas.estimators.distribution import ArchitectureDistribution
-from hwnas.estimators.expected_latency import LinearSurrogate, expected_latency
+from hwnas.estimators.expected_latency import Kept, LinearSurrogate, expected_latency
 from hwnas.estimators.gumbel import HardSample, RelaxedSample, sample_hard, sample_relaxed
 from hwnas.estimators.relaxations import (
     EnsembleSample,
@@ -57,6 +57,7 @@ __all__ = [
     "EnsembleSample",
     "HardSample",
     "LinearSurrogate",
+    "Kept",
     "LinearTemperature",
     "MovingAverageBaseline",
     "PathwiseResult",

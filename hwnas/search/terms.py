@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from hwnas.estimators import (
     ArchitectureDistribution,
+    Kept,
     LinearSurrogate,
     MovingAverageBaseline,
     RelaxedSample,
@@ -104,6 +105,19 @@ def choices_of(space: SearchSpace, index: Mapping[str, Tensor | int]) -> dict[st
     return {d.name: d.choices[int(index[d.name])] for d in space.decisions}
 
 
+def kept_inputs(space: SearchSpace) -> Kept | None:
+    """The space's derivation pruning in the estimators' terms: the expected latency then prices the
+    network the search returns (a DARTS genotype), not every decision of the supernet."""
+    pruning = space.pruning
+    if pruning is None:
+        return None
+    grouped = {name for group in pruning.groups for name in group}
+    choice_lists = {tuple(d.choices) for d in space.decisions if d.name in grouped}
+    if len(choice_lists) != 1:
+        raise ValueError(f"{space.name}: pruned decisions must share one choice list to index {pruning.dropped!r}")
+    return Kept(pruning.groups, pruning.keep, next(iter(choice_lists)).index(pruning.dropped))
+
+
 class LatencyTerm:
     """lambda_lat * h(latency) with its gradient estimator (`relax`, `reinforce` or `expected`).
 
@@ -131,6 +145,7 @@ class LatencyTerm:
         self.baseline = MovingAverageBaseline(baseline_decay)
         self.delayed = delayed and estimator in ("relax", "reinforce")
         self._pending: _Pending | None = None
+        self.kept = kept_inputs(space)
 
     @property
     def model(self) -> LinearSurrogate:
@@ -138,9 +153,9 @@ class LatencyTerm:
         return self._surrogate.update() if isinstance(self._surrogate, OnlineSurrogate) else self._surrogate
 
     def expected_ms(self, dist: ArchitectureDistribution) -> float:
-        """E_p[g(b)] (ms) under the current distribution."""
+        """E_p[g(b)] (ms) under the current distribution, of the networks `derive` returns (`kept_inputs`)."""
         with torch.no_grad():
-            return float(expected_latency(dist, self.model))
+            return float(expected_latency(dist, self.model, self.kept))
 
     def predicted_ms(self, arch: Architecture) -> float:
         with torch.no_grad():
@@ -150,7 +165,7 @@ class LatencyTerm:
         g = self.model
         expected = self.expected_ms(dist)
         if self.estimator == "expected":
-            value = self.penalty(expected_latency(dist, g))
+            value = self.penalty(expected_latency(dist, g, self.kept))
             return LatencyOutcome(value, expected, penalty=float(value.detach()))
         if sample is None:
             raise ValueError(f"latency estimator {self.estimator} needs an architecture sample")

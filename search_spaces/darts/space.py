@@ -27,7 +27,7 @@ import numpy as np
 from torch import nn
 
 from search_spaces.architecture import Architecture, Decision, OpItem
-from search_spaces.base import SearchSpace, check_config_keys, check_config_values
+from search_spaces.base import Pruning, SearchSpace, check_config_keys, check_config_values
 from search_spaces.choice import Choice, check_sharing
 from search_spaces.darts.cells import NODES, Cell, Edge, FactorizedSlot, FixedReductionCell, factorized_key, preprocess
 from search_spaces.darts.cells import PrunedCell, _FactorizedConv
@@ -269,6 +269,15 @@ class DartsSpace(SearchSpace):
         if self.parameterization != "edges":
             return super().sample_network(rng)
         return self.derive({d.name: rng.random(len(d.choices)).tolist() for d in self.decisions})
+
+    @property
+    def pruning(self) -> Pruning | None:
+        """Edges: per node two input edges keep their op, the others become `none` (`derive`)."""
+        if self.parameterization != "edges":
+            return None
+        groups = tuple(tuple(f"{prefix}.node{node}.edge{j}" for j in self.edge_sources(node))
+                       for prefix in self._prefixes() for node in NODES)
+        return Pruning(groups, keep=2, dropped=NONE)
 
     def from_genotype(self, normal: Genotype, reduce: Genotype | None = None, **extra: Any) -> Architecture:
         """DARTS genotype (per node two (op, input) pairs) -> edges architecture."""
