@@ -6,7 +6,7 @@ search's settings; constant learning rate, so the variants differ only in what t
 
 - weight sharing: `independent` (one module per candidate, the papers' supernet) or `shared`
   (superkernel + elastic expansion, `search_spaces.elastic`), BatchNorm per choice or shared;
-- the rule choosing the paths of each step (`hwnas.search.paths`): uniform, fair, sandwich;
+- the rule choosing the paths of each step (`hwnas.search.paths`): uniform, network, fair, sandwich;
 - for the independent supernet, momentum 0 and a smaller learning rate (is it the optimiser?).
 
 At fixed step counts it records the training loss (mean of the last 50 steps, nats; chance is
@@ -15,7 +15,10 @@ for every variant) evaluated as the search's architecture step sees them: one-ho
 BatchNorm in training mode, batches of 32. At the end, "agreement": the mean cosine similarity
 between the outputs of two different candidates of one layer on the same input (averaged over
 layers and pairs), which says whether a layer's candidates compute related features, so that
-the next layer can learn from whichever ran.
+the next layer can learn from whichever ran. Where the networks a search returns are not what a
+uniform draw gives (the DARTS edge space: genotypes, two inputs per node), "net acc" is the same
+accuracy on `--eval-archs` of those (`SearchSpace.sample_network`): what the derivation and an
+inherited-weight comparison with random networks read off the supernet.
 
 Mean ± standard deviation over seeds; the last column is the final accuracy's difference from
 the first variant (the papers' setting) with its standard error. Results are saved after every
@@ -75,6 +78,8 @@ VARIANTS = {v.name: v for v in [
     Variant("shared-uniform", sharing="shared"),
     Variant("shared-bnshared-uniform", sharing="shared", batchnorm="shared"),
     Variant("shared-fair", sharing="shared", rule="fair"),
+    Variant("independent-network", rule="network"),
+    Variant("shared-network", sharing="shared", rule="network"),
     Variant("shared-sandwich", sharing="shared", rule="sandwich"),
 ]}
 
@@ -133,6 +138,8 @@ def run_one(variant: Variant, seed: int, args: argparse.Namespace, data: Any, sp
     rule = PathRule(space, variant.rule, seed)
     batches = endless_from(seeded_loader(data.train, 32, seed=seed, drop_last=True), 0)
     archs = [space.sample(np.random.default_rng(1000 + i)) for i in range(args.eval_archs)]
+    networks = [space.sample_network(np.random.default_rng(2000 + i)) for i in range(args.eval_archs)] \
+        if space.network_draw != "uniform" else None
     val = _eval_batches(data, args.eval_batches)
     losses: list[float] = []
     curve: dict[str, dict[str, float]] = {}
@@ -142,6 +149,8 @@ def run_one(variant: Variant, seed: int, args: argparse.Namespace, data: Any, sp
         losses.append(loss)
         if step in args.checkpoints:
             curve[str(step)] = {"loss": float(np.mean(losses[-50:])), "acc": path_accuracy(net, space, archs, val)}
+            if networks is not None:
+                curve[str(step)]["net_acc"] = path_accuracy(net, space, networks, val)
             print(f"  {variant.name} seed {seed} step {step}: loss {curve[str(step)]['loss']:.3f} "
                   f"acc {curve[str(step)]['acc']:.3f}", flush=True)
     seconds = time.perf_counter() - started
@@ -160,6 +169,7 @@ def report(results: ResultsFile, args: argparse.Namespace, variants: list[str]) 
     rows = []
     last = str(args.checkpoints[-1])
     base = {s: results.get("runs", variants[0], str(s), "curve", last, "acc") for s in args.seeds}
+    with_networks = args.space == "darts"  # the space whose searches return genotypes, not uniform draws
     for name in variants:
         runs = [results.get("runs", name, str(s)) for s in args.seeds]
         runs = [r for r in runs if r is not None]
@@ -168,6 +178,9 @@ def report(results: ResultsFile, args: argparse.Namespace, variants: list[str]) 
             row.append(_mean_sd([r["curve"][str(step)]["loss"] for r in runs]))
         for step in args.checkpoints:
             row.append(_mean_sd([r["curve"][str(step)]["acc"] for r in runs]))
+        if with_networks:
+            for step in args.checkpoints:
+                row.append(_mean_sd([r["curve"][str(step)]["net_acc"] for r in runs if "net_acc" in r["curve"][str(step)]]))
         row.append(_mean_sd([r["agreement"] for r in runs]))
         row.append(f"{statistics.mean(r['seconds_per_step'] for r in runs):.3f}" if runs else "-")
         paired = [results.get("runs", name, str(s), "curve", last, "acc") - base[s] for s in args.seeds
@@ -178,6 +191,7 @@ def report(results: ResultsFile, args: argparse.Namespace, variants: list[str]) 
             row.append("-")
         rows.append(row)
     columns = (["variant", "seeds"] + [f"loss@{s}" for s in args.checkpoints] + [f"acc@{s}" for s in args.checkpoints]
+               + ([f"net acc@{s}" for s in args.checkpoints] if with_networks else [])
                + ["agreement", "s/step", f"Δacc@{last} vs {variants[0]} (± SE)"])
     print_table(f"supernet training, task {args.task}, space {args.space} (mean ± sd over seeds {args.seeds})",
                 columns, rows)

@@ -193,6 +193,41 @@ def test_depth_rule_skips_a_block_half_the_time_and_draws_the_rest_uniformly() -
     assert chisquare(np.bincount(draws, minlength=n), np.full(n, 700 / n)).pvalue > 1e-3
 
 
+def test_network_rule_trains_genotypes_in_the_darts_edge_space_and_uniform_paths_elsewhere() -> None:
+    from scipy.stats import chisquare  # noqa: PLC0415
+
+    darts, steps = get_space("darts", **DARTS), 1200
+    rule = PathRule(darts, "network", seed=2)
+    kept = {d.name: 0 for d in darts.decisions}
+    assert darts.ops[0] == "none"
+    ops = np.zeros(len(darts.ops) - 1)  # the non-`none` ops of every kept edge
+    for step in range(steps):
+        path = rule(step, dict).paths[0]
+        chosen = {d.name: d.choices[int(torch.argmax(path[d.name]))] for d in darts.decisions}
+        # a genotype: per node exactly two input edges with an op, every other edge `none`
+        for group in darts.pruning.groups:
+            assert sum(chosen[name] != "none" for name in group) == 2, (step, group)
+        for name, op in chosen.items():
+            if op != "none":
+                kept[name] += 1
+                ops[darts.ops.index(op) - 1] += 1
+    for group in darts.pruning.groups:  # two of a node's k edges, uniformly: each kept with probability 2/k
+        observed = np.array([kept[name] for name in group])
+        if len(group) > 2:
+            assert chisquare(observed, np.full(len(group), observed.sum() / len(group))).pvalue > 1e-3, group
+        else:
+            assert (observed == steps).all()
+    assert chisquare(ops, np.full(len(ops), ops.sum() / len(ops))).pvalue > 1e-3
+    again = PathRule(darts, "network", seed=2)
+    assert all(torch.equal(rule(9, dict).paths[0][k], v) for k, v in again(9, dict).paths[0].items())
+    assert any(not torch.equal(rule(9, dict).paths[0][k], v) for k, v in rule(10, dict).paths[0].items())
+    proxyless = get_space("proxyless", **PROXYLESS)  # every architecture is derivable: a uniform draw per decision
+    first = proxyless.decisions[0]
+    draws = [int(torch.argmax(PathRule(proxyless, "network", seed=1)(step, dict).paths[0][first.name])) for step in range(700)]
+    n = len(first.choices)
+    assert chisquare(np.bincount(draws, minlength=n), np.full(n, 700 / n)).pvalue > 1e-3
+
+
 def test_sandwich_rule_is_largest_smallest_and_one_random_path() -> None:
     space = get_space("proxyless", **PROXYLESS)
     paths = PathRule(space, "sandwich", seed=0)(4, dict)

@@ -127,7 +127,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     supernet.add_argument("--supernet-rule", default=None,
                           help="paths trained in each weight step, in the warm-up and the search: sample (the "
                                "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
-                               "skippable block skipped half the time: Once-for-All's uniform depth), fair (FairNAS: "
+                               "skippable block skipped half the time: Once-for-All's uniform depth), network (a uniform draw among the "
+                               "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), fair (FairNAS: "
                                "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
                                "path, in-place distillation, 3x cost) (default: "
                                f"{DEFAULTS['supernet_rule']} for single-path estimators, sample for darts/snas/egs)")

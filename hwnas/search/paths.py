@@ -11,6 +11,10 @@
   as Once-for-All trains elastic depth (Cai et al. 2020). Under `uniform` a block is skipped on 1 path in
   7, and the supernet rates skipping 0.5-3 points worse than training does (BENCHMARKS.md, "What skipping
   a layer is worth"). In spaces without `zero` it draws what `uniform` draws, from its own stream.
+- `network`: one uniform draw among the networks a search can return (`SearchSpace.sample_network`): in
+  the DARTS edge space a genotype (per node two input edges with one non-`none` op each, every other edge
+  `none`), so the supernet trains the networks that `derive` returns and inherited-weight accuracy rates;
+  in every other space the same draw as `uniform` (from its own stream).
 - `fair`: FairNAS strict fairness (Chu et al. 2021): steps are grouped by the
   largest number of choices K of any decision; within a group every decision
   runs each of its choices exactly once (a fresh permutation per group; a
@@ -22,7 +26,7 @@
   plus one uniform path on the largest path's predictions (KL to its softmax,
   detached), accumulating the gradients of the three into one update (3x cost).
 
-The uniform, depth and fair paths are drawn from a generator seeded by (seed, step), so
+The uniform, depth, network and fair paths are drawn from a generator seeded by (seed, step), so
 a resumed search draws the same paths and every DDP rank agrees without a broadcast.
 """
 
@@ -105,6 +109,9 @@ class PathRule:
                 index[decision.name] = blocks[int(rng.integers(len(blocks)))]
         return _one_hot(self.space, index, self.device)
 
+    def network(self, step: int) -> Weights:
+        return self.space.one_hot(self.space.sample_network(self._rng(3, step)), self.device)
+
     def fair(self, step: int) -> Weights:
         group, position = divmod(step, self.group)
         index = {}
@@ -126,6 +133,8 @@ class PathRule:
             return TrainingPaths((self.fair(step),))
         if self.rule == "depth":
             return TrainingPaths((self.depth(step),))
+        if self.rule == "network":
+            return TrainingPaths((self.network(step),))
         return TrainingPaths((self.largest, self.smallest, self.uniform(step)), distill=True)
 
 
