@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ResultsFile, bench_config, machine, print_table  # noqa: E402
-from supernet_training import _eval_batches, path_accuracy  # noqa: E402
+from supernet_training import _eval_batches, _mean_sd, path_accuracy  # noqa: E402
 
 from hwnas.datasets import endless_from, load_data, seeded_loader  # noqa: E402
 from hwnas.search.loop import space_for_data  # noqa: E402
@@ -72,12 +72,6 @@ def run_one(paths: int, seed: int, args: argparse.Namespace, data: Any, space: S
             print(f"  {setting_name(paths)}, seed {seed}, step {step}: loss {curve[str(step)]['loss']:.3f} "
                   f"acc {curve[str(step)]['acc']:.3f}", flush=True)
     return {"curve": curve, "seconds_per_step": (time.perf_counter() - started) / args.steps}
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
 def report(results: ResultsFile, args: argparse.Namespace) -> None:

@@ -169,7 +169,8 @@ def report(results: ResultsFile, args: argparse.Namespace, variants: list[str]) 
     rows = []
     last = str(args.checkpoints[-1])
     base = {s: results.get("runs", variants[0], str(s), "curve", last, "acc") for s in args.seeds}
-    with_networks = args.space == "darts"  # the space whose searches return genotypes, not uniform draws
+    stored = [r for name in variants for s in args.seeds if (r := results.get("runs", name, str(s))) is not None]
+    with_networks = any("net_acc" in r["curve"][last] for r in stored)  # recorded where a search returns genotypes
     for name in variants:
         runs = [results.get("runs", name, str(s)) for s in args.seeds]
         runs = [r for r in runs if r is not None]
