@@ -1,4 +1,6 @@
-"""Searched networks against random networks of equal measured latency (issue #12, item 4; DESIGN.md Sec. 8).
+"""Searched networks against random networks of equal measured latency (issue #12, item 4).
+
+Why and how: docs/design.md#82-search-against-random-at-equal-measured-latency.
 
 The search runs exactly as a user runs it (`prepare` + `run_search` with the
 `SearchConfig` defaults, on the #12 benchmarks' task `--task`, default the

@@ -1,5 +1,5 @@
 """Supernet ranking quality: inherited-weight accuracy against standalone accuracy (issue #12, item 3;
-DESIGN.md Sec. 8, "the supernet must carry signal").
+docs/design.md#81-the-supernet-must-carry-signal).
 
 Protocol, per space (`--space proxyless` or `darts`), on one task (`--task`, default the cluttered MNIST
 canvas of `benchmarks/task_separation.py`; the DARTS cell space at a small size on the same data):

@@ -1,6 +1,6 @@
 """The LUT file (lut.json): per-op latencies, fixed parts and the fitted linear model.
 
-One JSON document per profile (DESIGN.md section 3). It says what was
+One JSON document per profile (docs/design.md#33-lut-and-latency-model-file). It says what was
 measured (space name + signature of its configuration), where and how
 (device, backend, batch size, precision, full measurement context), the
 per-op entries and fixed parts (ms), and the fitted linear model

@@ -4,7 +4,7 @@
 profiler that sets them and walks away changes the numerics and speed of
 whatever runs next in the process (training on the rank that measured
 latency, say), so `cudnn_benchmark` restores the caller's value. TF32 is never
-changed (DESIGN.md section 5: record, do not touch), only described: an fp32
+changed (docs/design.md#5-measuring-latency: record, do not touch), only described: an fp32
 number from cuDNN with TF32 convolutions is not the same measurement as one
 without.
 """
@@ -20,7 +20,7 @@ import torch
 
 @contextlib.contextmanager
 def cudnn_benchmark(enabled: bool = True) -> Iterator[None]:
-    """cuDNN autotuning on while measuring (DESIGN.md section 5); the caller's setting after."""
+    """cuDNN autotuning on while measuring (docs/design.md#5-measuring-latency); the caller's setting after."""
     previous = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = enabled
     try:

@@ -1,6 +1,6 @@
 """Records shared by every search space: an architecture, a decision, an op item.
 
-An architecture is plain data (DESIGN.md section 3): it names its space, the
+An architecture is plain data (docs/design.md#31-architecture): it names its space, the
 space version and configuration it was drawn from, and one choice per
 decision. Everything else (the network, the supernet, the feature vector of
 the latency model) is derived from it by the space.
@@ -34,7 +34,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Architecture:
-    """One point of a search space, as in the JSON document of DESIGN.md section 3.
+    """One point of a search space, as in the JSON document of docs/design.md#31-architecture.
 
     `extra` keeps every other key of the document (name, source, probabilities,
     ...) so that a file read and written again loses nothing.

@@ -103,8 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="weight-only steps first (instead of --warmup-epochs)")
     loop.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help=f"default: {DEFAULTS['batch_size']}")
     loop.add_argument("--arch-batch-size", type=positive_int, default=None,
-                      help="images per architecture step's search-train and search-val batches (default: --batch-size); "
-                           "4x the batch gave 2.4x the architecture gradient's signal-to-noise for 2.7x the time")
+                      help="images per architecture step's search-train and search-val batches; larger is less noisy "
+                           "and slower (README: how long to search) (default: --batch-size)")
     loop.add_argument("--derive-candidates", type=positive_int, default=1,
                       help="networks the search chooses among at the end: 1 = the most probable (the papers' "
                            "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="shared: the candidates of a layer share one superkernel (k3 = centre of k5 = centre "
                                "of k7) and e3 uses the first half of e6's channels (Single-Path NAS / Once-for-All); "
                                "DARTS sep_conv / dil_conv kernels likewise. independent: one module per candidate, the "
-                               "papers' setting, which learns far more slowly (default: shared)")
+                               "papers' setting (default: shared)")
     supernet.add_argument("--supernet-batchnorm", default="choice",
                           help="with shared weights: choice (a BatchNorm per choice) or shared (one, sliced; OFA) "
                                "(default: choice)")

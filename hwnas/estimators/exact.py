@@ -1,7 +1,7 @@
 """Exact ``E_p[f(b)]`` and its gradient by enumerating every architecture.
 
 Only for small toys (prod_e K_e architectures): it is the ground truth that
-makes "unbiased" a test rather than a claim (DESIGN.md Sec. 4).
+makes "unbiased" a test rather than a claim (docs/design.md#48-how-the-estimators-are-tested).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ ONNX_BACKENDS = ("ort", "tensorrt")
 """Backends that time an ONNX graph: a sampled network's graph can be joined from exported parts."""
 
 FINAL_MEASURE = MeasureConfig(warmup_runs=10, warmup_s=0.3, min_runs=30, max_runs=2000, budget_s=3.0, remeasure=1)
-"""The found network: the full protocol (DESIGN.md Sec. 5), parity check included."""
+"""The found network: the full protocol (docs/design.md#5-measuring-latency), parity check included."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@
 3. Search with true latency in the loop (`run_search`), derive.
 4. Train the derived network briefly from the supernet's weights, export it
    to ONNX and time that file with the target backend, report vs the target.
-5. Judge it (DESIGN.md Sec. 8) at a cost that fits the run: the supernet's
+5. Judge it (docs/design.md#8-judging-a-search) at a cost that fits the run: the supernet's
    search-val accuracy curve, and the derived network against the profile's
    random networks at its measured latency, all with inherited weights
    (`hwnas.search.standing`; standing.json and the report's plot).
