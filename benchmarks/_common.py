@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from search_spaces import files
+
 
 def machine() -> dict[str, Any]:
     """What a reader needs to judge a number: CPU/GPU, cores, library versions, date (UTC)."""
@@ -50,13 +52,8 @@ def _cell(value: Any) -> str:
 
 
 def write_json(path: str | Path, document: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    print(f"\nwrote {path}")
+    """Write `document` atomically (`search_spaces.files.write_json`) and say where."""
+    print(f"\nwrote {files.write_json(path, document)}")
 
 
 def finish(document: dict[str, Any], path: str | Path, started: float) -> int:
@@ -117,10 +114,7 @@ class ResultsFile:
             self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(json.dumps(self.doc, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        files.write_json(self.path, self.doc)
 
 
 def latency_strata(predicted: Sequence[float], count: int) -> list[int]:

@@ -9,8 +9,6 @@ which adds its own flags to this parser.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -204,14 +202,13 @@ def precision_note(device: str, precision: str) -> str | None:
 
 def _write_json(path: Path, results: list[Any]) -> None:
     """Atomic write: a reader never sees half a file."""
-    document = {
+    from search_spaces.files import write_json  # noqa: PLC0415 - keeps `hwnas --help` fast
+
+    write_json(path, {
         "format": PROFILE_FORMAT,
         "version": PROFILE_VERSION,
         "results": [result.to_dict() for result in results],
-    }
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    })
 
 
 def _list_models() -> int:
