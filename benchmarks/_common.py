@@ -100,11 +100,9 @@ class ResultsFile:
     def put(self, value: Any, *keys: str) -> None:
         """Set doc[k1][k2]... = value and save. The file is re-read under a lock first, so two
         processes filling different keys of one file (standalone runs, a supernet) lose nothing."""
-        import fcntl  # noqa: PLC0415
+        from hwnas.errors import UsageError  # noqa: PLC0415
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with files.run_lock(self.path.parent, UsageError, name=f".{self.path.name}.lock", wait=True):
             if self.path.is_file():
                 self.doc = json.loads(self.path.read_text(encoding="utf-8"))
             node = self.doc

@@ -19,7 +19,8 @@ problem reaches the command line as one line naming the file.
   raises an `OSError` naming the target (callers turn it into one line).
 - `run_lock`: one process per run folder (`fcntl.flock` on `.lock` in the
   folder, released by the kernel when the process dies, even by kill -9);
-  a second process is refused in one line naming the first one's pid.
+  a second process is refused in one line naming the first one's pid, or
+  waits its turn (`wait=True`). The one lock of hwnas and its benchmarks.
 """
 
 from __future__ import annotations
@@ -300,11 +301,13 @@ def wait_while_locked(folder: Path | str, *, name: str = LOCK_NAME, on_wait: Cal
 
 @contextlib.contextmanager
 def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run folder",
-             name: str = LOCK_NAME) -> Iterator[Path]:
+             name: str = LOCK_NAME, wait: bool = False) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) while the block runs.
 
     A second process asking for the same lock (`name`, one per folder unless the caller splits
-    the work, as profile shards do) is refused at once with `error`, naming the holder's pid. The
+    the work, as profile shards do) is refused at once with `error`, naming the holder's pid;
+    with `wait` it waits for the holder instead (writers taking turns at one shared file, such as
+    a benchmark's results that several processes fill). The
     kernel drops the lock when the holder exits or is killed, so a stale lock file never blocks a
     later run. A folder this call created is removed again if the block leaves nothing else in it
     (a run refused before its first file)."""
@@ -315,7 +318,7 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             refusal = error(f"{what} {folder} is in use by another hwnas process (pid {holder}); wait for it to "
