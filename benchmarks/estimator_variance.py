@@ -42,9 +42,10 @@ from hwnas.estimators import (  # noqa: E402
     sample_relaxed,
     straight_through_gumbel,
 )
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads  # noqa: E402
+from hwnas.estimators.evaluation import per_sample_gradients, summarise  # noqa: E402
 from hwnas.estimators.exact import enumerate_architectures, exact_gradient  # noqa: E402
 from hwnas.estimators.toy import ToyProblem  # noqa: E402
+from profilers import torch_threads  # noqa: E402
 
 TAUS = (0.1, 0.3, 0.5, 1.0, 2.0)
 

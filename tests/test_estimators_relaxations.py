@@ -20,9 +20,10 @@ from hwnas.estimators import (
     sample_relaxed,
     straight_through_gumbel,
 )
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads
+from hwnas.estimators.evaluation import per_sample_gradients, summarise
 from hwnas.estimators.exact import enumerate_architectures, exact_gradient
 from hwnas.estimators.toy import ToyProblem
+from profilers import torch_threads
 
 N = 20_000
 

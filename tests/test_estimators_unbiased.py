@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from hwnas.estimators import LinearSurrogate, moving_average_baselines, rebar, reinforce, relax, sample_hard, sample_relaxed
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads
+from hwnas.estimators.evaluation import per_sample_gradients, summarise
 from hwnas.estimators.exact import enumerate_architectures, exact_gradient
 from hwnas.estimators.score_function import control_variate_surrogate
 from hwnas.estimators.toy import ToyProblem
+from profilers import torch_threads
 
 
 @pytest.fixture(autouse=True)

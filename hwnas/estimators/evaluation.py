@@ -8,8 +8,7 @@ on a toy, for tests and `benchmarks/estimator_variance.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -74,17 +73,3 @@ def summarise(estimates: Mapping[DecisionKey, Tensor], exact: Mapping[DecisionKe
         n=n,
     )
 
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (restored on exit).
-
-    Why: these toys are many small batched ops; on a shared 2-core machine one
-    thread is several times faster than two contending ones.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -21,21 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from hwnas.datasets.bundled import DataSplits, endless
 from hwnas.objectives import cross_entropy
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run with `count` intra-op threads (None: unchanged); the caller's setting is restored.
-
-    1 is the default of search and training here: two OpenMP threads on two
-    cores that other processes also use run small convolutions ~20x slower."""
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+from profilers import torch_threads
 
 
 @dataclass(frozen=True)
