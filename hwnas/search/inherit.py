@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.datasets import DataSplits, FolderSplits
 from hwnas.errors import UsageError
-from hwnas.search.train import evaluate
+from hwnas.train.steps import evaluate
 from profilers import torch_threads
 from search_spaces import Architecture, SearchSpace
 
