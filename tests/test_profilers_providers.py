@@ -7,7 +7,6 @@ exactly the case the probe exists for. No mocks: real sessions, real files.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import onnxruntime as ort
 import pytest
