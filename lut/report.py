@@ -17,6 +17,7 @@ from lut.fit import FitReport
 from lut.metrics import FitMetrics, relative_errors
 from lut.samples import ReadResult
 from lut.table import LatencyTable
+from search_spaces.files import atomic_write
 
 PLOT_PREDICTED = "predicted_vs_measured.png"
 PLOT_ERRORS = "error_histogram.png"
@@ -200,8 +201,4 @@ def write_report(out: Path | str, table: LatencyTable, report: FitReport, read: 
     """Write report.md and the three PNGs into the profile directory; return report.md's path."""
     out = Path(out)
     _plot(out, report)
-    path = out / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(table, report, read), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(out / "report.md", render(table, report, read))

@@ -12,17 +12,14 @@ refuses a table measured under other conditions and names the field.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from search_spaces.files import finite_number, read_json
+from search_spaces.files import finite_number, read_json, write_json
 
 FORMAT_NAME = "hwnas-lut"
 FORMAT_VERSION = 1
@@ -355,23 +352,8 @@ def _finite(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path | str, data: Mapping[str, Any]) -> None:
-    """Write JSON to `path` via a temporary file in the same folder + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a LUT is meant to be shared
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(_finite(dict(data)), handle, indent=1, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` as JSON that any reader parses (NaN / inf stored as null), atomically."""
+    write_json(path, _finite(dict(data)), indent=1, allow_nan=False)
 
 
 def save(table: LatencyTable, path: Path | str) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, relax, sample_relaxed
 from hwnas.estimators.delayed import pending_relax
-from hwnas.estimators.evaluation import per_sample_gradients, summarise
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient
-from hwnas.estimators.toy import ToyProblem
 
 N = 20_000
 

@@ -50,6 +50,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwnas.errors import UsageError
+from hwnas.search.latency import LatencyConditions, LatencyOracle
+from profilers import MeasureConfig
+from search_spaces import get_space
 
 RESULT_TIMEOUT_S = 300.0
 """Waiting longer than this for one result means the worker is stuck."""
@@ -64,8 +67,8 @@ class WorkerSpec:
 
     space: str
     space_config: dict[str, Any]
-    conditions: Any  # hwnas.search.latency.LatencyConditions
-    config: Any  # profilers.MeasureConfig
+    conditions: LatencyConditions
+    config: MeasureConfig
     core: int | None
 
 
@@ -73,9 +76,6 @@ def _serve(spec: WorkerSpec, requests: Any, replies: Any) -> None:
     """The worker's loop: (key, choices) in, (key, value_ms, cv, runs, error) out; None stops it."""
     if spec.core is not None:
         os.sched_setaffinity(0, {spec.core})
-    from hwnas.search.latency import LatencyOracle  # noqa: PLC0415 - imported in the child
-    from search_spaces import get_space  # noqa: PLC0415
-
     space = get_space(spec.space, **spec.space_config)
     oracle = LatencyOracle(space, spec.conditions, config=spec.config)
     try:

@@ -40,8 +40,7 @@ from search_spaces.files import read_jsonl
 from hwnas.search.paths import PathRule
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
-from hwnas.search.train import torch_threads
-from profilers import LatencyResult
+from profilers import LatencyResult, torch_threads
 from search_spaces import Architecture, SearchSpace, get_space
 
 
