@@ -1,0 +1,86 @@
+"""Committed evidence (#29): every result file under benchmarks/results is printed again by its script's
+`--report-only`, from the file alone, and says how it was made (command, commit, machine, load, date).
+
+A script's recorded tables (`_common.table`) must come back exactly as they were printed; a script whose
+report is computed from its stored data (search_vs_random, supernet_training, ...) must print at least one
+table from it. A benchmark without a committed file must be named in `NO_COMMITTED_RESULT` with the reason,
+and the list may not go stale: a file committed for one of them fails the test until it leaves the list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark_scripts import BENCHMARKS, load_benchmark
+
+RESULTS = BENCHMARKS / "results"
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_"))
+
+NO_COMMITTED_RESULT: dict[str, str] = {
+    "arch_gradient_snr": "a warm-up search first: minutes of CPU",
+    "latency_targets": "three searches and a device profile",
+    "search_step_cost": "searches with a latency worker and a device profile",
+    "search_vs_random": "15 searches and ~100 trained networks per setting",
+    "skip_signal": "needs search_vs_random's trained networks and finished searches",
+    "supernet_ranking": "a device profile, a supernet and 40 trained networks",
+    "supernet_view": "needs search_vs_random's finished searches",
+    "task_separation": "a device profile and ~30 trained networks per task",
+}
+"""Benchmarks with no committed result yet (each needs more than a minute of CPU even at its smallest),
+and why. BENCHMARKS.md says so on their rows."""
+
+
+def _committed() -> list[Path]:
+    return sorted(RESULTS.glob("*/*.json"))
+
+
+def test_every_benchmark_has_a_committed_result_or_says_why_not() -> None:
+    with_files = {path.parent.name for path in _committed()}
+    assert with_files <= set(SCRIPTS), f"result folders without a script: {sorted(with_files - set(SCRIPTS))}"
+    assert set(NO_COMMITTED_RESULT) <= set(SCRIPTS)
+    stale = sorted(with_files & set(NO_COMMITTED_RESULT))
+    assert not stale, f"{stale} have committed results now: take them out of NO_COMMITTED_RESULT"
+    missing = sorted(set(SCRIPTS) - with_files - set(NO_COMMITTED_RESULT))
+    assert not missing, f"{missing} have no committed result and no reason in NO_COMMITTED_RESULT"
+
+
+def _rendered(recorded: dict) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        load_benchmark("_common").print_table(recorded["title"], recorded["columns"], recorded["rows"])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("path", _committed(), ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_report_only_prints_every_table_again_from_the_committed_file(path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    made = document.get("provenance") or {}
+    assert made.get("command", "").startswith(f"python benchmarks/{path.parent.name}.py"), made.get("command")
+    assert made.get("git_commit") and len(made["git_commit"]) == 40
+    machine = made.get("machine") or {}
+    assert {"date", "cpu", "cores", "load_average_1min"} <= set(machine), sorted(machine)
+
+    code = load_benchmark(path.parent.name).main(["--report-only", "--json", str(path)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert f"command: {made['command']}" in printed and machine["date"] in printed
+    recorded = document.get("tables", [])
+    for table in recorded:
+        assert _rendered(table) in printed, table["title"]
+    if not recorded:  # a report computed from the stored data: at least one table with rows
+        lines = [line for line in printed.splitlines() if line.startswith("| ")]
+        assert len(lines) >= 2, printed
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_has_report_only_and_a_missing_file_is_one_line_and_exit_2(name: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert load_benchmark(name).main(["--report-only", "--json", str(tmp_path / "none.json")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: no result file") and "\n" not in error
