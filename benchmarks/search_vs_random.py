@@ -341,6 +341,7 @@ def summarize(state: TargetState, index: int, seeds: list[int] | None = None,
         moved = distribution_at_end(Path(s["run_dir"])) if Path(s["run_dir"], "metrics.jsonl").is_file() else {}
         landing = None if not pool_latencies else 100.0 * float(np.mean(np.asarray(pool_latencies) <= s["measured_ms"]))
         rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"], **moved, "pool_percentile": landing,
+                     "choices": (s.get("arch") or {}).get("choices"),
                      "session_ms": float(np.median(session)) if session else None, "accuracy": s["accuracy"],
                      "supernet_val_acc_last": s["supernet_val_acc_last"], "randoms": len(own),
                      "derivation": s.get("derivation"),
@@ -412,6 +413,11 @@ def tables(document: dict[str, Any]) -> None:
                   f"{r['measured_ms']:.3f}", f"{100 * (r['measured_ms'] / s['target_ms'] - 1):+.1f}%",
                   "-" if r.get("pool_percentile") is None else f"{r['pool_percentile']:.0f}"]
                  for s in summaries for r in s["per_search"]])
+    print_table("per target: how the searches agree (pairwise over seeds, the share of decisions whose derived choice is "
+                "the same) and whether the supernet's search-val accuracy follows the searched networks' accuracy",
+                ["target ms", "searches", "agreement", "Spearman (supernet val acc, acc)"],
+                [[f"{s['target_ms']:.3f}", len(s["per_search"]), agreement_cell(s["per_search"]),
+                  spearman_cell(s["per_search"])] for s in summaries])
     print_table(f"{document['setting']}: searched vs random at equal measured latency (±{args['tolerance']:.0%}), mean ± SE",
                 ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)",
                  f"difference, training seed {args['train_seeds'][0]} alone"],
@@ -419,6 +425,25 @@ def tables(document: dict[str, Any]) -> None:
                   str(Difference(s["difference"], s["difference_se"])), "met" if s["goal_met"] else "NOT met",
                   str(Difference(s["first_seed_difference"], s["first_seed_difference_se"]))]
                  for s in summaries])
+
+
+def agreement_cell(rows: list[dict[str, Any]]) -> str:
+    """Mean over pairs of searches of the share of decisions derived alike ("-" under two searches with choices)."""
+    choices = [r["choices"] for r in rows if r.get("choices")]
+    pairs = [(a, b) for i, a in enumerate(choices) for b in choices[i + 1:]]
+    if not pairs:
+        return "-"
+    return f"{100 * float(np.mean([np.mean([a[k] == b.get(k) for k in a]) for a, b in pairs])):.0f}%"
+
+
+def spearman_cell(rows: list[dict[str, Any]]) -> str:
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    pairs = [(r["supernet_val_acc_last"], r["accuracy"]) for r in rows if r.get("supernet_val_acc_last") is not None]
+    if len(pairs) < 3:
+        return "-"
+    result = spearmanr(*zip(*pairs, strict=True))
+    return f"{result.statistic:+.2f} (p = {result.pvalue:.2f}, n = {len(pairs)})"
 
 
 def mean_se_of(record: dict[str, Any]) -> str:

@@ -127,3 +127,11 @@ def test_report_only_prints_where_each_searched_network_lands_from_the_summary_f
     assert any("| 0.050 " in line and "-16.7%" in line and "| 38 " in line for line in landing), landing
     assert any("| 0.066 " in line and "+10.0%" in line and "| 50 " in line for line in landing), landing
     assert "searched vs random at equal measured latency" in printed
+
+
+def test_agreement_is_the_mean_pairwise_share_of_decisions_derived_alike() -> None:
+    rows = [{"choices": {"a": "k3", "b": "k5", "c": "zero"}}, {"choices": {"a": "k3", "b": "k7", "c": "zero"}},
+            {"choices": {"a": "k5", "b": "k7", "c": "k3"}}]
+    # pairs: (0,1) 2/3, (0,2) 0/3, (1,2) 1/3 -> mean 1/3
+    assert _benchmark().agreement_cell(rows) == "33%"
+    assert _benchmark().agreement_cell(rows[:1]) == "-"
