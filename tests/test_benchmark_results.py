@@ -10,6 +10,7 @@ and the list may not go stale: a file committed for one of them fails the test u
 from __future__ import annotations
 
 import contextlib
+import re
 import io
 import json
 from pathlib import Path
@@ -84,3 +85,62 @@ def test_every_script_has_report_only_and_a_missing_file_is_one_line_and_exit_2(
     assert load_benchmark(name).main(["--report-only", "--json", str(tmp_path / "none.json")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: no result file") and "\n" not in error
+
+
+REPOSITORY = BENCHMARKS.parent
+NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+
+
+def _rows(section: str) -> list[list[str]]:
+    """The table rows (cells) of one `## ` section of BENCHMARKS.md, header and rule left out."""
+    text = (REPOSITORY / "BENCHMARKS.md").read_text(encoding="utf-8")
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in body.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines[1:]]
+
+
+def _claims_with_files() -> list[tuple[str, str, Path]]:
+    rows = []
+    for claim, number, script, result, _ in _rows("Results with a committed file"):
+        name = re.search(r"`(\w+)\.py", script).group(1)
+        link = re.search(r"\]\((benchmarks/results/[^)]+\.json)\)", result).group(1)
+        rows.append((re.search(r'id="([^"]+)"', claim).group(1), number, name, REPOSITORY / link))
+    return rows
+
+
+@pytest.mark.parametrize(("anchor", "number", "name", "path"), _claims_with_files(), ids=lambda v: str(v)[:30])
+def test_every_number_in_benchmarks_md_is_printed_by_its_rows_report(anchor: str, number: str, name: str, path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert path.is_file(), f"{anchor}: {path} is not committed"
+    assert load_benchmark(name).main(["--report-only", "--json", str(path)]) == 0
+    printed = capsys.readouterr().out
+    numbers = NUMBER.findall(number)
+    assert numbers, f"{anchor}: no number in {number!r}"
+    for value in numbers:
+        assert value.lstrip("+") in printed, f"{anchor}: {value} is not in the report of {path.name}"
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown file, and its explicit `<a id=...>` anchors."""
+    found: set[str] = set(re.findall(r'<a id="([^"]+)"></a>', path.read_text(encoding="utf-8")))
+    seen: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^#+\s+(.*)", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+            seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+@pytest.mark.parametrize("source", ["BENCHMARKS.md", "README.md"])
+def test_every_link_to_a_benchmarks_row_or_a_log_section_resolves(source: str) -> None:
+    text = (REPOSITORY / source).read_text(encoding="utf-8")
+    targets = {"BENCHMARKS.md": REPOSITORY / "BENCHMARKS.md", "docs/benchmark-log.md": REPOSITORY / "docs/benchmark-log.md"}
+    links = re.findall(r"\]\(((?:BENCHMARKS\.md|docs/benchmark-log\.md)?)#([\w\-]+)\)", text)
+    broken = []
+    for file, anchor in links:
+        target = targets[file] if file else REPOSITORY / source
+        if anchor not in _anchors(target):
+            broken.append(f"{file}#{anchor}")
+    assert not broken, f"{source} links to anchors that do not exist: {broken}"
