@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from benchmark_scripts import BENCHMARKS, load_benchmark
+from test_docs_links import slug
 
 RESULTS = BENCHMARKS / "results"
 SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_"))
@@ -127,9 +128,9 @@ def _anchors(path: Path) -> set[str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         heading = re.match(r"^#+\s+(.*)", line)
         if heading:
-            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
-            found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
-            seen[slug] = seen.get(slug, 0) + 1
+            anchor = slug(heading.group(1))
+            found.add(anchor if anchor not in seen else f"{anchor}-{seen[anchor]}")
+            seen[anchor] = seen.get(anchor, 0) + 1
     return found
 
 
