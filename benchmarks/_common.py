@@ -276,16 +276,53 @@ def print_recorded_tables(document: dict[str, Any]) -> None:
         print_table(recorded["title"], recorded["columns"], recorded["rows"])
 
 
-def report_only(path: str | Path) -> int:
-    """`--report-only` of a script whose tables are recorded with `table`: print them again from the file."""
+def _or_error(opening: Any) -> Any:
+    """`opening()`, or None after printing its `UsageError` in one line on stderr (the caller exits 2)."""
+    import sys  # noqa: PLC0415
+
     from hwnas.errors import UsageError  # noqa: PLC0415
 
     try:
-        document = read_result(path)
+        return opening()
     except UsageError as error:
-        import sys  # noqa: PLC0415
-
         print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def document_or_error(path: str | Path) -> dict[str, Any] | None:
+    """A result file's document for `--report-only`, or None after a one-line error."""
+    return _or_error(lambda: read_result(path))
+
+
+def results_or_error(path: str | Path, identity: dict[str, Any] | None = None) -> ResultsFile | None:
+    """The `ResultsFile` of a run with `identity`, or as it was written (`--report-only`: identity None); None after
+    a one-line error (a missing or unreadable file, or one made with other settings)."""
+    return _or_error(lambda: stored_results(path) if identity is None else ResultsFile(path, identity))
+
+
+def record_run(results: ResultsFile, argv: Sequence[str] | None) -> None:
+    """Note in a resumable results file that a run starts: the machine under its start time, and the provenance."""
+    import time  # noqa: PLC0415
+
+    results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    results.put(provenance(argv), "provenance")
+
+
+def task_data(task: str, space: str) -> tuple[Any, Any]:
+    """(data, search space) of one benchmark task, as `hwnas search` builds them (seed 0 split)."""
+    from hwnas.datasets import load_data  # noqa: PLC0415
+    from hwnas.search.loop import space_for_data  # noqa: PLC0415
+
+    config = bench_config(task, space)
+    data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                     image_size=config.image_size)
+    return data, space_for_data(config, data)
+
+
+def report_only(path: str | Path) -> int:
+    """`--report-only` of a script whose tables are recorded with `table`: print them again from the file."""
+    document = document_or_error(path)
+    if document is None:
         return 2
     print_provenance(document)
     print_recorded_tables(document)

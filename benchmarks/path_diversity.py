@@ -36,13 +36,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    ResultsFile, add_result_options, bench_config, json_path, machine, print_provenance, print_table, provenance, stored_results,
+    ResultsFile, add_result_options, json_path, print_provenance, print_table, record_run, results_or_error, task_data,
 )
 from supernet_training import _eval_batches, _mean_sd, path_accuracy  # noqa: E402
 
-from hwnas.datasets import endless_from, load_data, seeded_loader  # noqa: E402
-from hwnas.errors import UsageError  # noqa: E402
-from hwnas.search.loop import space_for_data  # noqa: E402
+from hwnas.datasets import endless_from, seeded_loader  # noqa: E402
 from hwnas.search.paths import PathRule  # noqa: E402
 from hwnas.search.steps import weight_step  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
@@ -110,10 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = json_path(args, "path_diversity", f"steps{args.steps}")
     if args.report_only:  # the file's own settings and seeds
-        try:
-            results = stored_results(path)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
+        results = results_or_error(path)
+        if results is None:
             return 2
         args.checkpoints = results.doc["identity"]["checkpoints"]
         runs = results.get("runs") or {}
@@ -127,18 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         print("--paths takes counts of fixed genotypes (>= 1) or 0 for a fresh one every step", file=sys.stderr)
         return 2
     args.checkpoints = sorted(c for c in args.checkpoints if c <= args.steps)
-    try:
-        results = ResultsFile(path, {"steps": args.steps, "checkpoints": args.checkpoints, "eval_batches": args.eval_batches})
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    results = results_or_error(path, {"steps": args.steps, "checkpoints": args.checkpoints, "eval_batches": args.eval_batches})
+    if results is None:
         return 2
     torch.set_num_threads(1)
-    config = bench_config("cluttered", "darts")
-    data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                     image_size=config.image_size)
-    space = space_for_data(config, data)
-    results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
-    results.put(provenance(argv), "provenance")
+    data, space = task_data("cluttered", "darts")
+    record_run(results, argv)
     for seed in args.seeds:
         for paths in args.paths:
             if results.get("runs", str(paths), str(seed)) is None:

@@ -81,8 +81,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    TASKS, ResultsFile, add_result_options, bench_config, json_path, print_provenance, print_table, provenance, read_result,
-    write_json,
+    TASKS, ResultsFile, add_result_options, bench_config, document_or_error, json_path, print_provenance, print_table,
+    provenance, write_json,
 )
 
 from hwnas.errors import UsageError  # noqa: E402
@@ -522,10 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     path = json_path(args, "search_vs_random", f"{args.setting}-{args.task}")
     if args.report_only:
-        try:
-            document = read_result(path)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
+        document = document_or_error(path)
+        if document is None:
             return 2
         print_provenance(document)
         tables(document)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     TASKS, ResultsFile, add_result_options, bench_config, json_path, latency_strata, machine, print_provenance, print_table,
-    provenance, stored_results,
+    provenance, results_or_error,
 )
 
 from hwnas.cli._options import parse_options  # noqa: E402
@@ -209,10 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_stored(path: Path, args: argparse.Namespace) -> int:
     """`--report-only`: the tables of a results file, with the settings, seeds and architectures it holds."""
-    try:
-        results = stored_results(path)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    results = results_or_error(path)
+    if results is None:
         return 2
     for key, value in results.doc["identity"].items():
         if key != "data":

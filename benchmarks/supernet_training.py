@@ -48,14 +48,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    TASKS, ResultsFile, add_result_options, bench_config, json_path, machine, print_provenance, print_table, provenance,
-    stored_results,
+    TASKS, ResultsFile, add_result_options, json_path, print_provenance, print_table, record_run, results_or_error, task_data,
 )
 
-from hwnas.datasets import endless_from, load_data, seeded_loader  # noqa: E402
-from hwnas.errors import UsageError  # noqa: E402
+from hwnas.datasets import endless_from, seeded_loader  # noqa: E402
 from hwnas.objectives import accuracy  # noqa: E402
-from hwnas.search.loop import space_for_data  # noqa: E402
 from hwnas.search.paths import PathRule  # noqa: E402
 from hwnas.search.steps import weight_step  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
@@ -217,10 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = json_path(args, "supernet_training", f"{args.task}-{args.space}")
     if args.report_only:  # the file's own settings, variants and seeds
-        try:
-            results = stored_results(path)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
+        results = results_or_error(path)
+        if results is None:
             return 2
         identity = results.doc["identity"]
         args.task, args.space, args.checkpoints = identity["task"], identity["space"], identity["checkpoints"]
@@ -237,18 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     args.checkpoints = sorted(c for c in args.checkpoints if c <= args.steps)
     identity = {"task": args.task, "space": args.space, "steps": args.steps, "checkpoints": args.checkpoints,
                 "eval_archs": args.eval_archs, "eval_batches": args.eval_batches}
-    try:
-        results = ResultsFile(path, identity)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    results = results_or_error(path, identity)
+    if results is None:
         return 2
     torch.set_num_threads(1)
-    config = bench_config(args.task, args.space)
-    data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                     image_size=config.image_size)
-    space = space_for_data(config, data)
-    results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
-    results.put(provenance(argv), "provenance")
+    data, space = task_data(args.task, args.space)
+    record_run(results, argv)
     for seed in args.seeds:
         for name in variants:
             if results.get("runs", name, str(seed)) is not None:

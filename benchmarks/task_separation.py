@@ -39,10 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     TASKS, ResultsFile, add_result_options, bench_config, json_path, machine, print_provenance, print_table, provenance,
-    stored_results, within_of,
+    results_or_error, within_of,
 )
-
-from hwnas.errors import UsageError  # noqa: E402
 
 from hwnas.search.pipeline import prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
@@ -150,10 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     # One file per task when one task is given, so two processes never write the same file.
     path = json_path(args, "task_separation", "results" if len(args.tasks) > 1 else f"results-{args.tasks[0]}")
     if args.report_only:  # the file's own settings and tasks
-        try:
-            results = stored_results(path)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
+        results = results_or_error(path)
+        if results is None:
             return 2
         for key, value in results.doc["identity"].items():
             setattr(args, key, value)
@@ -163,10 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     identity = {k: v for k, v in vars(args).items() if k not in ("tasks", "profiles", "json", "report_only")}
-    try:
-        results = ResultsFile(path, identity)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    results = results_or_error(path, identity)
+    if results is None:
         return 2
     results.put(provenance(argv), "provenance")
     summary_table({task: run_task(task, args, results) for task in args.tasks})
