@@ -202,7 +202,7 @@ def _git(*arguments: str) -> str | None:
 
 def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """What a result file must say about how it was made: the command line, the git commit (and whether the
-    working tree had uncommitted changes then), and the machine (its date and 1-minute load average inside)."""
+    working tree had uncommitted changes to code then), and the machine (its date and 1-minute load average inside)."""
     import shlex  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
@@ -212,7 +212,8 @@ def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except ValueError:
         pass
     arguments = list(sys.argv[1:] if argv is None else argv)
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # Result files are data, not code: writing them does not make the commit's code uncommitted.
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
     return {"command": shlex.join(["python", str(script), *arguments]), "git_commit": _git("rev-parse", "HEAD"),
             "git_dirty": None if status is None else bool(status), "machine": machine()}
 
