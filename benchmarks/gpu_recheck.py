@@ -5,7 +5,7 @@
     python benchmarks/gpu_recheck.py --out /tmp/rc --dry-run        # walks the steps without measuring
     python benchmarks/gpu_recheck.py --report-only --json benchmarks/results/gpu_recheck/<run>.json
 
-Four steps, one per anomaly of that run (BENCHMARKS.md, "GPU suite"), each printing its table and
+Four steps, one per anomaly of that run (docs/benchmark-log.md, "GPU suite"), each printing its table and
 writing `OUT/NN-<step>.json` as it ends (`OUT/suite.json` holds all: five files in all). They run in
 the order profile noise, interleaving, fp16, search latency; below, by anomaly. The whole record
 (command, commit, machine, every step and table) also goes to `--json`, by default

@@ -46,7 +46,7 @@ single-path ones default to `DEFAULT_SUPERNET_RULE`."""
 DEFAULT_SUPERNET_RULE = "depth"
 """Once-for-All's uniform depth: under `uniform` the supernet rated skipping a block 0.5-3 points worse than
 training does and searched networks tied with random ones at loose targets; `depth` removed most of that bias and
-the searches beat random at all three targets (BENCHMARKS.md, "The `depth` rule, pre-registered verdict")."""
+the searches beat random at all three targets (docs/benchmark-log.md, "The `depth` rule, pre-registered verdict")."""
 
 DEFAULT_WARMUP_EPOCHS = 6.0
 """Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
@@ -114,7 +114,7 @@ class SearchConfig:
     arch_batch_size: int | None = None
     """Images in each architecture step's search-train and search-val batches (None: `batch_size`).
     A larger one is the cheapest way to more signal per step: batch 128 had 2.4x the gradient SNR of
-    batch 32 for 2.7x the time (BENCHMARKS.md, "Signal per architecture step")."""
+    batch 32 for 2.7x the time (docs/benchmark-log.md, "Signal per architecture step")."""
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
