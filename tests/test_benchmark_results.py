@@ -27,7 +27,6 @@ NO_COMMITTED_RESULT: dict[str, str] = {
     "arch_gradient_snr": "a warm-up search first: minutes of CPU",
     "latency_targets": "three searches and a device profile",
     "search_step_cost": "searches with a latency worker and a device profile",
-    "search_vs_random": "15 searches and ~100 trained networks per setting",
     "skip_signal": "needs search_vs_random's trained networks and finished searches",
     "supernet_ranking": "a device profile, a supernet and 40 trained networks",
     "supernet_view": "needs search_vs_random's finished searches",
