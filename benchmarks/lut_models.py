@@ -14,8 +14,9 @@ Presets:
   search-default  the profile `hwnas search` makes with its defaults: the cluttered-MNIST proxyless
                   space (small widths and depths, 36x36, 1 channel, 10 classes), ONNX Runtime on the
                   CPU, batch 1, fp32, 1 thread (hwnas.search.config.SearchConfig, pipeline.default_space);
-  eager-224       proxyless at 224x224 (full widths), eager PyTorch, batch 1, fp32, 2 threads: a setting
-                  where kernels interact with the cache and threads, so a per-op sum may be off.
+  eager-224       proxyless at 224x224 (full widths), eager PyTorch, batch 1, fp32, 2 threads (--threads
+                  changes it): large activations that leave the cache between layers, so a per-op sum
+                  timed layer by layer may be off.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from _common import finish, machine  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "lut_models"
 
 
-def search_default_settings(samples: int, out: Path) -> Any:
+def search_default_settings(samples: int, out: Path, threads: int | None) -> Any:
     """The profile settings `hwnas search` uses with its defaults (space filled from the data's shape)."""
     from hwnas.datasets import load_data  # noqa: PLC0415
     from hwnas.search.config import SearchConfig  # noqa: PLC0415
@@ -52,14 +53,14 @@ def search_default_settings(samples: int, out: Path) -> Any:
     return resolve_settings(space=space.name, space_options=dict(space.config), device=config.latency_device,
                             backend=config.latency_backend, batch_size=config.latency_batch_size,
                             precision=config.latency_precision, samples=samples, out=out,
-                            threads=config.latency_threads, progress=False)
+                            threads=threads or config.latency_threads, progress=False)
 
 
-def eager_224_settings(samples: int, out: Path) -> Any:
+def eager_224_settings(samples: int, out: Path, threads: int | None) -> Any:
     from lut.profile import resolve_settings  # noqa: PLC0415
 
     return resolve_settings(space="proxyless", device="cpu", backend="eager", batch_size=1, precision="fp32",
-                            input_size=224, samples=samples, out=out, threads=2, progress=False)
+                            input_size=224, samples=samples, out=out, threads=threads or 2, progress=False)
 
 
 PRESETS = {"search-default": search_default_settings, "eager-224": eager_224_settings}
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), required=True)
     parser.add_argument("--samples", type=int, default=200, help="networks to time (default: 200)")
+    parser.add_argument("--threads", type=int, default=None, help="timing threads (default: the preset's)")
     parser.add_argument("--profile-dir", type=Path, default=None, help="default: profiles/lut_models-PRESET")
     parser.add_argument("--profile-only", action="store_true", help="measure, do not fit")
     parser.add_argument("--fit-only", action="store_true", help="refit an existing profile, measure nothing")
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.fit_only:
         from lut.profile import profile_device  # noqa: PLC0415
 
-        settings = PRESETS[args.preset](args.samples, out)
+        settings = PRESETS[args.preset](args.samples, out, args.threads)
         settings = dataclasses.replace(settings, fit=False)
         clock = time.perf_counter()
         outcome = profile_device(settings)
