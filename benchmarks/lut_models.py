@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import finish, machine  # noqa: E402
+from _common import finish, machine, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lut_models"
 
@@ -88,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.perf_counter()
         outcome = profile_device(settings)
         document["profile_seconds"] = time.perf_counter() - clock
+        document["profile_machine_at_end"] = machine()
         print(f"profiled {outcome.samples} measurements into {out} in {document['profile_seconds']:.0f} s")
         if args.profile_only:
+            write_json(out / "lut_models-profile-run.json", document)
             return 0
+    elif (out / "lut_models-profile-run.json").exists():  # the measuring run's machine and load, kept
+        document["profile_run"] = json.loads((out / "lut_models-profile-run.json").read_text(encoding="utf-8"))
     from lut.profile import fit_directory  # noqa: PLC0415
     from lut.report import fit_table  # noqa: PLC0415
 

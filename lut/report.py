@@ -100,8 +100,8 @@ def learning_table(points: Sequence[LearningPoint], needed: Mapping[str, int] | 
             cells += ["", ""] if p is None else [f"{p.mape:.2f}", f"{p.kendall:.3f}"]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     if needed:
-        lines.append("| networks needed (MAPE within 10% of the full split's) | "
-                     + " | ".join(f"{needed.get(k, '-')} | " for k in kinds).rstrip(" |") + " |")
+        cells = [cell for k in kinds for cell in (str(needed.get(k, "-")), "")]
+        lines.append("| networks needed (MAPE within 10% of the full split's) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
