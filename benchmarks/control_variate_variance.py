@@ -13,8 +13,9 @@ feeds every estimator (a paired comparison):
   * RELAX with the calibrated per-op sum (one scale and offset on the profile's training split);
   * REINFORCE with no control variate, and with the search's moving-average baseline.
 Reported per estimator: the mean over logits of the variance of the gradient d(latency term)/d(logits)
-across the draws, its ratio to REINFORCE without a control variate, and the correlation between the
-measured penalty and the control variate's penalty at the sampled network.
+across the draws, its ratio to REINFORCE without a control variate, the correlation between the
+measured penalty and the control variate's penalty at the sampled network, and between the measured and
+the predicted milliseconds (with the model's MAPE against the search's own measurement).
 """
 
 from __future__ import annotations
@@ -82,16 +83,20 @@ def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPen
                                               [*(f"RELAX, {m}" for m in models), "REINFORCE, no control variate",
                                                "REINFORCE, moving-average baseline"]}
     pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    ms_pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
     baseline = MovingAverageBaseline(0.9)
     for _ in range(draws):
         sample = sample_relaxed(dist, tau, conditional=config.conditional, generator=generator)
         arch = setup.space.architecture(choices_of(setup.space, sample.index))
-        reward = penalty(oracle.latency_ms(arch))
+        measured = oracle.latency_ms(arch)
+        reward = penalty(measured)
         for name, model in models.items():
             control: Callable[[Any], Any] = lambda weights, g=model: penalty(g(weights))  # noqa: E731
             estimates[f"RELAX, {name}"].append(gradient(relax(sample, reward, control).surrogate, logits))
             with torch.no_grad():
-                pairs[name].append((float(reward), float(penalty(model(sample.packed_hard())))))
+                predicted = float(model(sample.packed_hard()))
+            pairs[name].append((float(reward), float(penalty(predicted))))
+            ms_pairs[name].append((measured, predicted))
         estimates["REINFORCE, no control variate"].append(gradient(reinforce(sample, reward, 0.0).surrogate, logits))
         estimates["REINFORCE, moving-average baseline"].append(
             gradient(reinforce(sample, reward, baseline.value).surrogate, logits))
@@ -102,7 +107,10 @@ def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPen
         variance = float(np.stack(values).var(0).mean())
         model = name.removeprefix("RELAX, ")
         correlation = float(np.corrcoef(np.array(pairs[model]).T)[0, 1]) if model in pairs else None
-        rows[name] = {"variance": variance, "ratio_to_none": variance / none, "correlation": correlation}
+        ms = float(np.corrcoef(np.array(ms_pairs[model]).T)[0, 1]) if model in ms_pairs else None
+        mape = float(np.mean([abs(p - m) / m for m, p in ms_pairs[model]]) * 100) if model in ms_pairs else None
+        rows[name] = {"variance": variance, "ratio_to_none": variance / none, "correlation": correlation,
+                      "correlation_ms": ms, "mape_vs_search_measurement": mape}
     rewards = [p[0] for p in next(iter(pairs.values()))]
     return {"estimators": rows, "share_above_target": float(np.mean(np.array(rewards) > 0)), "draws": draws}
 
@@ -142,8 +150,11 @@ def main() -> int:
         document["states"][label] = outcome
         print_table(f"latency-gradient variance, {label} ({args.draws} draws, "
                     f"{100 * outcome['share_above_target']:.0f}% of samples above the {target:.4f} ms target)",
-                    ["estimator", "mean variance per logit", "x no control variate", "corr(measured, control) penalty"],
-                    [[name, r["variance"], r["ratio_to_none"], "-" if r["correlation"] is None else r["correlation"]]
+                    ["estimator", "mean variance per logit", "x no control variate", "corr(measured, control) penalty",
+                     "corr(measured, model) ms", "model vs search's measurement, MAPE %"],
+                    [[name, r["variance"], r["ratio_to_none"], *("-" if r[key] is None else r[key]
+                                                                 for key in ("correlation", "correlation_ms",
+                                                                             "mape_vs_search_measurement"))]
                      for name, r in outcome["estimators"].items()])
     oracle.close() if hasattr(oracle, "close") else None
     return finish(document, args.out, started)
