@@ -29,7 +29,7 @@ import functools
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,17 +242,7 @@ def _stub_classes(tree: ast.Module) -> dict[str, frozenset[str]]:
     bases: dict[str, list[str]] = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            names: set[str] = set()
-            for item in ast.walk(node):
-                if item is node:
-                    continue
-                if isinstance(item, ast.FunctionDef | ast.ClassDef):
-                    names.add(item.name)
-                elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                    names.add(item.target.id)
-                elif isinstance(item, ast.Assign):
-                    names |= {t.id for t in item.targets if isinstance(t, ast.Name)}
-            own[node.name] = names
+            own[node.name] = _defined_names(item for item in ast.walk(node) if item is not node)
             bases[node.name] = [b.id if isinstance(b, ast.Name) else b.attr for b in node.bases if isinstance(b, ast.Name | ast.Attribute)]
 
     def members(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
@@ -265,9 +255,10 @@ def _stub_classes(tree: ast.Module) -> dict[str, frozenset[str]]:
     return {name: frozenset(members(name)) for name in own}
 
 
-def _module_names(tree: ast.Module) -> set[str]:
+def _defined_names(statements: Iterable[ast.AST]) -> set[str]:
+    """Names the statements define: functions, classes, (annotated) assignments, from-imports."""
     names: set[str] = set()
-    for node in tree.body:
+    for node in statements:
         if isinstance(node, ast.ClassDef | ast.FunctionDef):
             names.add(node.name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -277,6 +268,10 @@ def _module_names(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             names |= {a.asname or a.name for a in node.names}
     return names
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    return _defined_names(tree.body)
 
 
 def parse_stub(text: str) -> ast.Module:
