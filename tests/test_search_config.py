@@ -7,18 +7,23 @@ import pytest
 
 from hwnas.cli._options import parse_options
 from hwnas.errors import UsageError
-from hwnas.search import SearchConfig
-from hwnas.search.config import ESTIMATORS, SAMPLING_ESTIMATORS
+from hwnas.search import SearchConfig, get_strategy, list_strategies
+
+SAMPLING = [name for name in list_strategies() if get_strategy(name).samples]
 
 
-@pytest.mark.parametrize("estimator", SAMPLING_ESTIMATORS)
+def test_the_sampling_strategies_are_the_single_path_ones() -> None:
+    assert SAMPLING == ["gdas", "snas", "reinforce", "rebar"]
+
+
+@pytest.mark.parametrize("estimator", SAMPLING)
 @pytest.mark.parametrize("latency", ["relax", "reinforce", "expected", "none"])
 def test_sampling_estimators_accept_every_latency_estimator(estimator: str, latency: str) -> None:
     config = SearchConfig(estimator=estimator, latency_estimator=latency, latency_target_ms=2.0)
     assert config.measures_latency == (latency in ("relax", "reinforce"))
 
 
-@pytest.mark.parametrize("estimator", sorted(set(ESTIMATORS) - set(SAMPLING_ESTIMATORS)))
+@pytest.mark.parametrize("estimator", sorted(set(list_strategies()) - set(SAMPLING)))
 def test_measured_latency_needs_a_sampled_architecture(estimator: str) -> None:
     with pytest.raises(UsageError, match="use --latency-estimator expected") as error:
         SearchConfig(estimator=estimator, latency_estimator="relax", latency_target_ms=2.0)

@@ -181,7 +181,8 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
     """The first-order eta path gives, for the same draw, the gradient the untuned step gives at that eta."""
     from hwnas.estimators import MovingAverageBaseline, VarianceTuner
     from hwnas.search.loop import space_for_data
-    from hwnas.search.steps import STEPS, ArchContext
+    from hwnas.search.steps import ArchContext
+    from hwnas.search.strategies import get_strategy
     from hwnas.search.terms import AccuracyTerm
     from hwnas.datasets import load_dataset
 
@@ -199,7 +200,7 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
         ctx = ArchContext(config.replace(rebar_eta=0.8), net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
                           MovingAverageBaseline(), tuner)
         torch.manual_seed(5)
-        surrogate, _ = STEPS["rebar"](ctx, ArchitectureDistribution(logits))
+        surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))
         gradients.append(torch.autograd.grad(surrogate, list(logits.values())))
     for untuned, tuned in zip(*gradients, strict=True):
         torch.testing.assert_close(tuned, untuned, rtol=1e-4, atol=1e-6)

@@ -303,9 +303,9 @@ def test_independent_supernet_is_still_the_papers_one_module_per_candidate() -> 
 def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from hwnas.cli import build_parser, main  # noqa: PLC0415
     from hwnas.cli.search import DEFAULTS, config_from_args  # noqa: PLC0415
-    from hwnas.search.config import DEFAULT_SUPERNET_RULE, DEFAULT_WARMUP_EPOCHS  # noqa: PLC0415
+    from hwnas.search.config import DEFAULT_WARMUP_EPOCHS  # noqa: PLC0415
 
-    assert (DEFAULTS["supernet_rule"], DEFAULTS["warmup_epochs"]) == (DEFAULT_SUPERNET_RULE, DEFAULT_WARMUP_EPOCHS)
+    assert DEFAULTS["warmup_epochs"] == DEFAULT_WARMUP_EPOCHS
     args = build_parser().parse_args(["search", "--weight-sharing", "independent", "--supernet-rule", "fair",
                                       "--supernet-batchnorm", "shared", "--warmup-epochs", "0.5"])
     config = config_from_args(args)

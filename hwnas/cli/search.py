@@ -23,11 +23,21 @@ from hwnas.cli._options import (
     writable_dir,
 )
 from hwnas.errors import UsageError
+from hwnas.search.strategies import get_strategy, list_strategies
 
-DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 6.0, "supernet_rule": "depth", "batch_size": 32, "arch_lr": 0.05,
+DEFAULTS: dict[str, Any] = {"steps": 50, "warmup_epochs": 6.0, "batch_size": 32, "arch_lr": 0.05,
                             "train_steps": 150, "profile_samples": 30, "checkpoint_every": 50,
                             "checkpoint_seconds": 120.0}
 """Sized so the default run takes minutes on 2 CPU cores; `SearchConfig` has the same defaults (tested)."""
+
+
+def _strategy_defaults(attribute: str) -> str:
+    """'gdas 10 0.1, snas/egs 1 0.1, ...': one strategy default for --help, read from the registry."""
+    groups: dict[str, list[str]] = {}
+    for name in list_strategies():
+        value = getattr(get_strategy(name), attribute)
+        groups.setdefault(" ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value), []).append(name)
+    return ", ".join(f"{value} for {'/'.join(names)}" for value, names in groups.items())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,12 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     estimator = parser.add_argument_group("estimators and objective")
     estimator.add_argument("--estimator", type=str.lower, default="rebar",
-                           help="accuracy-term estimator: darts, gdas, egs, snas, reinforce, rebar (default: rebar)")
+                           help=f"accuracy-term estimator: {', '.join(list_strategies())} (default: rebar)")
     estimator.add_argument("--darts-order", type=str.lower, default="first", help="darts only: first, second or amended (default: first)")
     estimator.add_argument("--amended-eta", type=non_negative_float, default=0.1, help="Amended-DARTS coefficient eta (default: 0.1)")
     estimator.add_argument("--egs-samples", type=positive_int, default=4, help="egs only: samples M per decision (default: 4)")
     estimator.add_argument("--tau", type=positive_float, nargs=2, default=None, metavar=("START", "END"),
-                           help="Gumbel temperature, annealed linearly (default: gdas 10 0.1, snas/egs 1 0.1, rebar 0.4 0.4)")
+                           help=f"Gumbel temperature, annealed linearly (default: {_strategy_defaults('temperatures')})")
     estimator.add_argument("--latency-estimator", type=str.lower, default="relax",
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: relax)")
@@ -131,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), fair (FairNAS: "
                                "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
                                "path, in-place distillation, 3x cost) (default: "
-                               f"{DEFAULTS['supernet_rule']} for single-path estimators, sample for darts/snas/egs)")
+                               f"{_strategy_defaults('supernet_rule')})")
     loop.add_argument("--train-steps", type=non_negative_int, default=DEFAULTS["train_steps"],
                       help=f"training steps of the found network (default: {DEFAULTS['train_steps']})")
     loop.add_argument("--seed", type=non_negative_int, default=0)

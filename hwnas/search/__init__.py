@@ -25,7 +25,8 @@ Modules, one job each:
 
 from __future__ import annotations
 
-from hwnas.search.config import ESTIMATORS, LATENCY_ESTIMATORS, SearchConfig, check_combination
+from hwnas.search.config import SearchConfig, check_combination
 from hwnas.search.loop import SearchResult, read_metrics, run_search
+from hwnas.search.strategies import get_strategy, list_strategies
 
-__all__ = ["ESTIMATORS", "LATENCY_ESTIMATORS", "SearchConfig", "SearchResult", "check_combination", "read_metrics", "run_search"]
+__all__ = ["SearchConfig", "SearchResult", "check_combination", "get_strategy", "list_strategies", "read_metrics", "run_search"]

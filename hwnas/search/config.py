@@ -17,12 +17,7 @@ from typing import Any
 from hwnas.estimators import DARTS_ORDERS
 from hwnas.errors import UsageError
 from hwnas.objectives import ACCURACY_OBJECTIVES, LATENCY_PENALTIES
-
-ESTIMATORS = ("darts", "gdas", "egs", "snas", "reinforce", "rebar")
-LATENCY_ESTIMATORS = ("relax", "reinforce", "expected", "none")
-SAMPLING_ESTIMATORS = ("gdas", "snas", "reinforce", "rebar")
-"""Accuracy estimators that draw one architecture b ~ p per step: only those
-give a network whose latency can be measured for RELAX / REINFORCE."""
+from hwnas.search.strategies import get_strategy, list_strategies
 
 LATENCY_TIMINGS = ("auto", "inline", "worker")
 """How sampled networks are timed (`hwnas.search.latency_worker`): in line, one after the other
@@ -39,15 +34,6 @@ SUPERNET_BATCHNORMS = ("choice", "shared")
 SUPERNET_RULES = ("sample", "uniform", "depth", "network", "fair", "sandwich")
 """Which paths train the supernet in each weight step (`hwnas.search.paths`)."""
 
-DEFAULT_SUPERNET_RULES = {"darts": "sample", "snas": "sample", "egs": "sample"}
-"""Estimators that train a mixture (softmax, relaxed, multi-hot) keep training it by default; the
-single-path ones default to `DEFAULT_SUPERNET_RULE`."""
-
-DEFAULT_SUPERNET_RULE = "depth"
-"""Once-for-All's uniform depth: under `uniform` the supernet rated skipping a block 0.5-3 points worse than
-training does and searched networks tied with random ones at loose targets; `depth` removed most of that bias and
-the searches beat random at all three targets (BENCHMARKS.md, "The `depth` rule, pre-registered verdict")."""
-
 DEFAULT_WARMUP_EPOCHS = 6.0
 """Weight-only passes over search-train before the architecture steps (unless `warmup_steps` is given)."""
 
@@ -55,10 +41,6 @@ VARIANCE_TUNING = ("none", "eta", "tau-eta")
 """RELAX-paper online tuning of REBAR's eta (cheap: the variance is quadratic in eta, first-order
 terms only) or of tau and eta (tau's gradient needs a second-order backward through the relaxed
 supernet: several times the cost of a step, benchmarks/search_step_cost.py)."""
-
-DEFAULT_TEMPERATURES = {"gdas": (10.0, 0.1), "snas": (1.0, 0.1), "egs": (1.0, 0.1), "rebar": (0.4, 0.4), "reinforce": (0.4, 0.4)}
-"""(start, end) of the linearly annealed Gumbel temperature: GDAS's official
-10 -> 0.1; the UNAS code's fixed 0.4 for REBAR/RELAX (REINFORCE uses it only for RELAX's zeta)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +133,8 @@ class SearchConfig:
 
     @property
     def temperatures(self) -> tuple[float, float]:
-        start, end = DEFAULT_TEMPERATURES.get(self.estimator, (1.0, 1.0))
+        """(start, end) of the Gumbel temperature: `tau_start` / `tau_end`, or the strategy's defaults."""
+        start, end = get_strategy(self.estimator).temperatures
         return (self.tau_start if self.tau_start is not None else start, self.tau_end if self.tau_end is not None else end)
 
     @property
@@ -159,7 +142,7 @@ class SearchConfig:
         """The supernet-training rule in force (`supernet_rule`, or the estimator's default)."""
         if self.supernet_rule is not None:
             return self.supernet_rule
-        return DEFAULT_SUPERNET_RULES.get(self.estimator, DEFAULT_SUPERNET_RULE)
+        return get_strategy(self.estimator).supernet_rule
 
     def warmup_steps_for(self, train_size: int, world_size: int = 1) -> int:
         """Weight-only steps before the search: `warmup_steps` when given, else `warmup_epochs`
@@ -170,12 +153,12 @@ class SearchConfig:
 
     @property
     def uses_latency(self) -> bool:
-        return self.latency_estimator != "none"
+        return get_strategy(self.latency_estimator, term="latency").active
 
     @property
     def measures_latency(self) -> bool:
         """Whether the search times sampled architectures on the target device."""
-        return self.latency_estimator in ("relax", "reinforce")
+        return get_strategy(self.latency_estimator, term="latency").measures
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,10 +172,22 @@ def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
         raise UsageError(f"{flag} {value!r} is unknown; choose one of {', '.join(allowed)}")
 
 
+def _check_owned(config: SearchConfig) -> None:
+    """A field only one strategy reads (`Strategy.owns`) must keep its default under the others."""
+    for name in list_strategies():
+        if name == config.estimator:
+            continue
+        for field_name, (default, message) in get_strategy(name).owns.items():
+            value = getattr(config, field_name)
+            if value != default:
+                raise UsageError(f"--{field_name.replace('_', '-')} " + message.replace("<value>", str(value)).replace("<chosen>", config.estimator)
+                                 .replace("{estimator.accuracy}", "--estimator"))
+
+
 def check_combination(config: SearchConfig) -> None:
     """Refuse a configuration that cannot work, with one line naming the fix."""
-    _one_of("--estimator", config.estimator, ESTIMATORS)
-    _one_of("--latency-estimator", config.latency_estimator, LATENCY_ESTIMATORS)
+    _one_of("--estimator", config.estimator, list_strategies())
+    _one_of("--latency-estimator", config.latency_estimator, list_strategies("latency"))
     _one_of("--darts-order", config.darts_order, DARTS_ORDERS)
     _one_of("--objective", config.objective, ACCURACY_OBJECTIVES)
     _one_of("--latency-penalty", config.latency_penalty, LATENCY_PENALTIES)
@@ -207,18 +202,16 @@ def check_combination(config: SearchConfig) -> None:
         raise UsageError(f"--warmup-epochs must be a number >= 0, got {config.warmup_epochs}")
     _one_of("--latency-timing", config.latency_timing, LATENCY_TIMINGS)
     _one_of("--tune-variance", config.tune_variance, VARIANCE_TUNING)
-    if config.tune_variance != "none" and config.estimator != "rebar":
-        raise UsageError(f"--tune-variance tunes REBAR's temperature and eta; it needs --estimator rebar, not {config.estimator}")
+    _check_owned(config)
     if config.tune_variance != "none" and not 0 < config.tune_variance_lr < float("inf"):
         raise UsageError(f"--tune-variance-lr must be a positive number, got {config.tune_variance_lr}")
-    if config.darts_order != "first" and config.estimator != "darts":
-        raise UsageError(f"--darts-order {config.darts_order} applies to --estimator darts only, not {config.estimator}")
-    if config.measures_latency and config.estimator not in SAMPLING_ESTIMATORS:
-        what = "softmax mixture" if config.estimator == "darts" else "multi-hot ensemble"
+    strategy = get_strategy(config.estimator)
+    if config.measures_latency and not strategy.samples:
+        sampling = [name for name in list_strategies() if get_strategy(name).samples]
         raise UsageError(
             f"--latency-estimator {config.latency_estimator} measures a sampled architecture, but {config.estimator} "
-            f"trains a {what} with no single architecture to time; use --latency-estimator expected "
-            f"or an estimator that samples ({', '.join(SAMPLING_ESTIMATORS)})"
+            f"trains a {strategy.trains} with no single architecture to time; use --latency-estimator expected "
+            f"or an estimator that samples ({', '.join(sampling)})"
         )
     if config.latency_target_ms is not None and not 0 < config.latency_target_ms < math.inf:
         raise UsageError(f"--latency-target must be positive and finite, got {config.latency_target_ms} ms")
