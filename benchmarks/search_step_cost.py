@@ -108,7 +108,7 @@ def bootstrap_ratio(numerator: list[float], denominator: list[float], seed: int 
 def setups(seed: int, profiles: str) -> dict[str, Setup]:
     """One prepared setup (data, profile, linear model) per backend: RELAX's control variate is the
     backend's own fitted model, as in `hwnas search`."""
-    return {backend: prepare(SearchConfig(seed=seed, progress=False, latency_backend=backend), profile_root=profiles)
+    return {backend: prepare(SearchConfig.from_flat(seed=seed, progress=False, latency_backend=backend), profile_root=profiles)
             for backend in ("ort", "eager")}
 
 
@@ -216,7 +216,7 @@ def _gradient_variance(result: Any, setup: Setup, tau: float, eta: float, draws:
     torch.manual_seed(seed)
     estimates = []
     for _ in range(draws):
-        term = AccuracyTerm(net, "gen", config.gen_lambda, train_batch, val_batch)
+        term = AccuracyTerm(net, "gen", config.estimator.gen_lambda, train_batch, val_batch)
         ctx = ArchContext(config, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
         surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))
         grads = torch.autograd.grad(surrogate, list(logits.values()), allow_unused=True)

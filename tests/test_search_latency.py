@@ -98,7 +98,7 @@ def _search_config(**changes: object) -> SearchConfig:
                 latency_estimator="relax", latency_target_ms=0.5, steps=5, warmup_steps=1, batch_size=8,
                 latency_backend="ort", measure_budget_s=0.02, progress=False, latency_timing="worker")
     base.update(changes)
-    return SearchConfig(**base)  # type: ignore[arg-type]
+    return SearchConfig.from_flat(**base)  # type: ignore[arg-type]
 
 
 def test_timing_is_in_line_where_a_worker_would_share_the_training_device():

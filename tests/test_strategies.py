@@ -43,10 +43,10 @@ def test_a_duplicate_or_badly_named_strategy_is_refused() -> None:
 
 
 def test_a_field_one_strategy_owns_is_refused_under_the_others() -> None:
-    with pytest.raises(UsageError, match="--tune-variance tunes REBAR's temperature and eta; it needs --estimator rebar, not gdas"):
-        SearchConfig(estimator="gdas", tune_variance="eta")
-    SearchConfig(estimator="rebar", tune_variance="eta")
-    SearchConfig(estimator="darts", darts_order="second", latency_estimator="expected")
+    with pytest.raises(UsageError, match="estimator.tune_variance tunes REBAR's temperature and eta; it needs estimator.accuracy rebar, not gdas"):
+        SearchConfig.from_flat(estimator="gdas", tune_variance="eta")
+    SearchConfig.from_flat(estimator="rebar", tune_variance="eta")
+    SearchConfig.from_flat(estimator="darts", darts_order="second", latency_estimator="expected")
 
 
 @pytest.fixture
@@ -82,10 +82,10 @@ def test_a_new_strategy_is_one_registered_class(private_registry: None, tmp_path
         build_parser().parse_args(["search", "--help"])
     assert "rebar, still (default: rebar)" in " ".join(capsys.readouterr().out.split())
 
-    config = SearchConfig(space="proxyless", space_config={"small_input": True, "widths": [4, 4, 4, 4, 8, 8, 8, 8, 16],
-                                                           "depths": [1, 1, 1, 1, 1, 1]},
-                          dataset="digits", estimator="still", latency_estimator="none", steps=2, warmup_steps=1,
-                          batch_size=8, progress=False)
+    config = SearchConfig.from_flat(space="proxyless", space_config={"small_input": True, "widths": [4, 4, 4, 4, 8, 8, 8, 8, 16],
+                                                                     "depths": [1, 1, 1, 1, 1, 1]},
+                                    dataset="digits", estimator="still", latency_estimator="none", steps=2, warmup_steps=1,
+                                    batch_size=8, progress=False)
     assert (config.temperatures, config.rule) == ((2.0, 0.5), "sample")
     result = run_search(config, tmp_path, data=load_dataset("digits", limit=200, seed=0), measure_final=False)
     assert len(handed) == 3  # one weight step per warm-up and search step, at the strategy's weights

@@ -91,7 +91,7 @@ class Strategy:
     supernet_rule: ClassVar[str] = DEFAULT_SUPERNET_RULE
     """The supernet rule when `--supernet-rule` is not given (`hwnas.search.paths`)."""
     owns: ClassVar[dict[str, tuple[Any, str]]] = {}
-    """Fields of `config.estimator` only this strategy reads: {field: (default, why)}. Under any other
+    """Fields of `config.estimator.accuracy` only this strategy reads: {field: (default, why)}. Under any other
     strategy a non-default value is refused with a `ConfigError` on that field saying `why` (<value>: the
     value, <chosen>: the strategy in use, {estimator.accuracy}: that field's name, the CLI's flag)."""
 

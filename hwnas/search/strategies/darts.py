@@ -40,8 +40,8 @@ class Darts(Strategy):
 
         weights = [p for p in ctx.net.parameters() if p.requires_grad]
         result = darts_gradient(
-            ctx.config.darts_order, train_loss, lambda: ctx.accuracy(soft()), weights, alphas,
-            eta=ctx.config.amended_eta, xi=ctx.w_lr,
+            ctx.config.estimator.darts_order, train_loss, lambda: ctx.accuracy(soft()), weights, alphas,
+            eta=ctx.config.estimator.amended_eta, xi=ctx.w_lr,
         )
         grads = dict(zip(names, result.total, strict=True))
         latency = latency_outcome(ctx, dist)

@@ -26,9 +26,9 @@ class Egs(Strategy):
 
     def training_weights(self, config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
         with torch.no_grad():
-            return dict(sample_ensemble(dist, config.egs_samples, tau).codes)  # type: ignore[arg-type]
+            return dict(sample_ensemble(dist, config.estimator.egs_samples, tau).codes)  # type: ignore[arg-type]
 
     def surrogate(self, ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
-        ensemble = sample_ensemble(dist, ctx.config.egs_samples, ctx.tau)
+        ensemble = sample_ensemble(dist, ctx.config.estimator.egs_samples, ctx.tau)
         loss = ctx.accuracy(ensemble.weights)
         return pathwise_step(ctx, loss, latency_outcome(ctx, dist), None)
