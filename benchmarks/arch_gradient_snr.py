@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.draws):
             train_batch, val_batch = batch("train", size), batch("val", size)
             term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
-            ctx = ArchContext(config.replace(rebar_eta=eta), net, logits, term, None, config.temperatures[0],
+            ctx = ArchContext(config.replace(rebar_eta=eta).estimator, net, logits, term, None, config.temperatures[0],
                               config.loop.w_lr, train_batch, MovingAverageBaseline(config.estimator.baseline_decay))
             grads, _ = architecture_gradient(ctx)
             draws.append(torch.cat([grads[n].detach().flatten() for n in logits]).numpy())

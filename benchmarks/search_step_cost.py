@@ -217,7 +217,7 @@ def _gradient_variance(result: Any, setup: Setup, tau: float, eta: float, draws:
     estimates = []
     for _ in range(draws):
         term = AccuracyTerm(net, "gen", config.estimator.gen_lambda, train_batch, val_batch)
-        ctx = ArchContext(config, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
+        ctx = ArchContext(config.estimator, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
         surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))
         grads = torch.autograd.grad(surrogate, list(logits.values()), allow_unused=True)
         estimates.append(torch.cat([g if g is not None else torch.zeros_like(v) for g, v in zip(grads, logits.values())]))

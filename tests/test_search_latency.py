@@ -197,7 +197,7 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
     for tuner in (None, VarianceTuner(0.4, 0.8, lr=0.1, tune_tau=False)):
         logits = {d.name: (0.1 * torch.arange(len(d.choices), dtype=torch.float32)).requires_grad_(True) for d in space.decisions}
         term = AccuracyTerm(net, "gen", 0.5, (images[:8], labels[:8]), (images[8:], labels[8:]))
-        ctx = ArchContext(config.replace(rebar_eta=0.8), net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
+        ctx = ArchContext(config.replace(rebar_eta=0.8).estimator, net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
                           MovingAverageBaseline(), tuner)
         torch.manual_seed(5)
         surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))

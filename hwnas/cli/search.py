@@ -44,6 +44,16 @@ def _strategy_defaults(attribute: str) -> str:
     return ", ".join(f"{value} for {'/'.join(names)}" for value, names in groups.items())
 
 
+def _field(group: argparse._ArgumentGroup, flag: str, path: str, **options: Any) -> None:
+    """A flag that sets the config field at `path` (its dest): its default is the config's unless given,
+    its metavar the flag's name (--steps STEPS), and a refusal of the field names it (`flag_of`)."""
+    options.setdefault("default", _default(path))
+    if options.get("action") not in ("store_false", "store_true", "append"):
+        options.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+    group.add_argument(flag, dest=path, **options)
+    _FLAGS[path] = flag
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
@@ -55,118 +65,109 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     # Config flags: dest is the field's dotted path and the default is the config's (`config_from_args`).
     space = parser.add_argument_group("space and data")
-    space.add_argument("--space", dest="data.space", type=str.lower, default=_default("data.space"),
+    _field(space, "--space", "data.space", type=str.lower,
                        help="search space: proxyless or darts (default: %(default)s)")
-    space.add_argument("--space-option", dest="data.space_config", action="append", default=[], metavar="KEY=VALUE",
+    _field(space, "--space-option", "data.space_config", action="append", default=[], metavar="KEY=VALUE",
                        help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
                             "default: a small-input configuration sized for the bundled data")
-    space.add_argument("--data", dest="data.dataset", default=_default("data.dataset"),
+    _field(space, "--data", "data.dataset",
                        help="bundled data set (cluttered_mnist: the 5,000 MNIST digits at random places on a canvas "
                             "with clutter; mnist: the same 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder "
                             "folder (default: %(default)s)")
-    space.add_argument("--image-size", dest="data.image_size", type=positive_int, default=_default("data.image_size"),
+    _field(space, "--image-size", "data.image_size", type=positive_int,
                        help="resize images to this side (default: with the default space configuration 36 for "
                             "cluttered_mnist, 14 (proxyless) / 16 (darts) for mnist and other data, else as stored)")
-    space.add_argument("--data-limit", dest="data.data_limit", type=positive_int, default=_default("data.data_limit"),
+    _field(space, "--data-limit", "data.data_limit", type=positive_int,
                        help="use only this many images (quick runs)")
-    space.add_argument("--test-renders", dest="data.test_renders", type=positive_int, default=_default("data.test_renders"),
+    _field(space, "--test-renders", "data.test_renders", type=positive_int,
                        help="draw the test split this many times (generated data such as cluttered_mnist: new "
                             "positions and clutter, same digits) for a less noisy test accuracy (default: %(default)s)")
 
     estimator = parser.add_argument_group("estimators and objective")
-    estimator.add_argument("--estimator", dest="estimator.accuracy", type=str.lower, default=_default("estimator.accuracy"),
+    _field(estimator, "--estimator", "estimator.accuracy", type=str.lower,
                            help=f"accuracy-term estimator: {', '.join(list_strategies())} (default: %(default)s)")
-    estimator.add_argument("--darts-order", dest="estimator.darts_order", type=str.lower,
-                           default=_default("estimator.darts_order"),
+    _field(estimator, "--darts-order", "estimator.darts_order", type=str.lower,
                            help="darts only: first, second or amended (default: %(default)s)")
-    estimator.add_argument("--amended-eta", dest="estimator.amended_eta", type=non_negative_float,
-                           default=_default("estimator.amended_eta"), help="Amended-DARTS coefficient eta (default: %(default)s)")
-    estimator.add_argument("--egs-samples", dest="estimator.egs_samples", type=positive_int,
-                           default=_default("estimator.egs_samples"), help="egs only: samples M per decision (default: %(default)s)")
+    _field(estimator, "--amended-eta", "estimator.amended_eta", type=non_negative_float, help="Amended-DARTS coefficient eta (default: %(default)s)")
+    _field(estimator, "--egs-samples", "estimator.egs_samples", type=positive_int, help="egs only: samples M per decision (default: %(default)s)")
     estimator.add_argument("--tau", type=positive_float, nargs=2, default=None, metavar=("START", "END"),
                            help=f"Gumbel temperature, annealed linearly (default: {_strategy_defaults('temperatures')})")
-    estimator.add_argument("--latency-estimator", dest="estimator.latency", type=str.lower,
-                           default=_default("estimator.latency"),
+    _field(estimator, "--latency-estimator", "estimator.latency", type=str.lower,
                            help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
                                 "(differentiable LUT expectation) or none (default: %(default)s)")
-    estimator.add_argument("--objective", dest="estimator.objective", default=_default("estimator.objective"),
+    _field(estimator, "--objective", "estimator.objective",
                            help="accuracy objective: val, gen (UNAS L_gen) or train (default: %(default)s)")
-    estimator.add_argument("--tune-variance", dest="estimator.tune_variance", default=_default("estimator.tune_variance"),
+    _field(estimator, "--tune-variance", "estimator.tune_variance",
                            help="rebar: tune eta, or tau and eta, online down the gradient of the estimate's variance "
                                 "(RELAX paper, Sec. 3.3): none, eta or tau-eta (tau costs a second-order backward; "
                                 "default: %(default)s)")
-    estimator.add_argument("--tune-variance-lr", dest="estimator.tune_variance_lr", type=float,
-                           default=_default("estimator.tune_variance_lr"), help="Adam step of that tuning (default: %(default)s)")
+    _field(estimator, "--tune-variance-lr", "estimator.tune_variance_lr", type=float, help="Adam step of that tuning (default: %(default)s)")
 
     latency = parser.add_argument_group("latency target and conditions")
-    latency.add_argument("--latency-target", dest="latency.target_ms", default="auto",
+    _field(latency, "--latency-target", "latency.target_ms", default="auto",
                          help="target in ms, or auto: the 30%% quantile of the profile's random networks (default: auto)")
-    latency.add_argument("--latency-penalty", dest="latency.penalty", default=_default("latency.penalty"),
+    _field(latency, "--latency-penalty", "latency.penalty",
                          help="hinge, power or abs (default: %(default)s)")
-    latency.add_argument("--latency-weight", dest="latency.weight", type=non_negative_float, default=_default("latency.weight"),
+    _field(latency, "--latency-weight", "latency.weight", type=non_negative_float,
                          help="lambda_lat (default: %(default)s)")
-    latency.add_argument("--latency-beta", dest="latency.beta", type=positive_float, default=_default("latency.beta"),
+    _field(latency, "--latency-beta", "latency.beta", type=positive_float,
                          help="beta of the power penalty (default: %(default)s)")
-    latency.add_argument("--latency-device", dest="latency.conditions.device", default=_default("latency.conditions.device"),
+    _field(latency, "--latency-device", "latency.conditions.device",
                          help="device whose latency counts (default: %(default)s)")
-    latency.add_argument("--backend", dest="latency.conditions.backend", type=str.lower,
-                         default=_default("latency.conditions.backend"),
+    _field(latency, "--backend", "latency.conditions.backend", type=str.lower,
                          help="runtime whose latency counts: eager, ort, tensorrt (default: %(default)s)")
-    latency.add_argument("--latency-batch-size", dest="latency.conditions.batch_size", type=positive_int, default=None,
+    _field(latency, "--latency-batch-size", "latency.conditions.batch_size", type=positive_int, default=None,
                          help="batch of the latency (default: 1 on CPU, 32 on GPU)")
-    latency.add_argument("--precision", dest="latency.conditions.precision", default=_default("latency.conditions.precision"),
+    _field(latency, "--precision", "latency.conditions.precision",
                          help="fp32 or fp16 (default: %(default)s)")
-    latency.add_argument("--threads", dest="latency.conditions.threads", type=positive_int,
-                         default=_default("latency.conditions.threads"),
+    _field(latency, "--threads", "latency.conditions.threads", type=positive_int,
                          help="CPU threads for timing (default: %(default)s, steadier on a shared machine)")
-    latency.add_argument("--latency-timing", dest="latency.timing", default=_default("latency.timing"),
+    _field(latency, "--latency-timing", "latency.timing",
                          help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
                               "overlapping the next step; the latency gradient applies one step late), inline, or auto "
                               "(default: the worker, for every backend, wherever a free CPU core or another GPU "
                               "allows it; in line on the device that trains or with no core free)")
-    latency.add_argument("--lut", dest="latency.lut", default=_default("latency.lut"),
+    _field(latency, "--lut", "latency.lut",
                          help="device profile directory or lut.json to use (default: profile now, or reuse)")
     latency.add_argument("--profile-samples", type=positive_int, default=PROFILE_SAMPLES,
                          help="random networks timed when profiling (default: %(default)s)")
     latency.add_argument("--profile-root", default="profiles", help="where profiles live (default: profiles/)")
 
     loop = parser.add_argument_group("search loop")
-    loop.add_argument("--steps", dest="loop.steps", type=positive_int, default=_default("loop.steps"),
+    _field(loop, "--steps", "loop.steps", type=positive_int,
                       help="architecture steps (default: %(default)s)")
-    loop.add_argument("--warmup-epochs", dest="loop.warmup_epochs", type=non_negative_float, default=None,
+    _field(loop, "--warmup-epochs", "loop.warmup_epochs", type=non_negative_float, default=None,
                       help="weight-only training first, in passes over search-train "
                            f"(default: {_default('loop.warmup_epochs'):g}; --warmup-steps instead counts steps)")
-    loop.add_argument("--warmup-steps", dest="loop.warmup_steps", type=non_negative_int, default=_default("loop.warmup_steps"),
+    _field(loop, "--warmup-steps", "loop.warmup_steps", type=non_negative_int,
                       help="weight-only steps first (instead of --warmup-epochs)")
-    loop.add_argument("--batch-size", dest="loop.batch_size", type=positive_int, default=_default("loop.batch_size"),
+    _field(loop, "--batch-size", "loop.batch_size", type=positive_int,
                       help="default: %(default)s")
-    loop.add_argument("--arch-batch-size", dest="loop.arch_batch_size", type=positive_int,
-                      default=_default("loop.arch_batch_size"),
+    _field(loop, "--arch-batch-size", "loop.arch_batch_size", type=positive_int,
                       help="images per architecture step's search-train and search-val batches; larger is less noisy "
                            "and slower (README: how long to search) (default: --batch-size)")
-    loop.add_argument("--derive-candidates", dest="loop.derive_candidates", type=positive_int,
-                      default=_default("loop.derive_candidates"),
+    _field(loop, "--derive-candidates", "loop.derive_candidates", type=positive_int,
                       help="networks the search chooses among at the end: 1 = the most probable (the papers' "
                            "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
                            "the latency target dropped, the best by accuracy with the supernet's weights on search-val "
                            "(BatchNorm recalibrated, as SPOS selects; costs K evaluations, no training) (default: %(default)s)")
-    loop.add_argument("--w-lr", dest="loop.w_lr", type=positive_float, default=_default("loop.w_lr"),
+    _field(loop, "--w-lr", "loop.w_lr", type=positive_float,
                       help="supernet SGD learning rate (default: %(default)s)")
-    loop.add_argument("--arch-lr", dest="loop.arch_lr", type=positive_float, default=_default("loop.arch_lr"),
+    _field(loop, "--arch-lr", "loop.arch_lr", type=positive_float,
                       help="architecture Adam learning rate (default: %(default)s)")
-    loop.add_argument("--device", dest="loop.device", default=_default("loop.device"),
+    _field(loop, "--device", "loop.device",
                       help="device that trains the supernet (default: %(default)s)")
     supernet = parser.add_argument_group(
         "supernet training", "how the supernet holds its candidates and which paths train it (README: supernet modes)")
-    supernet.add_argument("--weight-sharing", dest="supernet.weight_sharing", default=_default("supernet.weight_sharing"),
+    _field(supernet, "--weight-sharing", "supernet.weight_sharing",
                           help="shared: the candidates of a layer share one superkernel (k3 = centre of k5 = centre "
                                "of k7) and e3 uses the first half of e6's channels (Single-Path NAS / Once-for-All); "
                                "DARTS sep_conv / dil_conv kernels likewise. independent: one module per candidate, the "
                                "papers' setting (default: %(default)s)")
-    supernet.add_argument("--supernet-batchnorm", dest="supernet.batchnorm", default=_default("supernet.batchnorm"),
+    _field(supernet, "--supernet-batchnorm", "supernet.batchnorm",
                           help="with shared weights: choice (a BatchNorm per choice) or shared (one, sliced; OFA) "
                                "(default: %(default)s)")
-    supernet.add_argument("--supernet-rule", dest="supernet.rule", default=_default("supernet.rule"),
+    _field(supernet, "--supernet-rule", "supernet.rule",
                           help="paths trained in each weight step, in the warm-up and the search: sample (the "
                                "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
                                "skippable block skipped half the time: Once-for-All's uniform depth), network (a uniform draw among the "
@@ -176,24 +177,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                f"{_strategy_defaults('supernet_rule')})")
     loop.add_argument("--train-steps", type=non_negative_int, default=TRAIN_STEPS,
                       help="training steps of the found network (default: %(default)s)")
-    loop.add_argument("--seed", dest="loop.seed", type=non_negative_int, default=_default("loop.seed"))
+    _field(loop, "--seed", "loop.seed", type=non_negative_int)
     loop.add_argument("--out", default=None, help="run directory (default: runs/search-<UTC time>)")
-    loop.add_argument("--no-progress", dest="loop.progress", action="store_false", help="no progress bars")
+    _field(loop, "--no-progress", "loop.progress", action="store_false", help="no progress bars")
     checkpoint = parser.add_argument_group("checkpoints")
-    checkpoint.add_argument("--checkpoint-every", dest="checkpoint.every", type=positive_int, default=_default("checkpoint.every"),
+    _field(checkpoint, "--checkpoint-every", "checkpoint.every", type=positive_int,
                             help="steps between checkpoints of the search (default: %(default)s)")
-    checkpoint.add_argument("--checkpoint-seconds", dest="checkpoint.seconds", type=positive_float,
-                            default=_default("checkpoint.seconds"),
+    _field(checkpoint, "--checkpoint-seconds", "checkpoint.seconds", type=positive_float,
                             help="also checkpoint when this many seconds passed since the last one, so a hard kill loses "
                                  f"at most that much (default: {_default('checkpoint.seconds'):g})")
     checkpoint.add_argument("--resume", action="store_true",
                             help="continue the search in --out from its checkpoint.pt exactly (after SIGINT/SIGTERM/pre-emption)")
     parser.set_defaults(func=run)
-    for action in parser._actions:  # noqa: SLF001 - argparse keeps its actions there
-        if "." in action.dest and action.option_strings:
-            _FLAGS[action.dest] = action.option_strings[0]
-            if action.metavar is None and action.nargs != 0:  # --steps STEPS, not LOOP.STEPS
-                action.metavar = action.option_strings[0].lstrip("-").upper().replace("-", "_")
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -229,7 +224,7 @@ def flag_of(path: str) -> str:
 
 
 _FLAGS: dict[str, str] = {"estimator.tau_start": "--tau", "estimator.tau_end": "--tau"}
-"""Field path -> flag, filled from the parser's own actions when it is built (`register`)."""
+"""Field path -> flag, filled by `_field` as the parser is built (`register`)."""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
 from search_spaces.files import read_jsonl
 from hwnas.search.paths import PathRule
+from hwnas.search.strategies import get_strategy
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from profilers import LatencyResult, torch_threads
@@ -103,7 +104,7 @@ def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracl
         if oracle is None:
             raise UsageError(f"latency estimator {config.estimator.latency} needs a fitted latency model: give a device profile (--lut)")
         model, source = OnlineSurrogate(space, oracle), "online ridge fit on the latencies measured during search"
-    return LatencyTerm(space, config.estimator.latency, penalty, model, oracle, config.estimator.baseline_decay, delayed=delayed), source
+    return LatencyTerm(space, get_strategy(config.estimator.latency, term="latency"), penalty, model, oracle, config.estimator.baseline_decay, delayed=delayed), source
 
 
 def _probabilities(space: SearchSpace, logits: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
@@ -257,7 +258,7 @@ def _run_search(
                     train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
                 term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
                 arch_tau = tau if tuner is None else tuner.tau
-                ctx = ArchContext(config, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
+                ctx = ArchContext(config.estimator, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
                 if tuner is not None:
                     record["eta"] = float(tuner.eta.detach())
                 with distributed.shared_sampling(info):  # one architecture sample per step on every rank

@@ -29,7 +29,7 @@ __all__ = ["ArchContext", "ArchStepReport", "arch_step", "architecture_gradient"
 
 def weights_for_training(config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
     """The (detached) per-decision weights the supernet is trained at in this step (the strategy's)."""
-    return get_strategy(config.estimator.accuracy).training_weights(config, dist, tau)
+    return get_strategy(config.estimator.accuracy).training_weights(config.estimator, dist, tau)
 
 
 def weight_step(
@@ -59,7 +59,7 @@ def weight_step(
 def architecture_gradient(ctx: ArchContext) -> tuple[dict[str, Tensor], ArchStepReport]:
     """The estimator's gradient of accuracy + latency terms wrt every decision's logits, for one step
     (what `arch_step` applies; benchmarks/arch_gradient_snr.py draws it many times to measure its noise)."""
-    return get_strategy(ctx.config.estimator.accuracy).gradient(ctx, ArchitectureDistribution(ctx.logits))
+    return get_strategy(ctx.estimator.accuracy).gradient(ctx, ArchitectureDistribution(ctx.logits))
 
 
 def arch_step(ctx: ArchContext, optimizer: torch.optim.Optimizer) -> ArchStepReport:

@@ -29,7 +29,7 @@ from hwnas.estimators.delayed import PendingGradient
 from hwnas.estimators.score_function import ScoreFunctionResult
 from hwnas.objectives import LatencyPenalty, accuracy, accuracy_objective, cross_entropy, needs_train_loss
 from hwnas.search.latency import LatencyOracle, OnlineSurrogate
-from hwnas.search.strategies import get_strategy
+from hwnas.search.strategies.latency import LatencyStrategy
 from search_spaces import Architecture, SearchSpace
 
 Batch = tuple[Tensor, Tensor]
@@ -129,7 +129,7 @@ class LatencyTerm:
     def __init__(
         self,
         space: SearchSpace,
-        estimator: str,
+        strategy: LatencyStrategy,
         penalty: LatencyPenalty,
         surrogate: LinearSurrogate | OnlineSurrogate,
         oracle: LatencyOracle | None,
@@ -137,10 +137,9 @@ class LatencyTerm:
         *,
         delayed: bool = False,
     ) -> None:
-        self.strategy = get_strategy(estimator, term="latency")
-        if self.strategy.measures and oracle is None:
-            raise ValueError(f"latency estimator {estimator} needs a latency oracle to measure samples")
-        self.space, self.estimator, self.penalty = space, estimator, penalty
+        if strategy.measures and oracle is None:
+            raise ValueError(f"latency estimator {strategy.name} needs a latency oracle to measure samples")
+        self.strategy, self.space, self.estimator, self.penalty = strategy, space, strategy.name, penalty
         self._surrogate = surrogate
         self.oracle = oracle
         self.baseline = MovingAverageBaseline(baseline_decay)

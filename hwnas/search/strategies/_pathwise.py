@@ -17,7 +17,7 @@ class RelaxedPathwise(Strategy):
         raise NotImplementedError
 
     def surrogate(self, ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
-        sample = sample_relaxed(dist, ctx.tau, conditional=ctx.config.estimator.conditional)
+        sample = sample_relaxed(dist, ctx.tau, conditional=ctx.estimator.conditional)
         loss = ctx.accuracy(self.evaluated(sample))
         latency = latency_outcome(ctx, dist, sample)
         return pathwise_step(ctx, loss, latency, {k: int(v) for k, v in sample.index.items()})

@@ -19,7 +19,7 @@ class ScoreFunction(Strategy):
         raise NotImplementedError
 
     def surrogate(self, ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
-        sample = sample_relaxed(dist, ctx.tau, conditional=ctx.config.estimator.conditional)
+        sample = sample_relaxed(dist, ctx.tau, conditional=ctx.estimator.conditional)
         with ctx.clock("accuracy_hard"), torch.no_grad():
             reward = ctx.accuracy(sample.hard)
         val_loss, val_acc = ctx.accuracy.last_val_loss, ctx.accuracy.last_val_acc

@@ -10,7 +10,7 @@ a weight step, and its architecture gradient. The loop (`hwnas.search.loop`) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -18,9 +18,8 @@ from torch import Tensor, nn
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline, VarianceTuner, sample_relaxed
 from hwnas.search.phases import PhaseClock
 
-if TYPE_CHECKING:  # types only: `hwnas.search.terms` looks its latency strategy up in this package
-    from hwnas.search.config import SearchConfig
-    from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm
+from hwnas.search.sections import EstimatorConfig
+from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm
 
 DEFAULT_SUPERNET_RULE = "depth"
 """The supernet rule of the single-path strategies: Once-for-All's uniform depth. Under `uniform` the supernet
@@ -45,7 +44,8 @@ class ArchStepReport:
 class ArchContext:
     """Everything an architecture step needs; built fresh each step by the loop."""
 
-    config: SearchConfig
+    estimator: EstimatorConfig
+    """The estimator section of the search's config (`SearchConfig.estimator`)."""
     net: nn.Module
     logits: dict[str, Tensor]
     accuracy: AccuracyTerm
@@ -91,11 +91,11 @@ class Strategy:
     supernet_rule: ClassVar[str] = DEFAULT_SUPERNET_RULE
     """The supernet rule when `--supernet-rule` is not given (`hwnas.search.paths`)."""
     owns: ClassVar[dict[str, tuple[Any, str]]] = {}
-    """Fields of `config.estimator.accuracy` only this strategy reads: {field: (default, why)}. Under any other
+    """Fields of `EstimatorConfig` only this strategy reads: {field: (default, why)}. Under any other
     strategy a non-default value is refused with a `ConfigError` on that field saying `why` (<value>: the
     value, <chosen>: the strategy in use, {estimator.accuracy}: that field's name, the CLI's flag)."""
 
-    def training_weights(self, config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
+    def training_weights(self, estimator: EstimatorConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
         """The (detached) per-decision weights the supernet is trained at in this step's weight step:
         by default a hard sample b ~ p (single path, so only the sampled ops run)."""
         with torch.no_grad():

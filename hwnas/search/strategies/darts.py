@@ -14,7 +14,7 @@ from hwnas.search.strategies.base import ArchContext, ArchStepReport, Strategy, 
 from hwnas.search.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from hwnas.search.config import SearchConfig
+    from hwnas.search.sections import EstimatorConfig
 
 
 @register_strategy("darts")
@@ -24,7 +24,7 @@ class Darts(Strategy):
     supernet_rule = "sample"
     owns = {"darts_order": ("first", "<value> applies to {estimator.accuracy} darts only, not <chosen>")}
 
-    def training_weights(self, config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
+    def training_weights(self, estimator: EstimatorConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
         with torch.no_grad():
             return dict(dist.probabilities())  # type: ignore[arg-type]
 
@@ -40,8 +40,8 @@ class Darts(Strategy):
 
         weights = [p for p in ctx.net.parameters() if p.requires_grad]
         result = darts_gradient(
-            ctx.config.estimator.darts_order, train_loss, lambda: ctx.accuracy(soft()), weights, alphas,
-            eta=ctx.config.estimator.amended_eta, xi=ctx.w_lr,
+            ctx.estimator.darts_order, train_loss, lambda: ctx.accuracy(soft()), weights, alphas,
+            eta=ctx.estimator.amended_eta, xi=ctx.w_lr,
         )
         grads = dict(zip(names, result.total, strict=True))
         latency = latency_outcome(ctx, dist)

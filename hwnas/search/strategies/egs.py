@@ -14,7 +14,7 @@ from hwnas.search.strategies.base import ArchContext, ArchStepReport, Strategy, 
 from hwnas.search.strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from hwnas.search.config import SearchConfig
+    from hwnas.search.sections import EstimatorConfig
 
 
 @register_strategy("egs")
@@ -24,11 +24,11 @@ class Egs(Strategy):
     temperatures = (1.0, 0.1)
     supernet_rule = "sample"
 
-    def training_weights(self, config: SearchConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
+    def training_weights(self, estimator: EstimatorConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
         with torch.no_grad():
-            return dict(sample_ensemble(dist, config.estimator.egs_samples, tau).codes)  # type: ignore[arg-type]
+            return dict(sample_ensemble(dist, estimator.egs_samples, tau).codes)  # type: ignore[arg-type]
 
     def surrogate(self, ctx: ArchContext, dist: ArchitectureDistribution) -> tuple[Tensor, ArchStepReport]:
-        ensemble = sample_ensemble(dist, ctx.config.estimator.egs_samples, ctx.tau)
+        ensemble = sample_ensemble(dist, ctx.estimator.egs_samples, ctx.tau)
         loss = ctx.accuracy(ensemble.weights)
         return pathwise_step(ctx, loss, latency_outcome(ctx, dist), None)

@@ -28,9 +28,9 @@ class Rebar(ScoreFunction):
 
     def estimate(self, ctx: ArchContext, sample: RelaxedSample, reward: Tensor) -> ScoreFunctionResult:
         eta_only = ctx.tuner is not None and not ctx.tuner.tunes_tau
-        eta = ctx.config.estimator.rebar_eta if ctx.tuner is None else 1.0 if eta_only else ctx.tuner.eta
+        eta = ctx.estimator.rebar_eta if ctx.tuner is None else 1.0 if eta_only else ctx.tuner.eta
         with ctx.clock("accuracy_relaxed"):
-            if ctx.config.estimator.conditional == "reuse" and (ctx.tuner is None or eta_only):
+            if ctx.estimator.conditional == "reuse" and (ctx.tuner is None or eta_only):
                 shifted = {k: z.detach() + (z - sample.conditional[k]) for k, z in sample.relaxed.items()}
                 relaxed = eta * ctx.accuracy(shifted)
                 conditional = relaxed.detach()

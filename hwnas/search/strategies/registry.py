@@ -8,14 +8,12 @@ Two terms have their own names (UNAS Sec. 3.1 splits L = L_d + L_n): `accuracy` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from hwnas.search.strategies.base import Strategy
-    from hwnas.search.strategies.latency import LatencyStrategy
+from typing import Any, TypeVar
 
 TERMS = ("accuracy", "latency")
-_STRATEGIES: dict[str, dict[str, Strategy | LatencyStrategy]] = {term: {} for term in TERMS}
+_STRATEGIES: dict[str, dict[str, Any]] = {term: {} for term in TERMS}
+"""term -> name -> the one instance (a `base.Strategy` or `latency.LatencyStrategy`; not imported here, so
+the strategy modules can import the registry)."""
 
 S = TypeVar("S", bound=type)
 

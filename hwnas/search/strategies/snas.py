@@ -16,7 +16,7 @@ class Snas(RelaxedPathwise):
     temperatures = (1.0, 0.1)
     supernet_rule = "sample"
 
-    def training_weights(self, config, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:  # noqa: ANN001
+    def training_weights(self, estimator, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:  # noqa: ANN001
         with torch.no_grad():
             return dict(sample_relaxed(dist, tau).relaxed)  # type: ignore[arg-type]
 
