@@ -66,115 +66,111 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # Config flags: dest is the field's dotted path and the default is the config's (`config_from_args`).
     space = parser.add_argument_group("space and data")
     _field(space, "--space", "data.space", type=str.lower,
-                       help="search space: proxyless or darts (default: %(default)s)")
+           help="search space: proxyless or darts (default: %(default)s)")
     _field(space, "--space-option", "data.space_config", action="append", default=[], metavar="KEY=VALUE",
-                       help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
-                            "default: a small-input configuration sized for the bundled data")
+           help="space configuration, repeatable, JSON values (e.g. parameterization=edges, C=8); "
+                "default: a small-input configuration sized for the bundled data")
     _field(space, "--data", "data.dataset",
-                       help="bundled data set (cluttered_mnist: the 5,000 MNIST digits at random places on a canvas "
-                            "with clutter; mnist: the same 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder "
-                            "folder (default: %(default)s)")
+           help="bundled data set (cluttered_mnist: the 5,000 MNIST digits at random places on a canvas "
+                "with clutter; mnist: the same 5,000 images 28x28; digits), or a CIFAR-10 / ImageFolder "
+                "folder (default: %(default)s)")
     _field(space, "--image-size", "data.image_size", type=positive_int,
-                       help="resize images to this side (default: with the default space configuration 36 for "
-                            "cluttered_mnist, 14 (proxyless) / 16 (darts) for mnist and other data, else as stored)")
-    _field(space, "--data-limit", "data.data_limit", type=positive_int,
-                       help="use only this many images (quick runs)")
+           help="resize images to this side (default: with the default space configuration 36 for "
+                "cluttered_mnist, 14 (proxyless) / 16 (darts) for mnist and other data, else as stored)")
+    _field(space, "--data-limit", "data.data_limit", type=positive_int, help="use only this many images (quick runs)")
     _field(space, "--test-renders", "data.test_renders", type=positive_int,
-                       help="draw the test split this many times (generated data such as cluttered_mnist: new "
-                            "positions and clutter, same digits) for a less noisy test accuracy (default: %(default)s)")
+           help="draw the test split this many times (generated data such as cluttered_mnist: new "
+                "positions and clutter, same digits) for a less noisy test accuracy (default: %(default)s)")
 
     estimator = parser.add_argument_group("estimators and objective")
     _field(estimator, "--estimator", "estimator.accuracy", type=str.lower,
-                           help=f"accuracy-term estimator: {', '.join(list_strategies())} (default: %(default)s)")
+           help=f"accuracy-term estimator: {', '.join(list_strategies())} (default: %(default)s)")
     _field(estimator, "--darts-order", "estimator.darts_order", type=str.lower,
-                           help="darts only: first, second or amended (default: %(default)s)")
-    _field(estimator, "--amended-eta", "estimator.amended_eta", type=non_negative_float, help="Amended-DARTS coefficient eta (default: %(default)s)")
-    _field(estimator, "--egs-samples", "estimator.egs_samples", type=positive_int, help="egs only: samples M per decision (default: %(default)s)")
+           help="darts only: first, second or amended (default: %(default)s)")
+    _field(estimator, "--amended-eta", "estimator.amended_eta", type=non_negative_float,
+           help="Amended-DARTS coefficient eta (default: %(default)s)")
+    _field(estimator, "--egs-samples", "estimator.egs_samples", type=positive_int,
+           help="egs only: samples M per decision (default: %(default)s)")
     estimator.add_argument("--tau", type=positive_float, nargs=2, default=None, metavar=("START", "END"),
                            help=f"Gumbel temperature, annealed linearly (default: {_strategy_defaults('temperatures')})")
     _field(estimator, "--latency-estimator", "estimator.latency", type=str.lower,
-                           help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
-                                "(differentiable LUT expectation) or none (default: %(default)s)")
+           help="latency-term estimator: relax, reinforce (both time sampled networks), expected "
+                "(differentiable LUT expectation) or none (default: %(default)s)")
     _field(estimator, "--objective", "estimator.objective",
-                           help="accuracy objective: val, gen (UNAS L_gen) or train (default: %(default)s)")
+           help="accuracy objective: val, gen (UNAS L_gen) or train (default: %(default)s)")
     _field(estimator, "--tune-variance", "estimator.tune_variance",
-                           help="rebar: tune eta, or tau and eta, online down the gradient of the estimate's variance "
-                                "(RELAX paper, Sec. 3.3): none, eta or tau-eta (tau costs a second-order backward; "
-                                "default: %(default)s)")
-    _field(estimator, "--tune-variance-lr", "estimator.tune_variance_lr", type=float, help="Adam step of that tuning (default: %(default)s)")
+           help="rebar: tune eta, or tau and eta, online down the gradient of the estimate's variance "
+                "(RELAX paper, Sec. 3.3): none, eta or tau-eta (tau costs a second-order backward; "
+                "default: %(default)s)")
+    _field(estimator, "--tune-variance-lr", "estimator.tune_variance_lr", type=float,
+           help="Adam step of that tuning (default: %(default)s)")
 
     latency = parser.add_argument_group("latency target and conditions")
     _field(latency, "--latency-target", "latency.target_ms", default="auto",
-                         help="target in ms, or auto: the 30%% quantile of the profile's random networks (default: auto)")
-    _field(latency, "--latency-penalty", "latency.penalty",
-                         help="hinge, power or abs (default: %(default)s)")
+           help="target in ms, or auto: the 30%% quantile of the profile's random networks (default: auto)")
+    _field(latency, "--latency-penalty", "latency.penalty", help="hinge, power or abs (default: %(default)s)")
     _field(latency, "--latency-weight", "latency.weight", type=non_negative_float,
-                         help="lambda_lat (default: %(default)s)")
+           help="lambda_lat (default: %(default)s)")
     _field(latency, "--latency-beta", "latency.beta", type=positive_float,
-                         help="beta of the power penalty (default: %(default)s)")
+           help="beta of the power penalty (default: %(default)s)")
     _field(latency, "--latency-device", "latency.conditions.device",
-                         help="device whose latency counts (default: %(default)s)")
+           help="device whose latency counts (default: %(default)s)")
     _field(latency, "--backend", "latency.conditions.backend", type=str.lower,
-                         help="runtime whose latency counts: eager, ort, tensorrt (default: %(default)s)")
+           help="runtime whose latency counts: eager, ort, tensorrt (default: %(default)s)")
     _field(latency, "--latency-batch-size", "latency.conditions.batch_size", type=positive_int, default=None,
-                         help="batch of the latency (default: 1 on CPU, 32 on GPU)")
-    _field(latency, "--precision", "latency.conditions.precision",
-                         help="fp32 or fp16 (default: %(default)s)")
+           help="batch of the latency (default: 1 on CPU, 32 on GPU)")
+    _field(latency, "--precision", "latency.conditions.precision", help="fp32 or fp16 (default: %(default)s)")
     _field(latency, "--threads", "latency.conditions.threads", type=positive_int,
-                         help="CPU threads for timing (default: %(default)s, steadier on a shared machine)")
+           help="CPU threads for timing (default: %(default)s, steadier on a shared machine)")
     _field(latency, "--latency-timing", "latency.timing",
-                         help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
-                              "overlapping the next step; the latency gradient applies one step late), inline, or auto "
-                              "(default: the worker, for every backend, wherever a free CPU core or another GPU "
-                              "allows it; in line on the device that trains or with no core free)")
+           help="where sampled networks are timed: worker (a process on a core or GPU training does not use, "
+                "overlapping the next step; the latency gradient applies one step late), inline, or auto "
+                "(default: the worker, for every backend, wherever a free CPU core or another GPU "
+                "allows it; in line on the device that trains or with no core free)")
     _field(latency, "--lut", "latency.lut",
-                         help="device profile directory or lut.json to use (default: profile now, or reuse)")
+           help="device profile directory or lut.json to use (default: profile now, or reuse)")
     latency.add_argument("--profile-samples", type=positive_int, default=PROFILE_SAMPLES,
                          help="random networks timed when profiling (default: %(default)s)")
     latency.add_argument("--profile-root", default="profiles", help="where profiles live (default: profiles/)")
 
     loop = parser.add_argument_group("search loop")
-    _field(loop, "--steps", "loop.steps", type=positive_int,
-                      help="architecture steps (default: %(default)s)")
+    _field(loop, "--steps", "loop.steps", type=positive_int, help="architecture steps (default: %(default)s)")
     _field(loop, "--warmup-epochs", "loop.warmup_epochs", type=non_negative_float, default=None,
-                      help="weight-only training first, in passes over search-train "
-                           f"(default: {_default('loop.warmup_epochs'):g}; --warmup-steps instead counts steps)")
+           help="weight-only training first, in passes over search-train "
+                f"(default: {_default('loop.warmup_epochs'):g}; --warmup-steps instead counts steps)")
     _field(loop, "--warmup-steps", "loop.warmup_steps", type=non_negative_int,
-                      help="weight-only steps first (instead of --warmup-epochs)")
-    _field(loop, "--batch-size", "loop.batch_size", type=positive_int,
-                      help="default: %(default)s")
+           help="weight-only steps first (instead of --warmup-epochs)")
+    _field(loop, "--batch-size", "loop.batch_size", type=positive_int, help="default: %(default)s")
     _field(loop, "--arch-batch-size", "loop.arch_batch_size", type=positive_int,
-                      help="images per architecture step's search-train and search-val batches; larger is less noisy "
-                           "and slower (README: how long to search) (default: --batch-size)")
+           help="images per architecture step's search-train and search-val batches; larger is less noisy "
+                "and slower (README: how long to search) (default: --batch-size)")
     _field(loop, "--derive-candidates", "loop.derive_candidates", type=positive_int,
-                      help="networks the search chooses among at the end: 1 = the most probable (the papers' "
-                           "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
-                           "the latency target dropped, the best by accuracy with the supernet's weights on search-val "
-                           "(BatchNorm recalibrated, as SPOS selects; costs K evaluations, no training) (default: %(default)s)")
-    _field(loop, "--w-lr", "loop.w_lr", type=positive_float,
-                      help="supernet SGD learning rate (default: %(default)s)")
+           help="networks the search chooses among at the end: 1 = the most probable (the papers' "
+                "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
+                "the latency target dropped, the best by accuracy with the supernet's weights on search-val "
+                "(BatchNorm recalibrated, as SPOS selects; costs K evaluations, no training) (default: %(default)s)")
+    _field(loop, "--w-lr", "loop.w_lr", type=positive_float, help="supernet SGD learning rate (default: %(default)s)")
     _field(loop, "--arch-lr", "loop.arch_lr", type=positive_float,
-                      help="architecture Adam learning rate (default: %(default)s)")
-    _field(loop, "--device", "loop.device",
-                      help="device that trains the supernet (default: %(default)s)")
+           help="architecture Adam learning rate (default: %(default)s)")
+    _field(loop, "--device", "loop.device", help="device that trains the supernet (default: %(default)s)")
     supernet = parser.add_argument_group(
         "supernet training", "how the supernet holds its candidates and which paths train it (README: supernet modes)")
     _field(supernet, "--weight-sharing", "supernet.weight_sharing",
-                          help="shared: the candidates of a layer share one superkernel (k3 = centre of k5 = centre "
-                               "of k7) and e3 uses the first half of e6's channels (Single-Path NAS / Once-for-All); "
-                               "DARTS sep_conv / dil_conv kernels likewise. independent: one module per candidate, the "
-                               "papers' setting (default: %(default)s)")
+           help="shared: the candidates of a layer share one superkernel (k3 = centre of k5 = centre "
+                "of k7) and e3 uses the first half of e6's channels (Single-Path NAS / Once-for-All); "
+                "DARTS sep_conv / dil_conv kernels likewise. independent: one module per candidate, the "
+                "papers' setting (default: %(default)s)")
     _field(supernet, "--supernet-batchnorm", "supernet.batchnorm",
-                          help="with shared weights: choice (a BatchNorm per choice) or shared (one, sliced; OFA) "
-                               "(default: %(default)s)")
+           help="with shared weights: choice (a BatchNorm per choice) or shared (one, sliced; OFA) "
+                "(default: %(default)s)")
     _field(supernet, "--supernet-rule", "supernet.rule",
-                          help="paths trained in each weight step, in the warm-up and the search: sample (the "
-                               "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
-                               "skippable block skipped half the time: Once-for-All's uniform depth), network (a uniform draw among the "
-                               "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), fair (FairNAS: "
-                               "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
-                               "path, in-place distillation, 3x cost) (default: "
-                               f"{_strategy_defaults('supernet_rule')})")
+           help="paths trained in each weight step, in the warm-up and the search: sample (the "
+                "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
+                "skippable block skipped half the time: Once-for-All's uniform depth), network (a uniform draw among the "
+                "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), fair (FairNAS: "
+                "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
+                "path, in-place distillation, 3x cost) (default: "
+                f"{_strategy_defaults('supernet_rule')})")
     loop.add_argument("--train-steps", type=non_negative_int, default=TRAIN_STEPS,
                       help="training steps of the found network (default: %(default)s)")
     _field(loop, "--seed", "loop.seed", type=non_negative_int)
@@ -182,10 +178,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _field(loop, "--no-progress", "loop.progress", action="store_false", help="no progress bars")
     checkpoint = parser.add_argument_group("checkpoints")
     _field(checkpoint, "--checkpoint-every", "checkpoint.every", type=positive_int,
-                            help="steps between checkpoints of the search (default: %(default)s)")
+           help="steps between checkpoints of the search (default: %(default)s)")
     _field(checkpoint, "--checkpoint-seconds", "checkpoint.seconds", type=positive_float,
-                            help="also checkpoint when this many seconds passed since the last one, so a hard kill loses "
-                                 f"at most that much (default: {_default('checkpoint.seconds'):g})")
+           help="also checkpoint when this many seconds passed since the last one, so a hard kill loses "
+                f"at most that much (default: {_default('checkpoint.seconds'):g})")
     checkpoint.add_argument("--resume", action="store_true",
                             help="continue the search in --out from its checkpoint.pt exactly (after SIGINT/SIGTERM/pre-emption)")
     parser.set_defaults(func=run)
