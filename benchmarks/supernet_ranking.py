@@ -68,8 +68,8 @@ def supernet_label(config: Any, options: dict[str, Any]) -> str:
     """Names one way of training the supernet (steps, batch, weight sharing, training rule, BN, other
     options), so the results of several sit side by side against the same standalone accuracies."""
     named = {"weight_sharing", "supernet_rule", "supernet_batchnorm", "warmup_steps", "batch_size"}
-    parts = [f"steps{config.warmup_steps}", f"b{config.batch_size}", config.weight_sharing, config.rule,
-             f"bn-{config.supernet_batchnorm}", *(f"{k}={options[k]}" for k in sorted(options) if k not in named)]
+    parts = [f"steps{config.loop.warmup_steps}", f"b{config.loop.batch_size}", config.supernet.weight_sharing, config.rule,
+             f"bn-{config.supernet.batchnorm}", *(f"{k}={options[k]}" for k in sorted(options) if k not in named)]
     return "-".join(str(part) for part in parts)
 
 
@@ -77,7 +77,7 @@ def train_supernet(setup: Setup, config: Any, work: Path) -> torch.nn.Module:
     """The supernet trained with `config` (loaded from `work` when already trained)."""
     weights = work / "supernet.pt"
     if weights.is_file():
-        supernet = setup.space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm)
+        supernet = setup.space.supernet(weight_sharing=config.supernet.weight_sharing, batchnorm=config.supernet.batchnorm)
         supernet.load_state_dict(torch.load(weights, map_location="cpu"))
         return supernet
     result = run_search(config, work / "run", data=setup.data, measure_final=False)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.perf_counter()
         supernet = train_supernet(setup, config, json_path.parent / f"supernet-{label}")
         if results.get("supernets", label, "seconds") is None:
-            results.put({"options": options, "config": config.to_dict(), "seconds": time.perf_counter() - clock},
+            results.put({"options": options, "config": config.flat(), "seconds": time.perf_counter() - clock},
                         "supernets", label)
         batches = calibration_batches(data, args.bn_batches, args.bn_batch_size, seed=args.seed)
         for index, arch in enumerate(archs):
