@@ -209,10 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     predicted = [item["predicted_ms"] for item in results.get("archs")]
 
     if not args.supernet_only:
-        units = [(seed, index) for seed in args.seeds for index in range(len(archs))]
-        for number, (seed, index) in enumerate(units):
+        for seed, index in shard_units(args.seeds, len(archs), args.shard_index, args.shard_count):
             key, arch = f"{index}:{seed}", archs[index]
-            if number % args.shard_count == args.shard_index and results.get("standalone", key) is None:
+            if results.get("standalone", key) is None:
                     report = train_network(space.build(arch), data, steps=args.train_steps, batch_size=args.train_batch,
                                            lr=args.lr, seed=seed)
                     results.put(report.to_dict(), "standalone", key)
@@ -282,15 +281,29 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
     results.put(table, "correlations")
 
 
-def separation(results: ResultsFile, args: argparse.Namespace, alone: dict[int, list[float]]) -> None:
-    """Does the task separate these architectures? The spread of their standalone means against one
-    architecture's seed-to-seed noise, and a one-way ANOVA over architectures (benchmarks/task_separation.py's
-    statistics, here over every training seed)."""
-    by_arch = {index: {seed: alone[seed][index] for seed in args.seeds} for index in range(len(alone[args.seeds[0]]))}
+def shard_units(seeds: list[int], count: int, index: int, shards: int) -> list[tuple[int, int]]:
+    """The (seed, architecture) trainings shard `index` of `shards` runs: every `shards`-th of the seed-major
+    order, so N processes started with K = 0..N-1 train each unit exactly once."""
+    return [unit for number, unit in enumerate((s, i) for s in seeds for i in range(count)) if number % shards == index]
+
+
+def separation_summary(alone: dict[int, list[float]]) -> dict[str, float]:
+    """Does the task separate these architectures? `alone`: {training seed: accuracy per architecture}.
+    The spread of their standalone means against one architecture's seed-to-seed noise, a one-way ANOVA
+    over architectures (benchmarks/task_separation.py's statistics, here over every training seed), and
+    the mean Kendall tau between two seeds' rankings (what any ranking of them can reach)."""
+    seeds = list(alone)
+    by_arch = {index: {seed: alone[seed][index] for seed in seeds} for index in range(len(alone[seeds[0]]))}
     summary = summarise(by_arch)
-    seed_taus = [float(stats.kendalltau(alone[a], alone[b]).statistic)
-                 for k, a in enumerate(args.seeds) for b in args.seeds[k + 1:]]
+    seed_taus = [float(stats.kendalltau(alone[a], alone[b]).statistic) for k, a in enumerate(seeds) for b in seeds[k + 1:]]
     summary["kendall_tau_between_seeds_mean"] = statistics.mean(seed_taus)
+    return summary
+
+
+def separation(results: ResultsFile, args: argparse.Namespace, alone: dict[int, list[float]]) -> None:
+    """`separation_summary` printed and stored."""
+    summary = separation_summary(alone)
+    by_arch = alone[args.seeds[0]]
     print_table(
         f"separation: {len(by_arch)} architectures x {len(args.seeds)} training seeds (select: {args.select})",
         ["noise std, pooled", "spread std of means", "spread range", "between std", "spread / noise", "ANOVA F", "p",
