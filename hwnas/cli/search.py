@@ -167,7 +167,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
            help="paths trained in each weight step, in the warm-up and the search: sample (the "
                 "estimator's own sample, the papers' setting), uniform (SPOS), depth (uniform, but a "
                 "skippable block skipped half the time: Once-for-All's uniform depth), network (a uniform draw among the "
-                "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), fair (FairNAS: "
+                "networks a search returns: in the DARTS edge space a genotype, elsewhere as uniform), network-multi "
+                "(network, each kept decision also running each other computing choice with probability 1/2, "
+                "averaged), fair (FairNAS: "
                 "every choice once per group of steps), sandwich (BigNAS: largest + smallest + one random "
                 "path, in-place distillation, 3x cost) (default: "
                 f"{_strategy_defaults('supernet_rule')})")

@@ -49,7 +49,7 @@ WEIGHT_SHARING = ("shared", "independent")
 SUPERNET_BATCHNORMS = ("choice", "shared")
 """With shared weights: a BatchNorm per choice, or one sliced to the channels in use (OFA)."""
 
-SUPERNET_RULES = ("sample", "uniform", "depth", "network", "fair", "sandwich")
+SUPERNET_RULES = ("sample", "uniform", "depth", "network", "network-multi", "fair", "sandwich")
 """Which paths train the supernet in each weight step (`hwnas.search.paths`)."""
 
 VARIANCE_TUNING = ("none", "eta", "tau-eta")
