@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -145,19 +144,23 @@ def bench_config(task: str, space: str, **changes: Any) -> Any:
     from hwnas.search.pipeline import default_space  # noqa: PLC0415
 
     space_config, image_size = default_space(TASKS[task], space)
-    return SearchConfig(space=space, dataset=TASKS[task], image_size=image_size, space_config=space_config,
-                        progress=False, **changes)
+    return SearchConfig.from_flat(space=space, dataset=TASKS[task], image_size=image_size, space_config=space_config,
+                                  progress=False, **changes)
+
+
+def searched_config(folder: Path) -> Any:
+    """The `SearchConfig` a finished search ran with (its config.json: the nested form, or the flat one of
+    searches run before the nesting)."""
+    from hwnas.search import SearchConfig  # noqa: PLC0415
+
+    return SearchConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"])
 
 
 def search_setup(folder: Path, profile_root: str) -> Any:
     """`prepare` of the `SearchConfig` a finished search ran with (its `config.json`), without progress bars."""
-    from hwnas.search import SearchConfig  # noqa: PLC0415
     from hwnas.search.pipeline import prepare  # noqa: PLC0415
 
-    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
-    known = {f.name for f in dataclasses.fields(SearchConfig)}
-    config = SearchConfig(**{k: v for k, v in searched.items() if k in known}).replace(progress=False)
-    return prepare(config, profile_root=profile_root)
+    return prepare(searched_config(folder).replace(progress=False), profile_root=profile_root)
 
 
 def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
@@ -165,8 +168,8 @@ def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
     from hwnas.checkpoint import load_checkpoint  # noqa: PLC0415
     from hwnas.search.checkpoint import CHECKPOINT  # noqa: PLC0415
 
-    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
-    net = setup.space.supernet(weight_sharing=searched["weight_sharing"], batchnorm=searched["supernet_batchnorm"])
+    supernet = searched_config(folder).supernet
+    net = setup.space.supernet(weight_sharing=supernet.weight_sharing, batchnorm=supernet.batchnorm)
     net.load_state_dict(load_checkpoint(folder / CHECKPOINT)["objects"]["supernet"])
     return net.eval()
 
@@ -315,8 +318,8 @@ def task_data(task: str, space: str) -> tuple[Any, Any]:
     from hwnas.search.loop import space_for_data  # noqa: PLC0415
 
     config = bench_config(task, space)
-    data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                     image_size=config.image_size)
+    data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction,
+                     test_fraction=config.data.test_fraction, image_size=config.data.image_size)
     return data, space_for_data(config, data)
 
 

@@ -33,7 +33,6 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     config = bench_config("cluttered", "proxyless", estimator="rebar", latency_estimator="none", steps=1,
                           seed=args.seed, latency_timing="inline")
     started = time.perf_counter()
-    document: dict = {"benchmark": "arch_gradient_snr", "provenance": provenance(argv), "config": config.to_dict()}
+    document: dict = {"benchmark": "arch_gradient_snr", "provenance": provenance(argv), "config": config.flat()}
     warmed = run_search(config, Path(args.work) / f"warmup-seed{args.seed}", measure_final=False)
     print(f"warm-up: {config.warmup_steps_for(len(warmed.data.train))} weight steps in {time.perf_counter() - started:.0f} s")
     net, data = warmed.supernet, warmed.data
@@ -99,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         draws, clock = [], time.perf_counter()
         for _ in range(args.draws):
             train_batch, val_batch = batch("train", size), batch("val", size)
-            term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, val_batch)
-            ctx = ArchContext(replace(config, rebar_eta=eta), net, logits, term, None, config.temperatures[0],
-                              config.w_lr, train_batch, MovingAverageBaseline(config.baseline_decay))
+            term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
+            ctx = ArchContext(config.replace(rebar_eta=eta).estimator, net, logits, term, None, config.temperatures[0],
+                              config.loop.w_lr, train_batch, MovingAverageBaseline(config.estimator.baseline_decay))
             grads, _ = architecture_gradient(ctx)
             draws.append(torch.cat([grads[n].detach().flatten() for n in logits]).numpy())
         seconds = (time.perf_counter() - clock) / args.draws

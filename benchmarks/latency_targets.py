@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     document = {"benchmark": "latency_targets", "provenance": provenance(argv)}
 
-    setup: Setup = prepare(SearchConfig(seed=args.seed, progress=False), profile_root=args.profiles)
+    setup: Setup = prepare(SearchConfig.from_flat(seed=args.seed, progress=False), profile_root=args.profiles)
     fastest, slowest = setup.predicted_range()
     rows, records = [], []
     for fraction in sorted(args.fractions):

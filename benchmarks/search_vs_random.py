@@ -286,7 +286,7 @@ def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, tar
 def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[str, Any]:
     """Test accuracy after the one recipe: the mean over `--train-seeds` (each seed's in `accuracies`)."""
     reports = [train_network(setup.space.build(arch), setup.data, steps=args.train_steps, batch_size=args.train_batch,
-                             seed=seed, threads=setup.config.torch_threads) for seed in args.train_seeds]
+                             seed=seed, threads=setup.config.loop.torch_threads) for seed in args.train_seeds]
     return {"accuracy": float(np.mean([r.test_accuracy for r in reports])), "accuracies": [r.test_accuracy for r in reports],
             "train_loss": float(np.mean([r.train_loss for r in reports])), "train_seconds": sum(r.seconds for r in reports)}
 
@@ -382,7 +382,7 @@ def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argp
     pool = [] if setup.profile is None else profile_latencies(setup.profile).tolist()
     document = {"benchmark": "search_vs_random", "provenance": provenance(argv), "setting": args.setting,
                 "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                "search_config": setup.config.to_dict(), "profile": str(setup.profile),
+                "search_config": setup.config.flat(), "profile": str(setup.profile),
                 "profile_range_ms": [min(pool), max(pool)] if pool else None,
                 "data": setup.data.record.to_dict(), "targets": summaries, "plot": None if plot is None else str(plot)}
     write_json(path, document)
@@ -542,14 +542,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assert setup.profile is not None and setup.surrogate is not None
     root = Path(args.work) / f"{args.setting}-{args.task}"
-    searched_with = {k: v for k, v in setup.config.to_dict().items()
+    searched_with = {k: v for k, v in setup.config.flat().items()
                      if k not in IGNORED_FOR_RESUME and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     seeds = args.train_seeds[0] if len(args.train_seeds) == 1 else args.train_seeds  # one seed: as older files say it
     identity = {"setting": args.setting, "task": args.task, "search": searched_with,
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
                 "train": [args.train_steps, args.train_batch, seeds]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
-    penalties = [setup.config.latency_penalty] * len(targets)
+    penalties = [setup.config.latency.penalty] * len(targets)
     if args.loosest_penalty != "same":
         penalties[int(np.argmax(targets))] = args.loosest_penalty
     shown_seeds = args.seeds if args.seeds is not None else DEFAULT_SEEDS

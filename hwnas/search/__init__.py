@@ -1,6 +1,8 @@
 """Latency-constrained architecture search (`hwnas search`).
 
-`SearchConfig` says what to run, `run_search` runs the bi-level loop and
+`SearchConfig` says what to run (in sections: data, estimator, latency, supernet, loop,
+checkpoint), each estimator is a registered strategy (`hwnas.search.strategies`),
+`run_search` runs the bi-level loop and
 derives the architecture, `hwnas.search.pipeline` is the whole default run
 (profile, fit, search, train, export, measure).
 
@@ -25,7 +27,8 @@ Modules, one job each:
 
 from __future__ import annotations
 
-from hwnas.search.config import ESTIMATORS, LATENCY_ESTIMATORS, SearchConfig, check_combination
+from hwnas.search.config import ConfigError, SearchConfig, check_combination
 from hwnas.search.loop import SearchResult, read_metrics, run_search
+from hwnas.search.strategies import get_strategy, list_strategies
 
-__all__ = ["ESTIMATORS", "LATENCY_ESTIMATORS", "SearchConfig", "SearchResult", "check_combination", "read_metrics", "run_search"]
+__all__ = ["ConfigError", "SearchConfig", "SearchResult", "check_combination", "get_strategy", "list_strategies", "read_metrics", "run_search"]

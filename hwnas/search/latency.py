@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from hwnas.estimators import LinearSurrogate
-from lut.fit import fit_ridge
+from lut.models import fit_ridge
 from lut.table import Expectation, LatencyTable, cuda_graphs_refusal, load
 from profilers import MeasureConfig, measure
 from profilers.onnx_parts import OnnxParts

@@ -14,7 +14,7 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   training thread also ran on the worker's core, and eager timings there read
   up to 6x the in-line ones with a 33% test-retest (quiet 2-core machine, one
   other light process; benchmarks/search_step_cost.py). The search trains
-  with one thread by default (`SearchConfig.torch_threads`), so it loses no
+  with one thread by default (`SearchConfig.loop.torch_threads`), so it loses no
   parallelism. Cores still share caches and memory bandwidth; the benchmark
   measures what that does to the latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure_sample` does in line (same
@@ -188,7 +188,7 @@ class LatencyWorker:
 
 
 def resolve_timing(requested: str, conditions: Any, training_device: str, distributed: bool) -> tuple[str, str]:
-    """("worker" or "inline", why) for `SearchConfig.latency_timing`: auto is the worker wherever
+    """("worker" or "inline", why) for `SearchConfig.latency.timing`: auto is the worker wherever
     `can_overlap` allows it, for every backend; a forced worker that would share the training
     device is refused in one line."""
     reason = can_overlap(conditions, training_device, distributed)
