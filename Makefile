@@ -56,6 +56,8 @@ gpu-suite:
 	if ls $(WHEELS)/*.whl >/dev/null 2>&1; then $(PY) -m pip install --quiet --no-deps --no-index $(WHEELS)/*.whl; fi
 	PYTHONUNBUFFERED=1 $(PY) benchmarks/gpu_suite.py $(SUITE_ARGS)
 
+# A missing ONNX Runtime CUDA provider or TensorRT fails the suite (exit 1), a dry run included;
+# SUITE_ARGS=--allow-missing makes it a skip.
 gpu-suite-dry-run:
 	$(PY) benchmarks/gpu_suite.py --dry-run $(SUITE_ARGS)
 

@@ -1,6 +1,7 @@
 """How much signal one architecture step carries: the signal-to-noise ratio of the estimator's gradient (#12).
 
     python benchmarks/arch_gradient_snr.py [--draws 96] [--seed 0]
+    python benchmarks/arch_gradient_snr.py --report-only --json benchmarks/results/arch_gradient_snr/seed0.json
 
 A search moves the logits phi by Adam steps on a noisy, unbiased estimate g_t
 of the gradient of E_b[L(b)]. After n steps a decision's derived choice is
@@ -39,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bench_config, machine, print_table, write_json  # noqa: E402
+from _common import add_result_options, bench_config, finish, json_path, provenance, report_only, table  # noqa: E402
 
 from hwnas.estimators import MovingAverageBaseline  # noqa: E402
 from hwnas.search.loop import run_search  # noqa: E402
@@ -68,15 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=96, help="gradient estimates per variant (default 96)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", default="runs/bench-arch-gradient-snr")
-    parser.add_argument("--json", default=None, help="results file (default: WORK/results.json)")
+    parser.add_argument("--work", default="runs/bench-arch-gradient-snr", help="the warm-up search and the raw draws go here")
+    add_result_options(parser, "arch_gradient_snr", "seed<seed>")
     args = parser.parse_args(argv)
+    path = json_path(args, "arch_gradient_snr", f"seed{args.seed}")
+    if args.report_only:
+        return report_only(path)
     if args.draws < 4:
         parser.error("--draws must be at least 4")
     torch.set_num_threads(1)
     config = bench_config("cluttered", "proxyless", estimator="rebar", latency_estimator="none", steps=1,
                           seed=args.seed, latency_timing="inline")
     started = time.perf_counter()
+    document: dict = {"benchmark": "arch_gradient_snr", "provenance": provenance(argv), "config": config.flat()}
     warmed = run_search(config, Path(args.work) / f"warmup-seed{args.seed}", measure_final=False)
     print(f"warm-up: {config.warmup_steps_for(len(warmed.data.train))} weight steps in {time.perf_counter() - started:.0f} s")
     net, data = warmed.supernet, warmed.data
@@ -113,12 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{entry['snr']:.3f} ± {entry['snr_se']:.3f}",
                      f"{steps:.0f}" if math.isfinite(steps) else "inf", entry["seconds_per_estimate"]])
         entry["steps_for_z2"] = steps
-    print_table(f"architecture-gradient SNR at the uniform distribution after warm-up ({args.draws} draws each; "
+    table(document, f"architecture-gradient SNR at the uniform distribution after warm-up ({args.draws} draws each; "
                 "± jackknife SE)", ["estimator", "batch", "|E g|", "noise sqrt(tr Cov)", "noise / REINFORCE's",
                                   "SNR per step", "steps for z = 2", "s per estimate"], rows)
-    write_json(args.json or Path(args.work) / "results.json",
-               {"machine": machine(), "config": config.flat(), "results": results})
-    return 0
+    document["results"] = results
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":

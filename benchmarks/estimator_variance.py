@@ -2,6 +2,7 @@
 
     python benchmarks/estimator_variance.py            # 20,000 estimates per row, ~1 min on 2 cores
     python benchmarks/estimator_variance.py --quick    # 4,000 per row
+    python benchmarks/estimator_variance.py --report-only --json benchmarks/results/estimator_variance/quick.json
 
 Toy: 4 decisions x 5 choices (625 architectures), value table = additive part
 + interaction x random table, smooth (multilinear) extension for the pathwise
@@ -28,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the toys live with the estimator tests
 
-from _common import machine, print_table  # noqa: E402
+from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
 from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise  # noqa: E402
 
 from hwnas.estimators import (  # noqa: E402
@@ -104,15 +105,21 @@ def _tuning(toy: ToyProblem, surrogate: LinearSurrogate, steps: int, n: int, see
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20_000)
     parser.add_argument("--quick", action="store_true", help="4,000 estimates per row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tuning-steps", type=int, default=200)
-    args = parser.parse_args()
+    add_result_options(parser, "estimator_variance", "{default,quick}")
+    args = parser.parse_args(argv)
+    path = json_path(args, "estimator_variance", "quick" if args.quick else "default")
+    if args.report_only:
+        return report_only(path)
     n = 4_000 if args.quick else args.samples
-    print(machine())
+    started = time.perf_counter()
+    document = {"benchmark": "estimator_variance", "provenance": provenance(argv),
+                "settings": {"samples": n, "seed": args.seed, "tuning_steps": args.tuning_steps}}
     print(f"estimates per row: {n}, toy seed {args.seed}, torch threads 1")
     for interaction in (0.3, 1.0):
         toy = ToyProblem.random(decisions=4, choices=5, interaction=interaction, seed=args.seed)
@@ -128,20 +135,23 @@ def main() -> None:
             max_z = float(stats.z.abs().max())
             rows.append([name, tau, stats.relative_bias, "deterministic" if stats.variance == 0 else max_z,
                          stats.variance, stats.variance / reference, 1e6 * seconds / n])
-        print_table(
+        table(
+            document,
             f"interaction {interaction}: corr(f, linear g) under p = {_correlation(toy, surrogate):.3f}, "
             f"||exact grad|| = {float(torch.cat(list(exact.values())).norm()):.3f}",
             ["estimator", "tau", "rel. bias", "max abs z", "variance", "var / REINFORCE", "us per estimate"],
             rows,
         )
         tuning = _tuning(toy, surrogate, args.tuning_steps, n, args.seed + 2)
-        print_table(
+        table(
+            document,
             f"interaction {interaction}: online tau/eta tuning of RELAX ({args.tuning_steps} steps x 64 samples, Adam lr 0.05)",
             ["setting", "tau", "eta", "variance", "var / REINFORCE"],
             [[*row, row[-1] / reference] for row in tuning],
         )
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":
     with torch_threads(1):
-        main()
+        raise SystemExit(main())

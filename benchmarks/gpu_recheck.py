@@ -3,10 +3,13 @@
     python benchmarks/gpu_recheck.py --out OUT [--device cuda:0] [--deadline 170]
     python benchmarks/gpu_recheck.py --out /tmp/rc --device cpu     # walks every step here (small inputs)
     python benchmarks/gpu_recheck.py --out /tmp/rc --dry-run        # walks the steps without measuring
+    python benchmarks/gpu_recheck.py --report-only --json benchmarks/results/gpu_recheck/<run>.json
 
-Four steps, one per anomaly of that run (BENCHMARKS.md, "GPU suite"), each printing its table and
+Four steps, one per anomaly of that run (docs/benchmark-log.md, "GPU suite"), each printing its table and
 writing `OUT/NN-<step>.json` as it ends (`OUT/suite.json` holds all: five files in all). They run in
-the order profile noise, interleaving, fp16, search latency; below, by anomaly:
+the order profile noise, interleaving, fp16, search latency; below, by anomaly. The whole record
+(command, commit, machine, every step and table) also goes to `--json`, by default
+benchmarks/results/gpu_recheck/<GPU name, cpu or dry-run>.json; `--report-only` prints its tables again.
 
 1. interleaving: the UNAS set timed interleaved read ~35% above the same nets timed alone. Single,
    interleaved with 2-run turns (the suite's setting), interleaved with 10-run turns, alternated
@@ -43,8 +46,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine, print_table  # noqa: E402
-from gpu_suite import EXIT_NO_GPU, StepOutcome, SuiteContext, _gpu_name, run_steps  # noqa: E402
+from _common import add_result_options, json_path, machine, provenance, report_only, table, write_json  # noqa: E402
+from gpu_suite import EXIT_NO_GPU, StepOutcome, SuiteContext, _gpu_name, _slug, run_steps  # noqa: E402
 
 DEADLINE_S = 170
 GPU_SHAPE = (32, 3, 224, 224)
@@ -121,7 +124,7 @@ def interleaving(context: SuiteContext) -> StepOutcome:
             rows.append([number, mode if turn is None else f"{mode}, {turn}-run turns", result.model, result.median_ms,
                          result.p10_ms, result.p90_ms, "-" if result.enqueue_ms is None else f"{result.enqueue_ms:.3f}",
                          "-" if ratio is None else f"{ratio:.3f}", result.runs])
-    print_table(f"alone vs interleaved, eager fp32 {list(shape)} on {_gpu_name(context.device)}",
+    table(context.record, f"alone vs interleaved, eager fp32 {list(shape)} on {_gpu_name(context.device)}",
                 ["pass", "mode", "model", "median ms", "p10 ms", "p90 ms", "enqueue ms", "first/rest of turn", "runs"], rows)
     summary = _interleaving_summary(records)
     return StepOutcome("ok", summary, dict(context.data))
@@ -224,7 +227,7 @@ def fp16(context: SuiteContext) -> StepOutcome:
             rows.append([name, label, found["kernels"], found["layout_transforms"], found["layer_casts"], found["aten_ops"],
                          plain.median_ms, "-" if plain.enqueue_ms is None else f"{plain.enqueue_ms:.3f}",
                          "-" if graphed is None else f"{graphed.median_ms:.3f}", ",".join(found["dtypes"])])
-    print_table(f"fp32 / fp16 eager, {list(shape)} on {_gpu_name(context.device)}, per forward",
+    table(context.record, f"fp32 / fp16 eager, {list(shape)} on {_gpu_name(context.device)}, per forward",
                 ["model", "precision", "CUDA kernels", "layout transforms", "layer casts", "top-level aten ops",
                  "eager median ms", "enqueue ms", "graph replay ms", "weights"], rows)
     casts = sum(record["layer_casts"] or 0 for record in records)
@@ -308,7 +311,7 @@ def search_latency(context: SuiteContext) -> StepOutcome:
         rows.append([number, *[f"{per_net[part] * 1000:.1f}" for part in (*PARTS, "other", "total")],
                      statistics.median(r.runs for r in results), statistics.median(r.warmup_runs for r in results),
                      statistics.median(r.median_ms for r in results)])
-    print_table(f"search oracle per sampled net (ms of wall time), {space.name} {list(space.input_shape(batch))} "
+    table(context.record, f"search oracle per sampled net (ms of wall time), {space.name} {list(space.input_shape(batch))} "
                 f"on {_gpu_name(context.device)}; pass 2 = same nets, cuDNN autotuning cached",
                 ["pass", *PARTS, "other", "total", "timed runs", "warm-up runs", "net median ms"], rows)
     summary = "; ".join(f"pass {p['pass']}: {p['seconds_per_net']['total']:.3f} s per net (warm-up "
@@ -353,7 +356,7 @@ def profile_noise(context: SuiteContext) -> StepOutcome:
             rows.append([label, f"stored fit ({outcome.fit.chosen}), held out", stored["n"], stored["mape"], stored["spearman"], ""])
         for note in outcome.notes:
             print(f"  {label}: {note}")
-    print_table(f"device profile noise, proxyless eager fp32 batch {_shape(context)[0]} on {_gpu_name(context.device)}",
+    table(context.record, f"device profile noise, proxyless eager fp32 batch {_shape(context)[0]} on {_gpu_name(context.device)}",
                 ["timing", "what", "n", "MAPE %", "Spearman", "profile time"], rows)
     summary = "; ".join(f"{'graphs' if r['cuda_graphs'] else 'plain'}: raw retest MAPE "
                         f"{r['noise_floors'].get('raw', {}).get('mape', float('nan')):.1f}%, fitted "
@@ -376,7 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="gpu_recheck", help="folder for suite.json and one JSON file per step")
     parser.add_argument("--dry-run", action="store_true", help="walk the steps without measuring")
     parser.add_argument("--deadline", type=float, default=DEADLINE_S, help=f"seconds for all steps (default {DEADLINE_S})")
+    add_result_options(parser, "gpu_recheck", "<GPU name, cpu or dry-run>")
     args = parser.parse_args(argv)
+    if args.report_only:
+        if args.json is None:
+            parser.error("--report-only needs --json FILE (a file under benchmarks/results/gpu_recheck)")
+        return report_only(args.json)
     if args.device.startswith("cuda") and not args.dry_run:
         from profilers._device import cuda_unavailable_reason  # noqa: PLC0415
 
@@ -387,7 +395,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_NO_GPU
     context = SuiteContext(args.device, time.monotonic() + args.deadline, dry_run=args.dry_run)
     header = {"suite": "gpu_recheck", "dry_run": args.dry_run, "device": args.device, "machine": machine()}
-    return run_steps(STEPS, context, Path(args.out), header)
+    context.record.update({"benchmark": "gpu_recheck", "provenance": provenance(argv), **header})
+    code = run_steps(STEPS, context, Path(args.out), header)
+    run = "dry-run" if args.dry_run else ("cpu" if not _cuda(context) else _slug(_gpu_name(args.device)))
+    write_json(json_path(args, "gpu_recheck", run), context.record)
+    return code
 
 
 if __name__ == "__main__":

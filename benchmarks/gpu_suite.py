@@ -1,6 +1,8 @@
-"""Every GPU-dependent check of hwnas in one command, sized for 8 minutes on one H100.
+"""Every GPU-dependent check of hwnas in one command, under one deadline of 7.5 minutes of steps (an 8-minute
+GPU lease; it has never run on an H100).
 
-    python benchmarks/gpu_suite.py [--out gpu_suite] [--quick] [--dry-run]
+    python benchmarks/gpu_suite.py [--out gpu_suite] [--quick] [--dry-run] [--allow-missing]
+    python benchmarks/gpu_suite.py --report-only --json benchmarks/results/gpu_suite/<run>.json
 
 Steps run in order under one deadline and end in one summary table. Each
 step's numbers (with their measurement context) are written to
@@ -10,9 +12,9 @@ everything measured before it; an interrupted step keeps what it had
 measured (status "interrupted", exit 130). Inside a step every variant is
 caught on its own: an out-of-memory, a graph capture or an ONNX Runtime
 native error fails that variant, not the rows already measured. A step or
-variant that cannot run here (no TensorRT, no ORT CUDA provider, out of the
-suite's time) is a skip with its reason, never a failure; the exit code is
-0 when nothing failed.
+variant that cannot run here for want of time is a skip with its reason; a
+missing runtime is a failure unless `--allow-missing` (below); the exit code
+is 0 when nothing failed.
 
 Every eager timing is done twice, plain and as a CUDA-graph replay: at small
 batches GPUs are launch-bound and users need both. Each row gives the median
@@ -23,7 +25,16 @@ Without a CUDA GPU the suite names why (torch's CUDA against the driver's, or
 no driver) and exits 3: a GPU check that silently passes without a GPU checks
 nothing. `--dry-run` walks every step without measuring, on any machine: it
 records what each step would run and what it would skip, and writes the
-per-step JSON. Later issues add a step by writing `step(context) ->
+per-step JSON. The whole suite's record (command, commit, machine, every
+step, every table) also goes to `--json`, by default
+`benchmarks/results/gpu_suite/<gpu name or dry-run>.json`; `--report-only`
+prints its tables again from that file.
+
+A runtime the suite exists to check but cannot find here (ONNX Runtime's CUDA
+provider, TensorRT) FAILS its step and the suite (exit 1), so a GPU machine
+without them cannot pass by skipping; `--allow-missing` makes such a runtime a
+skip with its reason. The UNAS Table 3 step reports the Kendall tau of its
+measured order against the paper's, not a bare "ok". Later issues add a step by writing `step(context) ->
 StepOutcome` and appending it to `STEPS`.
 """
 
@@ -44,7 +55,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import add_result_options, json_path, machine, provenance, report_only, table, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE_S = 450  # 7.5 minutes of steps: with start-up and imports the whole call stays under 8
@@ -63,7 +74,17 @@ class SuiteContext:
     deadline: float
     quick: bool = False
     dry_run: bool = False
+    allow_missing: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+    """The suite's record: `table` puts every printed table in `record["tables"]`."""
+
+    def missing(self, runtime: str, reason: str) -> str | None:
+        """What to do about a runtime the suite checks but cannot find: None to skip it (with
+        `--allow-missing`), else the failure message naming the way out."""
+        if self.allow_missing:
+            return None
+        return f"{runtime} is missing: {reason} (install it, or give --allow-missing to skip it)"
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -77,6 +98,11 @@ class StepOutcome:
 
 
 Step = Callable[[SuiteContext], StepOutcome]
+
+
+RUNTIMES = ("ort", "tensorrt")
+"""The backends whose absence on a GPU machine fails the suite unless --allow-missing (ORT's CUDA provider,
+TensorRT); eager is torch's own, and without CUDA the suite stops before any step."""
 
 
 def _backend_reasons(device: str) -> dict[str, str | None]:
@@ -151,7 +177,8 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
             label = backend + (" +graphs" if options.get("cuda_graphs") else "")
             key = f"{name}/{label}/{precision}"
             if reasons.get(backend) is not None:
-                skips.append(f"{key}: {reasons[backend]}")
+                failure = context.missing(backend, reasons[backend]) if backend in RUNTIMES else None
+                (skips if failure is None else failures).append(f"{key}: {failure or reasons[backend]}")
                 continue
             if context.dry_run:
                 skips.append(f"{key}: dry run (would time it)")
@@ -169,7 +196,7 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
             results.append({"variant": key, **result.to_dict()})
             rows.append(_row(name, label, precision, result))
     if rows:
-        print_table(f"batch 32, 224x224 on {_gpu_name(context.device)}", ROW_COLUMNS, rows)
+        table(context.record, f"batch 32, 224x224 on {_gpu_name(context.device)}", ROW_COLUMNS, rows)
         _print_graph_speedups(results)
     status = "failed" if failures else ("ok" if rows else "skipped")
     summary = f"{len(rows)} timings, {len(skips)} skipped, {len(failures)} failed"
@@ -188,6 +215,19 @@ def _print_graph_speedups(results: list[dict[str, Any]]) -> None:
 
 # UNAS Table 3 (V100, batch 32, PyTorch eager), ms; mnasnet1_0 and shufflenet_v2_x2_0 are timed beside them.
 UNAS_TABLE3_MS = {"mobilenet_v2": 9.2, "unas_gpu": 9.8, "proxyless_gpu": 10.1, "mobilenet_v2_1.4": 13.0, "efficientnet_b0": 14.5}
+
+
+def against_paper(measured_ms: dict[str, float]) -> tuple[float, list[str]]:
+    """Kendall tau between the measured latencies and UNAS Table 3's over the networks both have (1: the paper's
+    order, -1: reversed), and the pairs ordered unlike the paper ("a < b" in the paper)."""
+    from scipy.stats import kendalltau  # noqa: PLC0415
+
+    names = [name for name in sorted(UNAS_TABLE3_MS, key=UNAS_TABLE3_MS.__getitem__) if name in measured_ms]
+    if len(names) < 2:
+        raise ValueError(f"need at least two of {', '.join(UNAS_TABLE3_MS)} to compare orders, got {names}")
+    tau = float(kendalltau([UNAS_TABLE3_MS[n] for n in names], [measured_ms[n] for n in names]).statistic)
+    flipped = [f"{a} < {b}" for i, a in enumerate(names) for b in names[i + 1:] if measured_ms[a] > measured_ms[b]]
+    return tau, flipped
 
 
 def unas_table3(context: SuiteContext) -> StepOutcome:
@@ -240,16 +280,16 @@ def unas_table3(context: SuiteContext) -> StepOutcome:
              "-" if measured[name].enqueue_ms is None else f"{measured[name].enqueue_ms:.3f}",
              "yes" if measured[name].launch_bound else "no",
              UNAS_TABLE3_MS.get(name, "-"), order.index(name) + 1] for name in order]
-    print_table(f"UNAS Table 3 set, CUDA eager fp32 batch 32 on {_gpu_name(context.device)} (paper: V100)",
+    table(context.record, f"UNAS Table 3 set, CUDA eager fp32 batch 32 on {_gpu_name(context.device)} (paper: V100)",
                 ["network", "median ms", "graph replay ms", "p90/p99 ms", "enqueue ms", "launch-bound", "UNAS V100 ms",
                  "rank here"], rows)
-    paper = sorted(UNAS_TABLE3_MS, key=UNAS_TABLE3_MS.__getitem__)
     here = [name for name in order if name in UNAS_TABLE3_MS]
-    flipped = [f"{a} < {b}" for i, a in enumerate(paper) for b in paper[i + 1:] if here.index(a) > here.index(b)]
-    summary = ("same order as UNAS Table 3: " if not flipped else f"{len(flipped)} pair(s) ordered unlike UNAS ({'; '.join(flipped)}): ")
+    tau, flipped = against_paper({name: measured[name].median_ms for name in here})
+    summary = (f"Kendall tau {tau:+.2f} against UNAS Table 3's order over {len(here)} networks"
+               + (f", {len(flipped)} pair(s) unlike it ({'; '.join(flipped)}): " if flipped else ": "))
     summary += " < ".join(f"{name} {measured[name].median_ms:.1f}" for name in here)
-    return StepOutcome("ok", summary, {**context.data, "paper_ms": UNAS_TABLE3_MS, "order_here": order,
-                                       "pairs_unlike_paper": flipped})
+    return StepOutcome(f"tau {tau:+.2f}", summary, {**context.data, "paper_ms": UNAS_TABLE3_MS, "order_here": order,
+                                                    "kendall_tau": tau, "pairs_unlike_paper": flipped})
 
 
 def export_found_networks(context: SuiteContext) -> StepOutcome:
@@ -263,8 +303,9 @@ def export_found_networks(context: SuiteContext) -> StepOutcome:
     formats = ("onnx", "tensorrt") if reasons["tensorrt"] is None else ("onnx",)
     rows: list[list[Any]] = []
     exports = context.data.setdefault("exports", {})
-    failures = context.data.setdefault("failures", [])
-    skips = context.data.setdefault("skipped", [] if reasons["tensorrt"] is None else [f"tensorrt: {reasons['tensorrt']}"])
+    missing = None if reasons["tensorrt"] is None else context.missing("tensorrt", reasons["tensorrt"])
+    failures = context.data.setdefault("failures", [] if missing is None else [missing])
+    skips = context.data.setdefault("skipped", [] if reasons["tensorrt"] is None or missing else [f"tensorrt: {reasons['tensorrt']}"])
     for name in ("proxyless_gpu", "unas_gpu"):
         options = ExportOptions(formats=formats, device=context.device, batch=BatchSpec.static(32),
                                 measure_config=MeasureConfig(budget_s=1.0 if context.quick else 2.0, remeasure=0))
@@ -290,7 +331,7 @@ def export_found_networks(context: SuiteContext) -> StepOutcome:
                          f"{entry['p90_ms']:.2f}/{entry.get('p99_ms', float('nan')):.2f}", entry.get("timing_mode", "?"), engine])
         rows.append([name, "parity (max rel)", ", ".join(f"{k} {v:.1e}" for k, v in worst.items()), "", "", "", ""])
     if rows:
-        print_table(f"hwnas export, batch 32 fp32, 224x224 on {_gpu_name(context.device)}",
+        table(context.record, f"hwnas export, batch 32 fp32, 224x224 on {_gpu_name(context.device)}",
                     ["network", "backend", "provider", "median ms", "p90/p99 ms", "timing", "engine precision"], rows)
     status = "failed" if failures else ("ok" if exports else "skipped")
     summary = f"exported {', '.join(exports) or 'nothing'} as {'+'.join(formats)}"
@@ -329,7 +370,7 @@ def search_step_cost(context: SuiteContext) -> StepOutcome:
             phases.setdefault(phase, []).append(float(value))
     per_phase = {phase: sum(values) / len(values) for phase, values in phases.items()}
     if per_phase:
-        print_table(f"search step on {_gpu_name(context.device)}, mean seconds per phase over {len(records)} steps",
+        table(context.record, f"search step on {_gpu_name(context.device)}, mean seconds per phase over {len(records)} steps",
                     ["phase", "s per step"], [[phase, value] for phase, value in sorted(per_phase.items())])
     summary = f"{steps} steps in {seconds:.1f} s ({seconds / steps:.3f} s per step incl. start-up)"
     summary += f"; phases recorded: {', '.join(sorted(per_phase))}" if per_phase else "; no per-phase times in metrics.jsonl"
@@ -360,6 +401,8 @@ def lut_profile(context: SuiteContext) -> StepOutcome:
         return StepOutcome("failed", "; ".join(outcome.notes) or "no fit", {"out": str(outcome.out)})
     print(f"\nproxyless, {context.device} eager fp32 batch 32, {outcome.samples} samples ({outcome.seconds:.0f} s):")
     print(fit_table(outcome.fit))
+    context.record.setdefault("notes", []).append(f"proxyless, {context.device} eager fp32 batch 32, {outcome.samples} "
+                                                  f"samples ({outcome.seconds:.0f} s):\n{fit_table(outcome.fit)}")
     linear = outcome.fit.metrics[outcome.fit.chosen]
     summary = (f"{outcome.samples} nets; {outcome.fit.chosen}: MAPE {linear.mape:.1f}% Spearman {linear.spearman:.3f}"
                + ("" if outcome.fit.noise is None else f"; noise floor Spearman {outcome.fit.noise.spearman:.3f}"))
@@ -419,14 +462,15 @@ def run_steps(steps: Sequence[tuple[str, Step]], context: SuiteContext, out: Pat
         write_json(out / f"{index:02d}-{_slug(title)}.json", entry)
         document["steps"].append(entry)
         write_json(out / "suite.json", document)
+        context.record["steps"] = document["steps"]
         rows.append([title, outcome.status, f"{entry['seconds']:.0f} s", outcome.summary[:110]])
         if outcome.status == "failed":
             code = 1
         if interrupted:
             code = EXIT_INTERRUPTED
             break
-    print_table("GPU suite" + (" (dry run: nothing measured)" if context.dry_run else ""),
-                ["step", "status", "time", "summary"], rows)
+    table(context.record, "GPU suite" + (" (dry run: nothing measured)" if context.dry_run else ""),
+          ["step", "status", "time", "summary"], rows)
     return code
 
 
@@ -437,8 +481,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer models, shorter budgets")
     parser.add_argument("--dry-run", action="store_true",
                         help="walk every step without measuring (any machine): what would run, what would be skipped")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="a missing ONNX Runtime CUDA provider or TensorRT is a skip (default: it fails the suite)")
     parser.add_argument("--deadline", type=float, default=DEADLINE_S, help=f"seconds for all steps (default {DEADLINE_S})")
+    add_result_options(parser, "gpu_suite", "<GPU name, or dry-run>")
     args = parser.parse_args(argv)
+    if args.report_only:
+        if args.json is None:
+            parser.error("--report-only needs --json FILE (a file under benchmarks/results/gpu_suite)")
+        return report_only(args.json)
     if not args.dry_run:
         from profilers._device import cuda_unavailable_reason  # noqa: PLC0415
 
@@ -447,9 +498,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"gpu_suite: no usable CUDA GPU: {reason}. Nothing was checked "
                   "(`--dry-run` walks the steps without a GPU).", file=sys.stderr)
             return EXIT_NO_GPU
-    context = SuiteContext(args.device, time.monotonic() + args.deadline, args.quick, args.dry_run)
-    header = {"suite": "gpu_suite", "dry_run": args.dry_run, "device": args.device, "machine": machine()}
-    return run_steps(STEPS, context, Path(args.out), header)
+    context = SuiteContext(args.device, time.monotonic() + args.deadline, args.quick, args.dry_run, args.allow_missing)
+    header = {"suite": "gpu_suite", "dry_run": args.dry_run, "allow_missing": args.allow_missing, "device": args.device,
+              "machine": machine()}
+    context.record.update({"benchmark": "gpu_suite", "provenance": provenance(argv), **header})
+    code = run_steps(STEPS, context, Path(args.out), header)
+    run = "dry-run" if args.dry_run else _slug(_gpu_name(args.device))
+    write_json(json_path(args, "gpu_suite", run), context.record)
+    return code
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ protocol. Pass: the three measured latencies are strictly ordered like the
 targets. Prints a table and writes JSON.
 
 Run: `.venv/bin/python benchmarks/latency_targets.py` (about 3 searches of
-the default run's length; `--steps` shortens them).
+the default run's length; `--steps` shortens them);
+`--report-only --json benchmarks/results/latency_targets/seed0.json` prints the table again.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, print_table, write_json  # noqa: E402
+from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
 
 from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.pipeline import Setup, prepare  # noqa: E402
 from hwnas.search.loop import run_search  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.2, 0.5, 0.8],
                         help="targets as fractions of the way from the fastest to the slowest predicted network")
@@ -41,8 +42,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--work", default="runs/bench-latency-targets", help="run directories go here")
-    parser.add_argument("--json", default="runs/bench-latency-targets/result.json")
-    args = parser.parse_args()
+    add_result_options(parser, "latency_targets", "seed<seed>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "latency_targets", f"seed{args.seed}")
+    if args.report_only:
+        return report_only(path)
+    started = time.perf_counter()
+    document = {"benchmark": "latency_targets", "provenance": provenance(argv)}
 
     setup: Setup = prepare(SearchConfig.from_flat(seed=args.seed, progress=False), profile_root=args.profiles)
     fastest, slowest = setup.predicted_range()
@@ -63,14 +69,17 @@ def main() -> int:
                         "measurement": result.final_latency.to_dict()})
     measured = [r["measured_ms"] for r in records]
     ordered = all(a < b for a, b in zip(measured, measured[1:]))
-    print_table(
+    table(
+        document,
         f"latency targets ({setup.conditions.backend} on {setup.conditions.device}, batch {setup.conditions.batch_size}, "
         f"{args.penalty} penalty, {args.steps} steps; predicted range {fastest:.3f}-{slowest:.3f} ms)",
         ["target ms", "measured ms", "vs target", "predicted ms", "search s"], rows,
     )
-    print(f"\nmeasured latencies ordered like the targets: {'yes' if ordered else 'NO'}")
-    write_json(args.json, {"machine": machine(), "profile": str(setup.profile), "ordered": ordered,
-                           "predicted_range_ms": [fastest, slowest], "runs": records})
+    document["notes"] = [f"measured latencies ordered like the targets: {'yes' if ordered else 'NO'}"]
+    print(f"\n{document['notes'][0]}")
+    document.update({"profile": str(setup.profile), "ordered": ordered, "predicted_range_ms": [fastest, slowest],
+                     "runs": records})
+    finish(document, path, started)
     return 0 if ordered else 1
 
 

@@ -15,7 +15,8 @@
    ratio per network (median and range over networks), against the noise
    floor: the same whole file's pass-to-pass ratio.
 
-Prints tables; writes JSON (--json). No timing is asserted anywhere: this is
+Prints tables; writes JSON (--json, default benchmarks/results/onnx_parts_cost/<device>-b<batch>.json);
+`--report-only` prints the tables again from it. No timing is asserted anywhere: this is
 measurement for BENCHMARKS.md.
 """
 
@@ -35,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table  # noqa: E402
+from _common import add_result_options, finish, json_path, machine, provenance, report_only, table  # noqa: E402
 
 from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle  # noqa: E402
 from hwnas.search.pipeline import default_space  # noqa: E402
@@ -142,7 +143,7 @@ def same_latency(space: Any, args: argparse.Namespace, work: Path) -> tuple[list
     return rows, {"whole_ms": whole.tolist(), "joined_ms": joined.tolist(), "median_ms": float(np.median(whole))}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=12, help="sampled networks (default 12)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda:N (ORT's CPU or CUDA provider; default cpu)")
@@ -150,29 +151,33 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
     parser.add_argument("--skip", nargs="*", default=[], choices=["cost", "latency"], help="parts to skip")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default="runs/bench-onnx-parts-cost/result.json")
-    args = parser.parse_args()
+    add_result_options(parser, "onnx_parts_cost", "<device>-b<batch-size>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "onnx_parts_cost", f"{args.device.replace(':', '')}-b{args.batch_size}")
+    if args.report_only:
+        return report_only(path)
     torch.set_num_threads(1)
     print(f"{machine()['cpu']}, {machine()['cores']} cores, load average {machine()['load_average_1min']:.2f} at the start",
           flush=True)
     space = _space(args)
-    document: dict[str, Any] = {"benchmark": "onnx_parts_cost", "machine": machine(), "settings": vars(args),
+    document: dict[str, Any] = {"benchmark": "onnx_parts_cost", "provenance": provenance(argv),
+                                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                                 "space": space.config}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwnas-onnx-parts-") as scratch:
         work = Path(scratch)
         if "cost" not in args.skip:
             rows, document["cost"] = preparation_cost(space, args, work)
-            print_table(f"preparing a new sampled network for ORT ({args.device}, batch {args.batch_size}, {args.precision}; "
+            table(document, f"preparing a new sampled network for ORT ({args.device}, batch {args.batch_size}, {args.precision}; "
                         f"median s over {args.networks} networks)",
                         ["", "export or join s", "session s", "total s", "note"], rows)
         if "latency" not in args.skip:
             rows, document["latency"] = same_latency(space, args, work)
-            print_table(f"do both time the same network? ({args.networks} networks, same weights, round-robin, 2 passes, "
+            table(document, f"do both time the same network? ({args.networks} networks, same weights, round-robin, 2 passes, "
                         f"budget {TIMING.budget_s} s each; median whole export "
                         f"{document['latency']['median_ms']:.4f} ms)",
                         ["ratio", "median", "min", "max", "mean abs % from 1"], rows)
-    return finish(document, args.json, started)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ of 6 epochs is far from enough for this space.
 
 Run (quiet machine, one process):
     nice -n 5 .venv/bin/python benchmarks/path_diversity.py
+    .venv/bin/python benchmarks/path_diversity.py --report-only --json benchmarks/results/path_diversity/steps400.json
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ResultsFile, bench_config, machine, print_table  # noqa: E402
+from _common import (  # noqa: E402
+    ResultsFile, add_result_options, json_path, print_provenance, print_table, record_run, results_or_error, task_data,
+)
 from supernet_training import _eval_batches, _mean_sd, path_accuracy  # noqa: E402
 
-from hwnas.datasets import endless_from, load_data, seeded_loader  # noqa: E402
-from hwnas.search.loop import space_for_data  # noqa: E402
+from hwnas.datasets import endless_from, seeded_loader  # noqa: E402
 from hwnas.search.paths import PathRule  # noqa: E402
 from hwnas.search.steps import weight_step  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
@@ -94,7 +96,7 @@ def report(results: ResultsFile, args: argparse.Namespace) -> None:
                 f"(mean ± sd over seeds {args.seeds})", columns, rows)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, nargs="+", default=[1, 2, 8, FRESH],
                         help="settings: K fixed genotypes in turn; 0 = a fresh genotype every step (default: 1 2 8 0)")
@@ -102,29 +104,38 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[100, 200, 400])
     parser.add_argument("--eval-batches", type=int, default=8)
-    parser.add_argument("--json", default="runs/bench-path-diversity/results.json", help="results file")
-    parser.add_argument("--report-only", action="store_true")
-    args = parser.parse_args()
+    add_result_options(parser, "path_diversity", "steps<steps>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "path_diversity", f"steps{args.steps}")
+    if args.report_only:  # the file's own settings and seeds
+        results = results_or_error(path)
+        if results is None:
+            return 2
+        args.checkpoints = results.doc["identity"]["checkpoints"]
+        runs = results.get("runs") or {}
+        args.paths = [p for p in [*args.paths, *sorted(int(k) for k in runs)] if str(p) in runs]
+        args.paths = list(dict.fromkeys(args.paths))
+        args.seeds = sorted({int(seed) for by_seed in runs.values() for seed in by_seed})
+        print_provenance(results.doc)
+        report(results, args)
+        return 0
     if any(p < 0 for p in args.paths):
         print("--paths takes counts of fixed genotypes (>= 1) or 0 for a fresh one every step", file=sys.stderr)
         return 2
     args.checkpoints = sorted(c for c in args.checkpoints if c <= args.steps)
-    results = ResultsFile(args.json, {"steps": args.steps, "checkpoints": args.checkpoints,
-                                      "eval_batches": args.eval_batches})
+    results = results_or_error(path, {"steps": args.steps, "checkpoints": args.checkpoints, "eval_batches": args.eval_batches})
+    if results is None:
+        return 2
     torch.set_num_threads(1)
-    if not args.report_only:
-        config = bench_config("cluttered", "darts")
-        data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                         image_size=config.data.image_size)
-        space = space_for_data(config, data)
-        results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        for seed in args.seeds:
-            for paths in args.paths:
-                if results.get("runs", str(paths), str(seed)) is None:
-                    results.put(run_one(paths, seed, args, data, space), "runs", str(paths), str(seed))
+    data, space = task_data("cluttered", "darts")
+    record_run(results, argv)
+    for seed in args.seeds:
+        for paths in args.paths:
+            if results.get("runs", str(paths), str(seed)) is None:
+                results.put(run_one(paths, seed, args, data, space), "runs", str(paths), str(seed))
     report(results, args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

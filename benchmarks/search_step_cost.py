@@ -35,7 +35,7 @@
    over fresh samples at the fixed (tau 0.4, eta 1) and at the tuned
    (tau, eta), and the search step's cost.
 
-Prints tables; writes JSON (--json).
+Prints tables; writes JSON (--json, default benchmarks/results/search_step_cost/seed<seed>.json); `--report-only` prints them again.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table  # noqa: E402
+from _common import add_result_options, finish, json_path, machine, provenance, report_only, table  # noqa: E402
 from profiler_repeatability import mean_abs_pct_diff, shift_removed_pct_diff  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline  # noqa: E402
@@ -245,7 +245,7 @@ def tuning(setup: Setup, args: argparse.Namespace, work: Path, target: float) ->
     return rows, record
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="searches per configuration, interleaved (default 2)")
     parser.add_argument("--steps", type=int, default=30, help="architecture steps per search (default 30)")
@@ -257,24 +257,28 @@ def main() -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=["cost", "retest", "tuning"], help="parts to skip")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
-    parser.add_argument("--json", default="runs/bench-search-step-cost/result.json")
-    args = parser.parse_args()
+    add_result_options(parser, "search_step_cost", "seed<seed>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "search_step_cost", f"seed{args.seed}")
+    if args.report_only:
+        return report_only(path)
     torch.set_num_threads(1)
     print(f"{machine()['cpu']}, {machine()['cores']} cores, load average {machine()['load_average_1min']:.2f} at the start",
           flush=True)
     started = time.perf_counter()
     prepared = setups(args.seed, args.profiles)
-    document: dict[str, Any] = {"benchmark": "search_step_cost", "machine": machine(), "settings": vars(args)}
+    document: dict[str, Any] = {"benchmark": "search_step_cost", "provenance": provenance(argv),
+                                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="hwnas-step-cost-") as scratch:
         work = Path(scratch)
         if "cost" not in args.skip:
             rows, runs = step_cost(prepared, args, work)
-            print_table(f"search step cost: the default run's space, {args.warmup} warm-up steps and, with a worker, until "
+            table(document, f"search step cost: the default run's space, {args.warmup} warm-up steps and, with a worker, until "
                         f"it reports ready (imports, every ONNX part exported), then {args.steps} architecture steps, all "
                         f"counted; median s per step; ratio = search step / '{BASELINE}' in the same round [95% bootstrap]",
                         ["configuration", "round", "weight-only step s", "search step s", "ratio to no timing",
                          "warm-up's wait for the worker s", "search wall s"], rows)
-            print_table("breakdown of one search step (median s per phase over all rounds; other = step - phases)",
+            table(document, "breakdown of one search step (median s per phase over all rounds; other = step - phases)",
                         ["configuration", *PHASES, "other", "step"], breakdown(runs))
             document["step_cost"] = runs
         if "retest" not in args.skip:
@@ -286,18 +290,18 @@ def main() -> int:
                 document["retest"][backend] = record
                 print(f"{backend}: worker timings / in-line timings (median over networks): "
                       f"{record['level_worker_over_inline']:.3f}", flush=True)
-            print_table(f"latency test-retest under search conditions ({args.retest_networks} sampled networks, "
+            table(document, f"latency test-retest under search conditions ({args.retest_networks} sampled networks, "
                         f"SEARCH_MEASURE budget {SEARCH_MEASURE.budget_s} s, two passes each)",
                         ["timing", "mean abs % diff", "Spearman", "% diff, common shift removed", "median ms"], rows)
         if "tuning" not in args.skip:
             setup = prepared["ort"]
             rows, record = tuning(setup, args, work, auto_target(setup.profile))
-            print_table("variance of REBAR's architecture gradient at each search's final state "
+            table(document, "variance of REBAR's architecture gradient at each search's final state "
                         f"({args.variance_draws} fresh samples, same batches)",
                         ["search", "final tau", "final eta", "variance at tau 0.4, eta 1", "variance at final tau, eta",
                          "ratio", "search step s"], rows)
             document["tuning"] = record
-    return finish(document, args.json, started)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":

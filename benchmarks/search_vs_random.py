@@ -9,14 +9,21 @@ top). Protocol:
 
 1. Three latency targets across the measured range: quantiles (`--quantiles`,
    default 0.15, 0.5, 0.85) of the measured latencies of the device profile's
-   random networks.
+   random networks. Under the default hinge penalty a loose target costs nothing, so the
+   searched networks of every target landed in the lower half of the range (0.034-0.058 ms
+   for targets of 0.054-0.068 ms); the loosest target therefore searches with
+   `--loosest-penalty` (default abs: two-sided, pulls the network to the target), so the
+   searched networks span the range. Each search's landing is reported: its measured
+   latency against its target and its percentile among the profile's random networks.
 2. At each target, one search per seed (`--seeds`, default 0..4; the tables show
    those searches only, so a run extended by more seeds can still be read seed set by seed set), derived as
    `--derive-candidates` says (default argmax). Each derived network's latency is
    measured with the full protocol. `--reuse-searches WORK` copies finished
    searches of another run and only derives them again.
 3. Random networks of the same space, per target, shared by its searches:
-   rejection sampling with the profile's linear latency model. A uniform
+   rejection sampling with the profile's linear latency model, seeded by the
+   pool seed (`--pool-seed`; by default a fresh one for every new target state file, recorded in it
+   and in the results, so two runs draw different pools). A uniform
    draw among the networks a search can return (`space.sample_network`: for
    proxyless a uniform architecture, for the DARTS cell space a uniform
    genotype - two inputs per node, one op each) is kept when
@@ -40,11 +47,14 @@ top). Protocol:
    steps, and how far the architecture distribution moved (final entropy as a
    fraction of uniform's, mean largest choice probability).
 
-Results go to `<work>/<setting>-<task>/`: one resumable state file per target
+The work goes to `<work>/<setting>-<task>/`: one resumable state file per target
 (`t<i>.json`: re-running the same command continues where it stopped, a
-search stopped by SIGINT/SIGTERM from its checkpoint), and `results.json` + `results.png`
+search stopped by SIGINT/SIGTERM from its checkpoint) and `results.png`
 (accuracy against measured latency: random networks, their Pareto front,
-searched networks) after every target.
+searched networks). The summary (per search, per target, every matched random network's latency,
+accuracy and choices) is written after every target to `--json`, by default
+`benchmarks/results/search_vs_random/<setting>-<task>.json`; `--report-only` prints its tables
+again from that file alone.
 
 Run (one target per process lets two cores work in parallel; start the second once the
 first has profiled the device, and tabulate all targets at the end with --report-only):
@@ -58,6 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import secrets
 import shutil
 import sys
 import time
@@ -69,7 +80,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, ResultsFile, bench_config, machine, print_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    TASKS, ResultsFile, add_result_options, bench_config, document_or_error, json_path, print_provenance, print_table,
+    provenance, write_json,
+)
 
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.objectives import LATENCY_PENALTIES  # noqa: E402
@@ -81,7 +95,7 @@ from hwnas.search.config import SUPERNET_RULES  # noqa: E402
 from hwnas.search.derive import DERIVATION_FILE  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.loop import SearchStopped, read_metrics, run_search  # noqa: E402
-from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
+from hwnas.search.pipeline import Setup, auto_target, prepare, profile_latencies  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
@@ -138,6 +152,17 @@ class TargetState(ResultsFile):
     def candidates(self) -> list[dict[str, Any]]:
         return self.doc["candidates"]
 
+    def pool_seed(self, given: int | None) -> int:
+        """The seed of this target's random draws: recorded in the file when it is new (`given`, else a fresh
+        one, so a new run draws a new pool), the recorded one when it is resumed."""
+        if "pool_seed" not in self.doc:
+            self.doc["pool_seed"] = given if given is not None else secrets.randbits(31)
+            self.save()
+        elif given is not None and given != self.doc["pool_seed"]:
+            raise UsageError(f"{self.path} was drawn with --pool-seed {self.doc['pool_seed']}; give that seed, none, "
+                             "or another --work folder")
+        return int(self.doc["pool_seed"])
+
 
 def distribution_at_end(run_dir: Path) -> dict[str, float | None]:
     """How far the architecture distribution moved: its entropy at the last architecture step as a fraction
@@ -156,10 +181,11 @@ def supernet_val_acc(run_dir: Path) -> float | None:
     return tail_mean(search_val_accuracy(read_metrics(run_dir)))
 
 
-def search(setup: Setup, state: TargetState, target_ms: float, seed: int, work: Path, reuse: Path | None) -> None:
+def search(setup: Setup, state: TargetState, target_ms: float, penalty: str, seed: int, work: Path,
+           reuse: Path | None) -> None:
     run_dir = work / f"search-seed{seed}"
     reuse_search(None if reuse is None else reuse / work.name / run_dir.name, run_dir)
-    config = setup.config.replace(seed=seed, latency_target_ms=target_ms, progress=False)
+    config = setup.config.replace(seed=seed, latency_target_ms=target_ms, latency_penalty=penalty, progress=False)
     resume = (run_dir / CHECKPOINT).is_file()  # a search stopped by a signal continues its own trajectory
     result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate, resume=resume)
     assert result.final_latency is not None and result.predicted_latency_ms is not None
@@ -232,7 +258,7 @@ def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, tar
     tolerance = args.tolerance
     predictions = {int(s["seed"]): s["predicted_ms"] for s in state.searches.values()}
     seen = {c["key"] for c in state.candidates} | {key_of(setup, Architecture.from_dict(s["arch"])) for s in state.searches.values()}
-    rng = np.random.default_rng([args.pool_seed, target_index, len(state.candidates), state.doc["draws"]])
+    rng = np.random.default_rng([state.pool_seed(args.pool_seed), target_index, len(state.candidates), state.doc["draws"]])
     while True:
         counts = matches_per_search(state)
         short = [seed for seed, count in counts.items() if count < args.randoms]
@@ -265,14 +291,21 @@ def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[st
             "train_loss": float(np.mean([r.train_loss for r in reports])), "train_seconds": sum(r.seconds for r in reports)}
 
 
+def target_identity(identity: dict[str, Any], target_ms: float, penalty: str) -> dict[str, Any]:
+    """A target state file's identity: the run's, its target, and its latency penalty where it is not the run's."""
+    if penalty == identity["search"]["latency_penalty"]:
+        return {**identity, "target_ms": target_ms}
+    return {**identity, "target_ms": target_ms, "search": {**identity["search"], "latency_penalty": penalty}}
+
+
 def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any], index: int, target_ms: float,
-               root: Path) -> TargetState:
-    state = TargetState(root / f"t{index}.json", {**identity, "target_ms": target_ms})
+               penalty: str, root: Path) -> TargetState:
+    state = TargetState(root / f"t{index}.json", target_identity(identity, target_ms, penalty))
     reuse = None if args.reuse_searches is None else Path(args.reuse_searches) / root.name
     for seed in args.seeds:
         if str(seed) not in state.searches:
             started = time.perf_counter()
-            search(setup, state, target_ms, seed, root / f"t{index}", reuse)
+            search(setup, state, target_ms, penalty, seed, root / f"t{index}", reuse)
             s = state.searches[str(seed)]
             print(f"target {index} ({target_ms:.3f} ms) seed {seed}: {s['measured_ms']:.3f} ms measured, supernet "
                   f"search-val acc (last 20%) {s['supernet_val_acc_last']}, {time.perf_counter() - started:.0f} s", flush=True)
@@ -292,9 +325,11 @@ def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any],
     return state
 
 
-def summarize(state: TargetState, index: int, seeds: list[int] | None = None) -> dict[str, Any]:
+def summarize(state: TargetState, index: int, seeds: list[int] | None = None,
+              pool_latencies: list[float] | None = None) -> dict[str, Any]:
     """Mean +- SE per group, the difference, and each search's percentile among its own matches;
-    with `seeds`, only those searches and the random networks matched to one of them."""
+    with `seeds`, only those searches and the random networks matched to one of them. With `pool_latencies`
+    (the profile's random networks, ms), where each searched network lands in their measured range."""
     searches = [s for s in state.searches.values()
                 if s.get("accuracy") is not None and (seeds is None or int(s["seed"]) in seeds)]
     chosen = {int(s["seed"]) for s in searches}
@@ -304,7 +339,9 @@ def summarize(state: TargetState, index: int, seeds: list[int] | None = None) ->
         own = [c["accuracy"] for c in matched if s["seed"] in c["matches"]]
         session = s["session_ms"]
         moved = distribution_at_end(Path(s["run_dir"])) if Path(s["run_dir"], "metrics.jsonl").is_file() else {}
-        rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"], **moved,
+        landing = None if not pool_latencies else 100.0 * float(np.mean(np.asarray(pool_latencies) <= s["measured_ms"]))
+        rows.append({"seed": s["seed"], "measured_ms": s["measured_ms"], **moved, "pool_percentile": landing,
+                     "choices": (s.get("arch") or {}).get("choices"),
                      "session_ms": float(np.median(session)) if session else None, "accuracy": s["accuracy"],
                      "supernet_val_acc_last": s["supernet_val_acc_last"], "randoms": len(own),
                      "derivation": s.get("derivation"),
@@ -312,7 +349,9 @@ def summarize(state: TargetState, index: int, seeds: list[int] | None = None) ->
     searched, random = mean_se([s["accuracy"] for s in searches]), mean_se([c["accuracy"] for c in matched])
     diff: Difference = difference(searched, random)
     first = difference(mean_se([first_seed(s) for s in searches]), mean_se([first_seed(c) for c in matched]))
-    return {"target_index": index, "target_ms": state.doc["identity"]["target_ms"], "searched": searched.__dict__,
+    identity = state.doc["identity"]
+    return {"target_index": index, "target_ms": identity["target_ms"], "pool_seed": state.doc.get("pool_seed"),
+            "latency_penalty": identity.get("search", {}).get("latency_penalty"), "searched": searched.__dict__,
             "random": random.__dict__, "difference": diff.value, "difference_se": diff.se, "z": diff.z,
             "first_seed_difference": first.value, "first_seed_difference_se": first.se, "first_seed_z": first.z,
             "goal_met": bool(random.n >= 2 and searched.n >= 2 and diff.z > 2.0), "per_search": rows,
@@ -332,7 +371,27 @@ def derivation_cell(derivation: dict[str, Any] | None) -> str:
     return f"{derivation['chosen']} of {derivation['scored']}: {derivation['chosen_val_acc']:.3f} vs {derivation['argmax_val_acc']:.3f}"
 
 
-def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace) -> None:
+def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argparse.Namespace, path: Path,
+           argv: list[str] | None) -> None:
+    """Plot, write the summary file, and print its tables."""
+    random_points = [(c["measured_ms"], c["accuracy"]) for s in summaries for c in s["random_networks"]]
+    found = {f"searched, target {s['target_ms']:.3f} ms": [(r["session_ms"] or r["measured_ms"], r["accuracy"]) for r in s["per_search"]]
+             for s in summaries}
+    plot = among_random(random_points, found, root / "results.png", ylabel="test accuracy (one training recipe)",
+                        title=f"{args.setting}: searched and random networks", targets=[s["target_ms"] for s in summaries])
+    pool = [] if setup.profile is None else profile_latencies(setup.profile).tolist()
+    document = {"benchmark": "search_vs_random", "provenance": provenance(argv), "setting": args.setting,
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                "search_config": setup.config.flat(), "profile": str(setup.profile),
+                "profile_range_ms": [min(pool), max(pool)] if pool else None,
+                "data": setup.data.record.to_dict(), "targets": summaries, "plot": None if plot is None else str(plot)}
+    write_json(path, document)
+    tables(document)
+
+
+def tables(document: dict[str, Any]) -> None:
+    """Every table of a summary file (the live run prints these too)."""
+    summaries, args = document["targets"], document["args"]
     print_table("per search (accuracy on the test split after the one recipe; percentile among its own matched randoms)",
                 ["target", "seed", "searched ms", "ms beside its randoms", "acc", "supernet val acc", "entropy / uniform", "mean max p",
                  "derived (inherited val acc: chosen vs argmax)", "randoms", "their mean", "percentile"],
@@ -343,24 +402,48 @@ def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argp
                   "-" if r.get("mean_max_probability") is None else f"{r['mean_max_probability']:.2f}",
                   derivation_cell(r.get("derivation")), r["randoms"],
                   "-" if r["random_mean"] is None else f"{r['random_mean']:.4f}",
-                  "-" if math.isnan(r["percentile"]) else f"{r['percentile']:.0f}"]
+                  "-" if r["percentile"] is None or math.isnan(r["percentile"]) else f"{r['percentile']:.0f}"]
                  for s in summaries for r in s["per_search"]])
-    print_table(f"{args.setting}: searched vs random at equal measured latency (±{args.tolerance:.0%}), mean ± SE",
+    low, high = document.get("profile_range_ms") or (None, None)
+    print_table("where each searched network lands: its measured latency against its target, and its percentile "
+                "among the profile's random networks' measured latencies"
+                + ("" if low is None else f" ({low:.3f}-{high:.3f} ms)"),
+                ["target ms", "penalty", "pool seed", "seed", "measured ms", "vs target", "percentile of the range"],
+                [[f"{s['target_ms']:.3f}", s.get("latency_penalty") or "-", s.get("pool_seed", "-"), r["seed"],
+                  f"{r['measured_ms']:.3f}", f"{100 * (r['measured_ms'] / s['target_ms'] - 1):+.1f}%",
+                  "-" if r.get("pool_percentile") is None else f"{r['pool_percentile']:.0f}"]
+                 for s in summaries for r in s["per_search"]])
+    print_table("per target: how the searches agree (pairwise over seeds, the share of decisions whose derived choice is "
+                "the same) and whether the supernet's search-val accuracy follows the searched networks' accuracy",
+                ["target ms", "searches", "agreement", "Spearman (supernet val acc, acc)"],
+                [[f"{s['target_ms']:.3f}", len(s["per_search"]), agreement_cell(s["per_search"]),
+                  spearman_cell(s["per_search"])] for s in summaries])
+    print_table(f"{document['setting']}: searched vs random at equal measured latency (±{args['tolerance']:.0%}), mean ± SE",
                 ["target ms", "searched", "random", "difference (SE)", "goal (> 2 SE)",
-                 f"difference, training seed {args.train_seeds[0]} alone"],
+                 f"difference, training seed {args['train_seeds'][0]} alone"],
                 [[f"{s['target_ms']:.3f}", str(mean_se_of(s["searched"])), str(mean_se_of(s["random"])),
                   str(Difference(s["difference"], s["difference_se"])), "met" if s["goal_met"] else "NOT met",
                   str(Difference(s["first_seed_difference"], s["first_seed_difference_se"]))]
                  for s in summaries])
-    random_points = [(c["measured_ms"], c["accuracy"]) for s in summaries for c in s["random_networks"]]
-    found = {f"searched, target {s['target_ms']:.3f} ms": [(r["session_ms"] or r["measured_ms"], r["accuracy"]) for r in s["per_search"]]
-             for s in summaries}
-    plot = among_random(random_points, found, root / "results.png", ylabel="test accuracy (one training recipe)",
-                        title=f"{args.setting}: searched and random networks", targets=[s["target_ms"] for s in summaries])
-    write_json(root / "results.json", {"machine": machine(), "setting": args.setting, "args": vars(args),
-                                       "search_config": setup.config.flat(), "profile": str(setup.profile),
-                                       "data": setup.data.record.to_dict(), "targets": summaries,
-                                       "plot": None if plot is None else str(plot)})
+
+
+def agreement_cell(rows: list[dict[str, Any]]) -> str:
+    """Mean over pairs of searches of the share of decisions derived alike ("-" under two searches with choices)."""
+    choices = [r["choices"] for r in rows if r.get("choices")]
+    pairs = [(a, b) for i, a in enumerate(choices) for b in choices[i + 1:]]
+    if not pairs:
+        return "-"
+    return f"{100 * float(np.mean([np.mean([a[k] == b.get(k) for k in a]) for a, b in pairs])):.0f}%"
+
+
+def spearman_cell(rows: list[dict[str, Any]]) -> str:
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    pairs = [(r["supernet_val_acc_last"], r["accuracy"]) for r in rows if r.get("supernet_val_acc_last") is not None]
+    if len(pairs) < 3:
+        return "-"
+    result = spearmanr(*zip(*pairs, strict=True))
+    return f"{result.statistic:+.2f} (p = {result.pvalue:.2f}, n = {len(pairs)})"
 
 
 def mean_se_of(record: dict[str, Any]) -> str:
@@ -377,18 +460,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-backend", help="backend of the latency conditions (default: SearchConfig's)")
     parser.add_argument("--seeds", type=int, nargs="+",
                         help="search seeds (default: 0 1 2 3 4); the tables then show only these searches and the random "
-                             "networks matched to them (with --report-only and no --seeds: every search on disk)")
+                             "networks matched to them")
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.15, 0.5, 0.85],
                         help="latency targets: quantiles of the profile's random networks (default: 0.15 0.5 0.85)")
     parser.add_argument("--targets", type=int, nargs="+", help="run only these target indices (others are reported if done)")
-    parser.add_argument("--report-only", action="store_true", help="run nothing; tabulate and plot the state files there are")
     parser.add_argument("--tolerance", type=float, default=0.05, help="latency match, relative (default: 0.05)")
     parser.add_argument("--randoms", type=int, default=5, help="matched random networks wanted per search (default: 5)")
     parser.add_argument("--max-timed", type=int, default=60, help="random networks timed per target at most (default: 60)")
     parser.add_argument("--max-draws", type=int, default=200_000, help="rejection-sampling draws per target at most")
     parser.add_argument("--confirm-batch", type=int, default=4, help="random networks timed per session (default: 4)")
     parser.add_argument("--confirm-budget", type=float, default=1.0, help="timing seconds per network per session")
-    parser.add_argument("--pool-seed", type=int, default=1000)
+    parser.add_argument("--pool-seed", type=int,
+                        help="seed of the random networks' draws (default: a fresh one for each new target state file, "
+                             "recorded in it and in the results; a resumed file keeps its own)")
+    parser.add_argument("--loosest-penalty", choices=[*LATENCY_PENALTIES, "same"], default="abs",
+                        help="latency penalty of the loosest (largest) target's searches (default: abs, so its searched "
+                             "networks are pulled up to the target and the searched networks span the measured range; "
+                             "same: the --latency-penalty of the other targets)")
     parser.add_argument("--steps", type=int, help="architecture steps (default: SearchConfig's)")
     parser.add_argument("--arch-batch-size", type=int,
                         help="images per architecture step (default: SearchConfig's, the weight batch); 4x the batch "
@@ -420,7 +508,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="another --work folder whose finished searches (same setting, task and search config "
                              "but --derive-candidates) are copied here and only derived again")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
-    parser.add_argument("--work", default="runs/bench-search-vs-random")
+    parser.add_argument("--work", default="runs/bench-search-vs-random", help="searches and state files go here")
+    add_result_options(parser, "search_vs_random", "<setting>-<task>")
     args = parser.parse_args(argv)
     if not 0 < args.tolerance < 1 or any(not 0 < q < 1 for q in args.quantiles) or args.randoms < 1:
         parser.error("--tolerance and --quantiles must lie in (0, 1) and --randoms be >= 1")
@@ -431,6 +520,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    path = json_path(args, "search_vs_random", f"{args.setting}-{args.task}")
+    if args.report_only:
+        document = document_or_error(path)
+        if document is None:
+            return 2
+        print_provenance(document)
+        tables(document)
+        return 0
     overrides = {k: v for k, v in (("steps", args.steps), ("arch_batch_size", args.arch_batch_size),
                                    ("warmup_steps", args.warmup_steps), ("warmup_epochs", args.warmup_epochs),
                                    ("latency_backend", args.latency_backend), ("latency_timing", args.latency_timing),
@@ -452,23 +549,27 @@ def main(argv: list[str] | None = None) -> int:
                 "data": setup.data.record.indices_sha256, "tolerance": args.tolerance,
                 "train": [args.train_steps, args.train_batch, seeds]}
     targets = [auto_target(setup.profile, q) for q in args.quantiles]
-    shown_seeds = args.seeds if args.seeds is not None or args.report_only else DEFAULT_SEEDS
+    penalties = [setup.config.latency.penalty] * len(targets)
+    if args.loosest_penalty != "same":
+        penalties[int(np.argmax(targets))] = args.loosest_penalty
+    shown_seeds = args.seeds if args.seeds is not None else DEFAULT_SEEDS
     args.seeds = args.seeds or DEFAULT_SEEDS
+    pool = profile_latencies(setup.profile).tolist()
     print(f"{args.setting}: targets {', '.join(f'{t:.3f}' for t in targets)} ms (quantiles {args.quantiles} of {setup.profile})")
     def report_all() -> None:
         """Every target's state as it is on disk now (another process may have extended it)."""
-        summaries = [summarize(TargetState(root / f"t{index}.json", {**identity, "target_ms": target}), index, shown_seeds)
-                     for index, target in enumerate(targets) if (root / f"t{index}.json").is_file()]
+        summaries = [summarize(TargetState(root / f"t{index}.json", target_identity(identity, target, penalty)), index,
+                               shown_seeds, pool)
+                     for index, (target, penalty) in enumerate(zip(targets, penalties, strict=True))
+                     if (root / f"t{index}.json").is_file()]
         if summaries:
-            report(summaries, root, setup, args)
+            report(summaries, root, setup, args, path, argv)
 
     try:
-        for index, target in enumerate(targets):
-            if not args.report_only and (args.targets is None or index in args.targets):
-                run_target(setup, args, identity, index, target, root)
+        for index, (target, penalty) in enumerate(zip(targets, penalties, strict=True)):
+            if args.targets is None or index in args.targets:
+                run_target(setup, args, identity, index, target, penalty, root)
                 report_all()
-        if args.report_only:
-            report_all()
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

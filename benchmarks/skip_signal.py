@@ -19,6 +19,7 @@ The table gives both per decision, their difference (the supernet's blind spot) 
 Run (after search_vs_random has trained its random networks):
     nice -n 5 .venv/bin/python benchmarks/skip_signal.py --trained runs/bench-svr-seeds10/unas-cluttered \\
         --supernets runs/bench-svr-s500/unas-cluttered/t*/search-seed*
+    .venv/bin/python benchmarks/skip_signal.py --report-only --json benchmarks/results/skip_signal/<run>.json
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import final_supernet, finish, machine, print_table, search_setup  # noqa: E402
+from _common import add_result_options, final_supernet, finish, json_path, provenance, report_only, search_setup, table  # noqa: E402
 
 from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
@@ -77,15 +78,20 @@ def random_with_block(setup: Setup, decision: str, rng: np.random.Generator) -> 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trained", type=Path, nargs="+", required=True,
+    parser.add_argument("--trained", type=Path, nargs="+", default=[],
                         help="search_vs_random result folders (holding t*.json) whose random networks were trained")
-    parser.add_argument("--supernets", type=Path, nargs="+", required=True,
+    parser.add_argument("--supernets", type=Path, nargs="+", default=[],
                         help="finished search folders (checkpoint.pt, config.json) of the same task and space")
     parser.add_argument("--pairs", type=int, default=8, help="architecture pairs per supernet and decision (default: 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairs' draws (default: 0)")
     parser.add_argument("--profiles", default="profiles", help="profile root (default: profiles)")
-    parser.add_argument("--json", type=Path, default=Path("runs/bench-skip-signal/results.json"))
+    add_result_options(parser, "skip_signal", "seed<seed>")
     args = parser.parse_args(argv)
+    args.json = json_path(args, "skip_signal", f"seed{args.seed}")
+    if args.report_only:
+        return args
+    if not args.trained or not args.supernets:
+        parser.error("give --trained and --supernets (or --report-only to print a result file's tables)")
     missing = [str(f) for f in args.supernets if not (f / CHECKPOINT).is_file() or not (f / "config.json").is_file()]
     if missing:
         parser.error(f"no finished search (checkpoint.pt + config.json) in {', '.join(missing[:3])}")
@@ -96,6 +102,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        return report_only(args.json)
     started = time.perf_counter()
     setup = search_setup(args.supernets[0], args.profiles)
     assert setup.surrogate is not None
@@ -135,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([decision, f"{saved:.1f}", f"{coefficient * 100:+.2f} ± {coefficient_se * 100:.2f}",
                      f"{trained * 100:+.2f} ± {trained_se * 100:.2f}", f"{seen_mean * 100:+.2f} ± {seen_se * 100:.2f} (n={seen.size})",
                      f"{gap * 100:+.2f} ± {gap_se * 100:.2f} ({gap / gap_se:+.1f} SE)"])
-    print_table("what skipping a decision is worth, in accuracy points (mean ± SE)",
+    document = {"benchmark": "skip_signal", "provenance": provenance(argv)}
+    table(document, "what skipping a decision is worth, in accuracy points (mean ± SE)",
                 ["decision", "latency saved (us)", "trained, at equal latency", "trained, all else fixed",
                  "supernet (inherited), all else fixed", "supernet - trained"], rows)
-    document = {"machine": machine(), "args": {k: [str(v) for v in val] if isinstance(val, list) else str(val)
+    document |= {"args": {k: [str(v) for v in val] if isinstance(val, list) else str(val)
                                                 for k, val in vars(args).items()},
                 "trained_networks": len(networks), "slope_per_us": slope, "slope_per_us_se": slope_se, "decisions": records}
     return finish(document, args.json, started)

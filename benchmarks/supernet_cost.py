@@ -13,7 +13,8 @@ Memory per step: bytes of tensors autograd saves for backward (unique
 storages, via saved_tensors_hooks), which is the activation memory that grows
 with the number of executed paths; on CUDA also torch.cuda.max_memory_allocated
 around the step. Prints a table and the ratios single-path / standalone and
-soft / standalone. Run: `.venv/bin/python benchmarks/supernet_cost.py`.
+soft / standalone. Run: `.venv/bin/python benchmarks/supernet_cost.py` (writes
+benchmarks/results/supernet_cost/<device>-b<batch>.json; `--report-only --json FILE` prints the table again).
 """
 
 from __future__ import annotations
@@ -21,16 +22,22 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from search_spaces import get_space
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
+
+from search_spaces import get_space  # noqa: E402
 
 SPACES = {
     # name -> (space, config): the search-time networks, sized for a CPU run
@@ -122,7 +129,7 @@ def run_space(key: str, batch_size: int, device: torch.device, warmup: int, step
     }, device, warmup, steps)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", default=",".join(SPACES), help=f"comma list of {', '.join(SPACES)}")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -131,25 +138,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    add_result_options(parser, "supernet_cost", "<device>-b<batch-size>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "supernet_cost", f"{args.device.replace(':', '')}-b{args.batch_size}")
+    if args.report_only:
+        return report_only(path)
     if args.threads:
         torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    document: dict[str, Any] = {"benchmark": "supernet_cost", "provenance": provenance(argv)}
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"# supernet cost, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, device {device} ({where}),"
-          f" torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.steps} timed steps")
-    header = f"| space | step | median ms | p10-p90 ms | saved for backward MB |{' CUDA peak MB |' if device.type == 'cuda' else ''} time x | memory x |"
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
+    columns = ["space", "step", "median ms", "p10-p90 ms", "saved for backward MB",
+               *(["CUDA peak MB"] if device.type == "cuda" else []), "time x", "memory x"]
+    rows = []
     for key in args.spaces.split(","):
         costs = run_space(key, args.batch_size, device, args.warmup, args.steps, args.seed)
         base = costs[0]
         for cost in costs:
             memory_ratio = (cost.cuda_peak_mb / base.cuda_peak_mb) if cost.cuda_peak_mb else cost.saved_mb / base.saved_mb
-            cuda = f" {cost.cuda_peak_mb:.1f} |" if cost.cuda_peak_mb is not None else ""
-            print(f"| {key} | {cost.variant} | {cost.median_ms:.1f} | {cost.p10_ms:.1f}-{cost.p90_ms:.1f} |"
-                  f" {cost.saved_mb:.1f} |{cuda} {cost.median_ms / base.median_ms:.2f} | {memory_ratio:.2f} |")
+            cuda = [f"{cost.cuda_peak_mb:.1f}"] if cost.cuda_peak_mb is not None else []
+            rows.append([key, cost.variant, f"{cost.median_ms:.1f}", f"{cost.p10_ms:.1f}-{cost.p90_ms:.1f}",
+                         f"{cost.saved_mb:.1f}", *cuda, f"{cost.median_ms / base.median_ms:.2f}", f"{memory_ratio:.2f}"])
+    table(document, f"supernet cost on {device} ({where}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"batch {args.batch_size}, {args.steps} timed steps", columns, rows)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

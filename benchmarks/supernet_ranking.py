@@ -21,12 +21,13 @@ canvas of `benchmarks/task_separation.py`; the DARTS cell space at a small size 
    their mean), the ceiling beside them (standalone seed 0 against seed 1), and for context the rank
    correlation of standalone accuracy with predicted latency (what "bigger is better" alone gives).
 
-Results are saved after every unit of work (`--json`, the supernet's weights beside it); the same
-command continues a stopped run.
+Results are saved after every unit of work (`--json`, default benchmarks/results/supernet_ranking/<space>-<task>.json;
+the supernets' weights go under `--work`); the same command continues a stopped run.
 
 Run:
     nice -n 5 .venv/bin/python benchmarks/supernet_ranking.py --space proxyless
     nice -n 5 .venv/bin/python benchmarks/supernet_ranking.py --space darts
+    .venv/bin/python benchmarks/supernet_ranking.py --report-only --json benchmarks/results/supernet_ranking/proxyless-cluttered.json
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, ResultsFile, bench_config, latency_strata, machine, print_table, within_of  # noqa: E402
+from _common import (  # noqa: E402
+    TASKS, ResultsFile, add_result_options, bench_config, json_path, latency_strata, machine, print_provenance, print_table,
+    provenance, results_or_error, within_of,
+)
 from task_separation import summarise  # noqa: E402
 
 from hwnas.cli._options import parse_options  # noqa: E402
@@ -89,7 +93,7 @@ def train_supernet(space: SearchSpace, config: Any, work: Path, data: Any) -> to
 
 
 def results_path(args: argparse.Namespace) -> Path:
-    return Path(args.json or f"runs/bench-supernet-ranking/{args.space}/results.json")
+    return json_path(args, "supernet_ranking", f"{args.space}-{args.task}")
 
 
 def _stored_archs(args: argparse.Namespace) -> list[Any] | None:
@@ -138,7 +142,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="training seeds of the standalone networks (default: 0 1; the first two give the ceiling)")
     parser.add_argument("--latency-backend", help="backend of the profile that spreads the architectures (default: SearchConfig's)")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
-    parser.add_argument("--json", help="results file (default: runs/bench-supernet-ranking/<space>/results.json)")
+    parser.add_argument("--work", default="runs/bench-supernet-ranking", help="the supernets' weights go under WORK/<space>")
+    add_result_options(parser, "supernet_ranking", "<space>-<task>")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--standalone-only", action="store_true", help="train the standalone networks only")
     only.add_argument("--supernet-only", action="store_true", help="train and score the supernet only")
@@ -158,6 +163,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        return report_stored(results_path(args), args)
     started = time.perf_counter()
     try:
         options = parse_options(args.supernet_option, "--supernet-option")
@@ -175,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     space, data = setup.space, setup.data
-    json_path = results_path(args)
-    per_supernet = ("profiles", "latency_backend", "json", "seeds", "standalone_only", "supernet_only", "supernet_steps",
-                    "supernet_batch", "supernet_option", "supernet_space", "shard", "shard_index", "shard_count")
+    path = results_path(args)
+    per_supernet = ("profiles", "latency_backend", "json", "work", "report_only", "seeds", "standalone_only", "supernet_only",
+                    "supernet_steps", "supernet_batch", "supernet_option", "supernet_space", "shard", "shard_index", "shard_count")
     identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
     if args.select == "strata":  # files made before --select / --test-renders existed stay readable
         identity.pop("select"), identity.pop("tolerance")
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         identity.pop("test_renders")
     identity["data"] = data.record.indices_sha256
     try:
-        results = ResultsFile(json_path, identity)
+        results = ResultsFile(path, identity)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         config = supernet_config(setup, args, options)
         label = supernet_label(config, options, space_changes)
         clock = time.perf_counter()
-        supernet = train_supernet(search_space, config, json_path.parent / f"supernet-{label}", data)
+        supernet = train_supernet(search_space, config, Path(args.work) / args.space / f"supernet-{label}", data)
         if results.get("supernets", label, "seconds") is None:
             results.put({"options": options, "config": config.flat(), "seconds": time.perf_counter() - clock},
                         "supernets", label)
@@ -233,12 +240,30 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"arch {index:2d} ({predicted[index]:.3f} ms): inherited accuracy {score.accuracy:.4f}", flush=True)
     report_all(results, args, archs, predicted)
     results.put({"machine": machine(), "seconds": time.perf_counter() - started}, "last_run")
-    print(f"\nresults in {json_path}")
+    results.put(provenance(argv), "provenance")
+    print(f"\nresults in {path}")
     return 0
 
 
-def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Architecture], predicted: list[float]) -> None:
-    """Tables for whatever is complete: standalone seeds, and each supernet's inherited accuracies."""
+def report_stored(path: Path, args: argparse.Namespace) -> int:
+    """`--report-only`: the tables of a results file, with the settings, seeds and architectures it holds."""
+    results = results_or_error(path)
+    if results is None:
+        return 2
+    for key, value in results.doc["identity"].items():
+        if key != "data":
+            setattr(args, key, value)
+    args.seeds = sorted({int(key.split(":")[1]) for key in results.get("standalone") or {}})
+    archs = [Architecture.from_dict(item["arch"]) for item in results.get("archs") or []]
+    print_provenance(results.doc)
+    report_all(results, args, archs, [item["predicted_ms"] for item in results.get("archs") or []], save=False)
+    return 0
+
+
+def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Architecture], predicted: list[float],
+               save: bool = True) -> None:
+    """Tables for whatever is complete: standalone seeds, and each supernet's inherited accuracies (their
+    correlations saved in the file unless `save` is False)."""
     count = len(archs)
     alone = {s: [results.get("standalone", f"{i}:{s}", "test_accuracy") for i in range(count)] for s in args.seeds}
     if any(v is None for seed in alone.values() for v in seed):
@@ -278,7 +303,8 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
     print_table(f"rank correlation over {count} architectures", ["pair", "Kendall tau", "p", "Spearman", "p"],
                 [[name, f"{c['kendall_tau']:.3f}", f"{c['kendall_p']:.2g}", f"{c['spearman']:.3f}", f"{c['spearman_p']:.2g}"]
                  for name, c in table.items()])
-    results.put(table, "correlations")
+    if save:
+        results.put(table, "correlations")
 
 
 def shard_units(seeds: list[int], count: int, index: int, shards: int) -> list[tuple[int, int]]:

@@ -27,6 +27,7 @@ the first variant (the papers' setting) with its standard error. Results are sav
 Run:
     nice -n 5 .venv/bin/python benchmarks/supernet_training.py                      # default run's task
     nice -n 5 .venv/bin/python benchmarks/supernet_training.py --task cluttered --variants shared-uniform,shared-fair
+    .venv/bin/python benchmarks/supernet_training.py --report-only --json benchmarks/results/supernet_training/mnist14-proxyless.json
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, ResultsFile, bench_config, machine, print_table  # noqa: E402
+from _common import (  # noqa: E402
+    TASKS, ResultsFile, add_result_options, json_path, print_provenance, print_table, record_run, results_or_error, task_data,
+)
 
-from hwnas.datasets import endless_from, load_data, seeded_loader  # noqa: E402
+from hwnas.datasets import endless_from, seeded_loader  # noqa: E402
 from hwnas.objectives import accuracy  # noqa: E402
-from hwnas.search.loop import space_for_data  # noqa: E402
 from hwnas.search.paths import PathRule  # noqa: E402
 from hwnas.search.steps import weight_step  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
@@ -198,7 +200,7 @@ def report(results: ResultsFile, args: argparse.Namespace, variants: list[str]) 
                 columns, rows)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mnist14", choices=sorted(TASKS))
     parser.add_argument("--space", default="proxyless", choices=("proxyless", "darts"))
@@ -208,34 +210,42 @@ def main() -> int:
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[100, 200, 400, 600])
     parser.add_argument("--eval-archs", type=int, default=8)
     parser.add_argument("--eval-batches", type=int, default=8)
-    parser.add_argument("--json", default=None, help="results file (default: runs/bench-supernet-training/TASK-SPACE.json)")
-    parser.add_argument("--report-only", action="store_true")
-    args = parser.parse_args()
+    add_result_options(parser, "supernet_training", "<task>-<space>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "supernet_training", f"{args.task}-{args.space}")
+    if args.report_only:  # the file's own settings, variants and seeds
+        results = results_or_error(path)
+        if results is None:
+            return 2
+        identity = results.doc["identity"]
+        args.task, args.space, args.checkpoints = identity["task"], identity["space"], identity["checkpoints"]
+        runs = results.get("runs") or {}
+        args.seeds = sorted({int(seed) for by_seed in runs.values() for seed in by_seed})
+        print_provenance(results.doc)
+        report(results, args, [name for name in VARIANTS if name in runs])
+        return 0
     variants = args.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         print(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
     args.checkpoints = sorted(c for c in args.checkpoints if c <= args.steps)
-    path = args.json or f"runs/bench-supernet-training/{args.task}-{args.space}.json"
     identity = {"task": args.task, "space": args.space, "steps": args.steps, "checkpoints": args.checkpoints,
                 "eval_archs": args.eval_archs, "eval_batches": args.eval_batches}
-    results = ResultsFile(path, identity)
+    results = results_or_error(path, identity)
+    if results is None:
+        return 2
     torch.set_num_threads(1)
-    if not args.report_only:
-        config = bench_config(args.task, args.space)
-        data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                         image_size=config.data.image_size)
-        space = space_for_data(config, data)
-        results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        for seed in args.seeds:
-            for name in variants:
-                if results.get("runs", name, str(seed)) is not None:
-                    continue
-                results.put(run_one(VARIANTS[name], seed, args, data, space), "runs", name, str(seed))
+    data, space = task_data(args.task, args.space)
+    record_run(results, argv)
+    for seed in args.seeds:
+        for name in variants:
+            if results.get("runs", name, str(seed)) is not None:
+                continue
+            results.put(run_one(VARIANTS[name], seed, args, data, space), "runs", name, str(seed))
     report(results, args, variants)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -17,6 +17,7 @@ training. Per target: those gaps as mean +- SE over searches.
 
 Run (after search_vs_random has trained its random networks; seconds per network on this machine):
     nice -n 5 .venv/bin/python benchmarks/supernet_view.py --results runs/bench-svr-gdas-depth/gdas-relax-cluttered
+    .venv/bin/python benchmarks/supernet_view.py --report-only --json benchmarks/results/supernet_view/<results folder name>.json
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import final_supernet, finish, machine, print_table, search_setup  # noqa: E402
+from _common import add_result_options, final_supernet, finish, json_path, provenance, report_only, search_setup, table  # noqa: E402
 
 from hwnas.report.compare import mean_se, percentile_among  # noqa: E402
 from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
@@ -98,12 +99,19 @@ def finished_searches(results: Path) -> list[tuple[float, dict[str, Any], list[d
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, required=True,
+    parser.add_argument("--results", type=Path,
                         help="a search_vs_random result folder (holding t*.json), e.g. runs/bench-svr-depth-verdict/unas-cluttered")
     parser.add_argument("--seeds", type=int, nargs="+", help="only these search seeds (default: every finished search)")
     parser.add_argument("--profiles", default="profiles", help="profile root (default: profiles)")
-    parser.add_argument("--json", type=Path, help="output (default: <results>/supernet_view.json)")
+    add_result_options(parser, "supernet_view", "<name of the --results folder>")
     args = parser.parse_args(argv)
+    if args.report_only:
+        if args.json is None:
+            parser.error("--report-only needs --json FILE")
+        return args
+    if args.results is None:
+        parser.error("give --results FOLDER (or --report-only --json FILE)")
+    args.json = json_path(args, "supernet_view", args.results.name)
     if not finished_searches(args.results):
         parser.error(f"{args.results} holds no finished search with trained matched random networks and its "
                      f"{CHECKPOINT} (run benchmarks/search_vs_random.py there first)")
@@ -112,6 +120,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        return report_only(args.json)
     started = time.perf_counter()
     found = [f for f in finished_searches(args.results) if args.seeds is None or int(f[1]["seed"]) in args.seeds]
     setup = search_setup(Path(found[0][1]["run_dir"]), args.profiles)
@@ -125,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                                 scores[0].loss, [s.loss for s in scores[1:]], search["accuracy"], [c["accuracy"] for c in randoms]))
         print(f"  target {target_ms:.3f} ms, seed {search['seed']}: {len(scores)} networks scored", flush=True)
 
-    print_table("per search: searched network minus the mean of its matched randoms (accuracy points; loss in nats)",
+    document = {"benchmark": "supernet_view", "provenance": provenance(argv)}
+    table(document, "per search: searched network minus the mean of its matched randoms (accuracy points; loss in nats)",
                 ["target ms", "seed", "randoms", "supernet acc gap", "supernet loss gap", "percentile (supernet)",
                  "trained acc gap", "percentile (trained)"],
                 [[f"{v.target_ms:.3f}", v.seed, len(v.supernet_randoms), f"{v.supernet_gap * 100:+.2f}",
@@ -138,16 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         gap = record["mean"] * scale, record["se"] * scale
         return f"{gap[0]:+.2f} ± {gap[1]:.2f} ({gap[0] / gap[1]:+.1f} SE)" if gap[1] > 0 else f"{gap[0]:+.2f}"
 
-    print_table("per target: mean ± SE over searches",
+    table(document, "per target: mean ± SE over searches",
                 ["target ms", "searches", "supernet acc gap (points)", "supernet loss gap (nats x 100)",
                  "mean percentile (supernet)", "trained acc gap (points)", "mean percentile (trained)"],
                 [[f"{t:.3f}", s["searches"], points(s["supernet_gap"]), points(s["supernet_loss_gap"]),
                   f"{s['supernet_percentile']:.0f}", points(s["trained_gap"]), f"{s['trained_percentile']:.0f}"]
                  for t, s in zip(targets, summaries.values())])
-    document = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+    document |= {"args": {k: str(v) for k, v in vars(args).items()},
                 "per_search": [{**asdict(v), "supernet_gap": v.supernet_gap, "trained_gap": v.trained_gap} for v in views],
                 "per_target": summaries}
-    return finish(document, args.json or args.results / "supernet_view.json", started)
+    return finish(document, args.json, started)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ Partial results are saved after every training (`--json`); the same command cont
 Run (one task per process lets two cores work in parallel):
     nice -n 5 .venv/bin/python benchmarks/task_separation.py --tasks cluttered
     nice -n 5 .venv/bin/python benchmarks/task_separation.py --tasks mnist14
+    .venv/bin/python benchmarks/task_separation.py --report-only --json benchmarks/results/task_separation/results-cluttered.json
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, ResultsFile, bench_config, machine, print_table, within_of  # noqa: E402
+from _common import (  # noqa: E402
+    TASKS, ResultsFile, add_result_options, bench_config, json_path, machine, print_provenance, print_table, provenance,
+    results_or_error, within_of,
+)
 
 from hwnas.search.pipeline import prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
@@ -78,7 +82,9 @@ def run_task(task: str, args: argparse.Namespace, results: ResultsFile) -> dict[
         reference = float(np.median(predicted))
         chosen = within_of(predicted, reference, args.tolerance)[: args.archs]
         stored = [{"arch": draws[i].to_dict(), "predicted_ms": predicted[i]} for i in chosen]
-        results.put({"reference_ms": reference, "profile": str(setup.profile), "record": data.record.to_dict()}, task, "setup")
+        conditions = f"{setup.conditions.backend} on {setup.conditions.device}, batch {setup.conditions.batch_size}"
+        results.put({"reference_ms": reference, "profile": str(setup.profile), "record": data.record.to_dict(),
+                     "conditions": conditions}, task, "setup")
         results.put(stored, task, "archs")
     archs = [Architecture.from_dict(item["arch"]) for item in stored]
     plan = [(i, 0) for i in range(len(archs))] + [(0, s) for s in range(2, args.noise_seeds)]
@@ -91,25 +97,41 @@ def run_task(task: str, args: argparse.Namespace, results: ResultsFile) -> dict[
         results.put({"arch": index, "seed": seed, **report.to_dict()}, task, "runs", f"{index}:{seed}")
         print(f"{task}: arch {index} seed {seed}: test accuracy {report.test_accuracy:.4f} ({report.seconds:.0f} s)",
               flush=True)
+    return task_table(task, args, results, save=True)
+
+
+def task_table(task: str, args: argparse.Namespace, results: ResultsFile, save: bool = False) -> dict[str, float]:
+    """Print one task's table from its stored trainings; its summary (saved in the file when `save`)."""
+    stored = results.get(task, "archs")
     accuracies: dict[int, dict[int, float]] = {}
     for run in results.get(task, "runs").values():
         accuracies.setdefault(run["arch"], {})[run["seed"]] = run["test_accuracy"]
     accuracies = dict(sorted(accuracies.items()))
     reference = results.get(task, "setup", "reference_ms")
     print_table(
-        f"{task}: {len(archs)} architectures predicted within ±{args.tolerance:.0%} of {reference:.3f} ms "
-        f"({setup.conditions.backend} on {setup.conditions.device}, batch {setup.conditions.batch_size}); "
+        f"{task}: {len(stored)} architectures predicted within ±{args.tolerance:.0%} of {reference:.3f} ms "
+        f"({results.get(task, 'setup', 'conditions') or 'conditions not recorded'}); "
         f"test accuracy after {args.train_steps} steps x batch {args.train_batch}, lr {args.lr}",
         ["arch", "predicted ms", "accuracy per seed", "mean"],
         [[i, f"{stored[i]['predicted_ms']:.3f}", " ".join(f"{a:.4f}" for _, a in sorted(acc.items())),
           f"{statistics.mean(acc.values()):.4f}"] for i, acc in accuracies.items()],
     )
     summary = summarise(accuracies)
-    results.put(summary, task, "summary")
+    if save:
+        results.put(summary, task, "summary")
     return summary
 
 
-def main() -> int:
+def summary_table(summaries: dict[str, dict[str, float]]) -> None:
+    rows = [[task, f"{s['noise_std_one_arch']:.4f} (n={s['noise_seeds_one_arch']})", f"{s['noise_std_pooled']:.4f}",
+             f"{s['spread_std_of_means']:.4f}", f"{s['spread_range_of_means']:.4f}", f"{s['between_arch_std']:.4f}",
+             f"{s['ratio_spread_to_noise']:.2f}", f"{s['anova_F']:.2f} (p={s['anova_p']:.3g})"] for task, s in summaries.items()]
+    print_table("spread at one latency vs seed-to-seed noise (accuracy, fraction)",
+                ["task", "noise std, arch 0", "noise std, pooled", "spread std", "spread range", "between std",
+                 "spread/noise", "ANOVA F"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=["cluttered", "mnist14"])
     parser.add_argument("--archs", type=int, default=6, help="architectures at one latency (default: 6)")
@@ -121,26 +143,29 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draws")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
-    parser.add_argument("--json", default="runs/bench-task-separation/results.json")
-    args = parser.parse_args()
+    add_result_options(parser, "task_separation", "results[-<task> with one --tasks]")
+    args = parser.parse_args(argv)
+    # One file per task when one task is given, so two processes never write the same file.
+    path = json_path(args, "task_separation", "results" if len(args.tasks) > 1 else f"results-{args.tasks[0]}")
+    if args.report_only:  # the file's own settings and tasks
+        results = results_or_error(path)
+        if results is None:
+            return 2
+        for key, value in results.doc["identity"].items():
+            setattr(args, key, value)
+        print_provenance(results.doc)
+        summary_table({task: task_table(task, args, results) for task in TASKS if results.get(task, "runs")})
+        return 0
 
     started = time.perf_counter()
-    identity = {k: v for k, v in vars(args).items() if k not in ("tasks", "profiles", "json")}
-    json_path = Path(args.json)
-    if len(args.tasks) == 1:  # one file per task, so two processes never write the same file
-        json_path = json_path.with_name(f"{json_path.stem}-{args.tasks[0]}{json_path.suffix}")
-    results = ResultsFile(json_path, identity)
-    rows = []
-    for task in args.tasks:
-        s = run_task(task, args, results)
-        rows.append([task, f"{s['noise_std_one_arch']:.4f} (n={s['noise_seeds_one_arch']})", f"{s['noise_std_pooled']:.4f}",
-                     f"{s['spread_std_of_means']:.4f}", f"{s['spread_range_of_means']:.4f}", f"{s['between_arch_std']:.4f}",
-                     f"{s['ratio_spread_to_noise']:.2f}", f"{s['anova_F']:.2f} (p={s['anova_p']:.3g})"])
-    print_table("spread at one latency vs seed-to-seed noise (accuracy, fraction)",
-                ["task", "noise std, arch 0", "noise std, pooled", "spread std", "spread range", "between std",
-                 "spread/noise", "ANOVA F"], rows)
+    identity = {k: v for k, v in vars(args).items() if k not in ("tasks", "profiles", "json", "report_only")}
+    results = results_or_error(path, identity)
+    if results is None:
+        return 2
+    results.put(provenance(argv), "provenance")
+    summary_table({task: run_task(task, args, results) for task in args.tasks})
     results.put({"machine": machine(), "seconds": time.perf_counter() - started}, "last_run")
-    print(f"\nresults in {json_path}")
+    print(f"\nresults in {path}")
     return 0
 
 

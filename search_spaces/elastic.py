@@ -4,7 +4,7 @@ In the papers' supernet (ProxylessNAS, GDAS, UNAS) every candidate of a
 decision has its own weights: a path drawn uniformly trains each candidate
 1/7 of the time, always after a different, equally undertrained, upstream
 path, and in the small default space such a supernet stays at chance for
-thousands of steps (BENCHMARKS.md, "Supernet training").  Here the
+thousands of steps (docs/benchmark-log.md, "Supernet training").  Here the
 candidates of one family share one set of weights instead:
 
 - kernel (Single-Path NAS superkernel, OFA elastic kernel): the k3 kernel is

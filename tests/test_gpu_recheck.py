@@ -12,10 +12,12 @@ from test_profilers_precision import _recheck
 
 
 def test_dry_run_walks_every_step_into_at_most_six_files(tmp_path: Path) -> None:
-    assert _recheck().main(["--dry-run", "--out", str(tmp_path)]) == 0
-    files = sorted(path.name for path in tmp_path.iterdir())
+    out = tmp_path / "out"
+    assert _recheck().main(["--dry-run", "--out", str(out), "--json", str(tmp_path / "dry-run.json")]) == 0
+    assert json.loads((tmp_path / "dry-run.json").read_text())["tables"][-1]["title"].startswith("GPU suite")
+    files = sorted(path.name for path in out.iterdir())
     assert len(files) <= 6 and "suite.json" in files
-    steps = json.loads((tmp_path / "suite.json").read_text())["steps"]
+    steps = json.loads((out / "suite.json").read_text())["steps"]
     assert [step["status"] for step in steps] == ["skipped"] * len(_recheck().STEPS)
 
 

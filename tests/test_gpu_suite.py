@@ -20,9 +20,9 @@ def _suite():  # noqa: ANN202
     return load_benchmark("gpu_suite")
 
 
-def _context(dry_run: bool = True):  # noqa: ANN202
+def _context(dry_run: bool = True, allow_missing: bool = True):  # noqa: ANN202
     suite = _suite()
-    return suite.SuiteContext("cuda:0", time.monotonic() + 300, quick=True, dry_run=dry_run)
+    return suite.SuiteContext("cuda:0", time.monotonic() + 300, quick=True, dry_run=dry_run, allow_missing=allow_missing)
 
 
 def _read(folder: Path) -> dict[str, dict]:
@@ -86,6 +86,40 @@ def test_skips_are_not_failures_and_each_variant_says_why(tmp_path: Path) -> Non
     assert not timings["data"]["failures"]
 
 
+def test_a_missing_runtime_fails_the_suite_unless_allowed(tmp_path: Path) -> None:
+    """Here neither ONNX Runtime's CUDA provider nor TensorRT can run on cuda:0: without --allow-missing every
+    such variant is a failure naming the way out, and the suite's exit code says so; with it, a skip."""
+    suite = _suite()
+    reasons = suite._backend_reasons("cuda:0")
+    if all(reasons[runtime] is None for runtime in suite.RUNTIMES):
+        pytest.skip("this machine has every runtime the suite checks")
+    steps = [(title, step) for title, step in suite.STEPS if step is suite.gpu_timings]
+    assert suite.run_steps(steps, _context(allow_missing=False), tmp_path / "strict", {"suite": "test"}) == 1
+    strict = _read(tmp_path / "strict")["01-profilers.json"]
+    assert strict["status"] == "failed"
+    missing = [runtime for runtime in suite.RUNTIMES if reasons[runtime] is not None]
+    expected = sum(1 for backend, _, _ in suite.TIMING_VARIANTS if backend in missing) * 2  # quick: two models
+    assert len(strict["data"]["failures"]) == expected
+    assert all("--allow-missing" in failure for failure in strict["data"]["failures"])
+    assert suite.run_steps(steps, _context(allow_missing=True), tmp_path / "allowed", {"suite": "test"}) == 0
+    assert _read(tmp_path / "allowed")["01-profilers.json"]["status"] == "skipped"
+
+
+def test_the_unas_step_reports_kendall_tau_against_the_papers_order() -> None:
+    """Kendall tau over the 5 networks of UNAS Table 3 (10 pairs): tau = (concordant - discordant) / 10."""
+    suite = _suite()
+    paper = sorted(suite.UNAS_TABLE3_MS, key=suite.UNAS_TABLE3_MS.__getitem__)
+    same = {name: float(rank) for rank, name in enumerate(paper)}
+    assert suite.against_paper(same) == (pytest.approx(1.0), [])
+    reversed_order = {name: float(-rank) for rank, name in enumerate(paper)}
+    tau, flipped = suite.against_paper(reversed_order)
+    assert tau == pytest.approx(-1.0) and len(flipped) == 10
+    one_swap = {**same, paper[1]: same[paper[2]], paper[2]: same[paper[1]]}  # one discordant pair of 10
+    assert suite.against_paper(one_swap) == (pytest.approx(0.8), [f"{paper[1]} < {paper[2]}"])
+    with pytest.raises(ValueError, match="at least two"):
+        suite.against_paper({"mnasnet1_0": 1.0})
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a usable GPU")
 def test_without_a_gpu_the_suite_names_why_and_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _suite().main(["--out", str(tmp_path)]) == _suite().EXIT_NO_GPU
@@ -95,7 +129,9 @@ def test_without_a_gpu_the_suite_names_why_and_exits_3(tmp_path: Path, capsys: p
 @pytest.mark.slow
 def test_dry_run_walks_every_step_and_writes_the_per_step_json(tmp_path: Path) -> None:
     suite = _suite()
-    assert suite.main(["--dry-run", "--quick", "--out", str(tmp_path)]) == 0
+    record = tmp_path / "record" / "dry-run.json"
+    assert suite.main(["--dry-run", "--quick", "--allow-missing", "--out", str(tmp_path), "--json", str(record)]) == 0
+    assert json.loads(record.read_text())["tables"][-1]["title"].startswith("GPU suite")
     files = _read(tmp_path)
     assert len(files) == len(suite.STEPS) + 1
     document = files["suite.json"]

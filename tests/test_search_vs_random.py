@@ -4,6 +4,7 @@ standard error (numpy, independently of hwnas.report.compare)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,57 @@ def test_every_setting_is_a_search_a_user_can_run(setting: str) -> None:
     assert config.data.space == space and config.estimator.accuracy == estimators["estimator"]
     cell_latency = {e["latency_estimator"] for s, e in benchmark.SETTINGS.values() if s == "darts"}
     assert cell_latency == {"expected"}
+
+
+def test_each_new_target_file_draws_its_own_pool_seed_and_keeps_it(tmp_path: Path) -> None:
+    """#29: random pools no longer repeat across work folders; the seed is recorded and a resumed file keeps it."""
+    from hwnas.errors import UsageError  # noqa: PLC0415
+
+    first = _state(tmp_path / "a.json", [], [])
+    second = _state(tmp_path / "b.json", [], [])
+    seeds = first.pool_seed(None), second.pool_seed(None)
+    assert seeds[0] != seeds[1]
+    resumed = _benchmark().TargetState(tmp_path / "a.json", {"target_ms": 0.06})
+    assert resumed.pool_seed(None) == seeds[0] and resumed.doc["pool_seed"] == seeds[0]
+    with pytest.raises(UsageError, match="--pool-seed"):
+        resumed.pool_seed(seeds[0] + 1)
+    assert _state(tmp_path / "c.json", [], []).pool_seed(7) == 7
+
+
+def test_the_loosest_target_searches_with_its_own_penalty_in_its_identity() -> None:
+    identity = {"setting": "unas", "search": {"latency_penalty": "hinge", "steps": 50}}
+    target_identity = _benchmark().target_identity
+    assert target_identity(identity, 0.06, "hinge") == {**identity, "target_ms": 0.06}
+    loose = target_identity(identity, 0.07, "abs")
+    assert loose["search"] == {"latency_penalty": "abs", "steps": 50} and identity["search"]["latency_penalty"] == "hinge"
+
+
+def test_report_only_prints_where_each_searched_network_lands_from_the_summary_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The summary file alone rebuilds the tables; each search's landing is its measured latency against its
+    target and its percentile among the profile's random networks (counted here with numpy)."""
+    benchmark = _benchmark()
+    searches = [_search(0, 0.78, tmp_path), {**_search(1, 0.74, tmp_path), "measured_ms": 0.066}]
+    state = _state(tmp_path / "t.json", searches, [_random(0.75, [0]), _random(0.70, [1])])
+    pool = [0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10]
+    summary = benchmark.summarize(state, 0, None, pool)
+    assert [r["pool_percentile"] for r in summary["per_search"]] == [
+        pytest.approx(100 * np.mean(np.asarray(pool) <= ms)) for ms in (0.05, 0.066)]
+    document = {"setting": "unas", "args": {"tolerance": 0.05, "train_seeds": [0]}, "profile_range_ms": [0.03, 0.10],
+                "targets": [summary], "provenance": {"command": "python benchmarks/search_vs_random.py"}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(document))
+    assert benchmark.main(["--report-only", "--json", str(path)]) == 0
+    printed = capsys.readouterr().out
+    landing = [line for line in printed.splitlines() if line.startswith("| 0.060")]
+    assert any("| 0.050 " in line and "-16.7%" in line and "| 38 " in line for line in landing), landing
+    assert any("| 0.066 " in line and "+10.0%" in line and "| 50 " in line for line in landing), landing
+    assert "searched vs random at equal measured latency" in printed
+
+
+def test_agreement_is_the_mean_pairwise_share_of_decisions_derived_alike() -> None:
+    rows = [{"choices": {"a": "k3", "b": "k5", "c": "zero"}}, {"choices": {"a": "k3", "b": "k7", "c": "zero"}},
+            {"choices": {"a": "k5", "b": "k7", "c": "k3"}}]
+    # pairs: (0,1) 2/3, (0,2) 0/3, (1,2) 1/3 -> mean 1/3
+    assert _benchmark().agreement_cell(rows) == "33%"
+    assert _benchmark().agreement_cell(rows[:1]) == "-"

@@ -21,7 +21,7 @@ the learned distribution as the proposer instead of an evolutionary search:
 Why: on the 2-core benchmark task the final distributions stay broad (entropy
 at half of uniform's or more after 500 steps) and the argmax network of a
 broad distribution is one draw among many plausible ones; a search whose argmax
-lands on a poor network returns it (BENCHMARKS.md, "Search vs random"). The
+lands on a poor network returns it (docs/benchmark-log.md, "Search vs random"). The
 cost is K BN recalibrations and K passes over search-val, no training. The
 selection reads search-val only, never test. Measured there with K = 32: no
 accuracy gain over argmax after training (+0.15 +- 0.40 points, paired over 15

@@ -31,7 +31,7 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   to the worker too: on a quiet 2-core machine (load ~1) eager timed in the
   worker beside training cost ~1.05x an untimed step against ~1.35x in line,
   and repeated better (test-retest 2.1% vs 5.9%, Spearman 0.98 vs 0.81;
-  BENCHMARKS.md "Search step cost"). An earlier rule kept eager in line
+  docs/benchmark-log.md "Search step cost"). An earlier rule kept eager in line
   because it was 3-7x slower beside training; that was measured at load 12,
   where every process fought for the cores.
 - A spawned process re-imports the caller's main module: a script that calls

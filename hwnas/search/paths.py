@@ -9,7 +9,7 @@
 - `depth`: `uniform`, except that a decision that may skip its block (a `zero` choice) skips it with
   probability 1/2 and otherwise runs one of its blocks uniformly: each stage's depth is drawn uniformly,
   as Once-for-All trains elastic depth (Cai et al. 2020). Under `uniform` a block is skipped on 1 path in
-  7, and the supernet rates skipping 0.5-3 points worse than training does (BENCHMARKS.md, "What skipping
+  7, and the supernet rates skipping 0.5-3 points worse than training does (docs/benchmark-log.md, "What skipping
   a layer is worth"). In spaces without `zero` it draws what `uniform` draws, from its own stream.
 - `network`: one uniform draw among the networks a search can return (`SearchSpace.sample_network`): in
   the DARTS edge space a genotype (per node two input edges with one non-`none` op each, every other edge

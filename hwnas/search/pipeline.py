@@ -180,9 +180,14 @@ def ensure_profile(space: SearchSpace, conditions: LatencyConditions, out: Path,
     return out / "lut.json"
 
 
+def profile_latencies(profile: Path) -> np.ndarray:
+    """The measured latencies (ms) of the profile's random networks (first measurements, not re-tests)."""
+    return np.array([r.latency_ms for r in read_directory(profile).records if r.repeat == 0])
+
+
 def auto_target(profile: Path, quantile: float = AUTO_TARGET_QUANTILE) -> float:
     """A latency (ms) inside the range of the profile's random networks: their `quantile`."""
-    latencies = np.array([r.latency_ms for r in read_directory(profile).records if r.repeat == 0])
+    latencies = profile_latencies(profile)
     if latencies.size == 0:
         raise UsageError(f"{profile} holds no measured networks to place an automatic target in")
     return float(np.quantile(latencies, quantile))

@@ -91,7 +91,7 @@ class LoopConfig:
     batch_size: int = 32
     arch_batch_size: int | None = None
     """Images in each architecture step's search-train and search-val batches (None: `batch_size`).
-    A larger one is the cheapest way to more signal per step (BENCHMARKS.md, "Signal per architecture step")."""
+    A larger one is the cheapest way to more signal per step (docs/benchmark-log.md, "Signal per architecture step")."""
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4

@@ -264,7 +264,7 @@ class DartsSpace(SearchSpace):
         """Edges: a uniform genotype (per node two of its edges, each with a uniform non-`none` op; the
         rest `none`), which is what `derive` of uniform random scores returns. A uniform draw over every
         edge instead sums 2-5 edges per node: networks no search here returns, 35% slower on the
-        cluttered-MNIST task (BENCHMARKS.md, "DARTS space"), so targets placed among them sat above
+        cluttered-MNIST task (docs/benchmark-log.md, "DARTS space"), so targets placed among them sat above
         every genotype."""
         if self.parameterization != "edges":
             return super().sample_network(rng)

@@ -24,7 +24,7 @@ from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm
 DEFAULT_SUPERNET_RULE = "depth"
 """The supernet rule of the single-path strategies: Once-for-All's uniform depth. Under `uniform` the supernet
 rated skipping a block 0.5-3 points worse than training does and searched networks tied with random ones at loose
-targets; `depth` removed most of that bias and the searches beat random at all three targets (BENCHMARKS.md,
+targets; `depth` removed most of that bias and the searches beat random at all three targets (docs/benchmark-log.md,
 "The `depth` rule, pre-registered verdict"). Strategies that train a mixture (softmax, relaxed, multi-hot) set
 `sample`: they keep training what they search."""
 
