@@ -1,0 +1,154 @@
+"""Mutation testing of hwnas's numeric core: `python -m tools.mutation [--target NAME ...]`.
+
+Targets, their modules and their own test files are in pyproject.toml under
+``[tool.hwnas.mutation]``; mutants judged equivalent (no test can tell them
+apart from the original) are in tools/mutation/equivalent.toml, each with why.
+The result JSON (per target: mutants, killed, survived with diffs, equivalent,
+rate = killed / non-equivalent mutants) is merged into `--out`, so targets can
+be run one at a time. See docs/contributing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from tools.mutation.operators import Mutant, mutants
+from tools.mutation.runner import baseline, run_mutant, workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_config() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hwnas"]["mutation"]
+
+
+def load_equivalent(config: dict) -> dict[str, str]:
+    """key -> why, from the equivalents file."""
+    path = ROOT / config["equivalent"]
+    if not path.exists():
+        return {}
+    return {entry["key"]: entry["why"] for entry in tomllib.loads(path.read_text()).get("equivalent", [])}
+
+
+def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__.splitlines()[0])
+    parser.add_argument("--target", action="append", choices=targets, help="run this target only (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the targets and their mutant counts, run nothing")
+    parser.add_argument("--sample", type=int, default=None, help="at most this many mutants per target, drawn at random")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample's draw")
+    parser.add_argument("--line", type=int, action="append", help="only the mutants on these lines (quick re-checks)")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="tree whose files are mutated and tested (default: this one; e.g. an export of an older "
+                        "commit, to measure the rate before a change); its missing test files are left out")
+    parser.add_argument("--old-tests-from", metavar="REV",
+                        help="also report the rate of the test files that exist at git revision REV (list them first)")
+    parser.add_argument("--out", type=Path, default=None, help="result JSON to create or merge into")
+    return parser.parse_args(argv)
+
+
+def target_mutants(spec: dict, source: Path = ROOT) -> list[Mutant]:
+    found: list[Mutant] = []
+    for module in spec["modules"]:
+        found.extend(mutants(module, (source / module).read_text()))
+    return found
+
+
+def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, str], logs: Path) -> dict:
+    every = target_mutants(spec, args.source)
+    tests = [test for test in spec["tests"] if (args.source / test).exists()]
+    if tests != spec["tests"]:
+        print(f"{name}: not in {args.source}: {', '.join(sorted(set(spec['tests']) - set(tests)))}", flush=True)
+    chosen = every
+    if args.line:
+        chosen = [m for m in chosen if m.line in args.line]
+    if args.sample is not None and len(chosen) > args.sample:
+        chosen = sorted(random.Random(args.seed).sample(chosen, args.sample), key=lambda m: (m.path, m.line, m.col))
+    start = time.monotonic()
+    with workspace(args.source) as copy:
+        clean_s, covered = baseline(copy, spec["modules"], tests, logs / f"{name}-baseline.log")
+        limit = 3.0 * clean_s + 30.0
+        print(f"{name}: {len(chosen)} of {len(every)} mutants, clean tests {clean_s:.1f} s", flush=True)
+        counts = {"killed": 0, "timeout": 0, "survived": 0, "uncovered": 0, "equivalent": 0}
+        survived, equivalents = [], []
+        killed_by_file: dict[str, int] = {}
+        for number, mutant in enumerate(chosen, 1):
+            if mutant.key in equivalent:
+                counts["equivalent"] += 1
+                equivalents.append({**mutant.to_dict(), "why": equivalent[mutant.key]})
+                continue
+            outcome = run_mutant(copy, mutant, tests, limit, logs / f"{name}-mutant.log", covered)
+            counts[outcome.status] += 1
+            if outcome.status == "killed":
+                killer = (outcome.killed_by or "unknown").split("::")[0]
+                killed_by_file[killer] = killed_by_file.get(killer, 0) + 1
+            if outcome.status in ("survived", "uncovered"):
+                survived.append({**mutant.to_dict(), "covered": outcome.status == "survived"})
+            print(f"  [{number}/{len(chosen)}] {outcome.status:9s} {outcome.seconds:5.1f} s  "
+                  f"{mutant.path}:{mutant.line} {mutant.original!r} -> {mutant.replacement!r}", flush=True)
+    judged = len(chosen) - counts["equivalent"]
+    killed = counts["killed"] + counts["timeout"]
+    result = {
+        "modules": spec["modules"], "tests": tests, "mutants_total": len(every), "mutants_run": len(chosen),
+        "sampled": len(chosen) < len(every), "killed": killed, "timeout": counts["timeout"],
+        "survived": counts["survived"] + counts["uncovered"], "uncovered": counts["uncovered"],
+        "equivalent": counts["equivalent"], "rate": round(killed / judged, 4) if judged else None,
+        "clean_tests_s": round(clean_s, 1), "seconds": round(time.monotonic() - start, 1),
+        "killed_by_file": dict(sorted(killed_by_file.items())), "survivors": survived, "equivalents": equivalents,
+    }
+    if args.old_tests_from:
+        # The rate the tests of an older commit reach: the tests run old files first with -x, so a
+        # mutant those files kill is reported as killed by one of them.
+        old = [test for test in tests if _exists_at(args.old_tests_from, test)]
+        old_killed = sum(n for file, n in killed_by_file.items() if file in old) + counts["timeout"]
+        result["old_tests"] = {"rev": args.old_tests_from, "files": old, "killed": old_killed,
+                               "rate": round(old_killed / judged, 4) if judged else None}
+    return result
+
+
+def _exists_at(rev: str, path: str) -> bool:
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load_config()
+    targets = config["targets"]
+    args = parse_args(argv, list(targets))
+    names = args.target or list(targets)
+    if args.list:
+        for name in names:
+            print(f"{name:14s} {len(target_mutants(targets[name])):4d} mutants  tests: {' '.join(targets[name]['tests'])}")
+        return 0
+    for module in config["preload"]:  # imported once here, inherited by every forked child
+        importlib.import_module(module)
+    equivalent = load_equivalent(config)
+    logs = ROOT / ".mutation" / f"logs-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    results = {name: run_target(name, targets[name], args, equivalent, logs) for name in names}
+    for name, result in results.items():
+        print(f"{name:14s} {result['killed']:4d}/{result['mutants_run'] - result['equivalent']:4d} killed "
+              f"({result['rate']:.1%}), {result['equivalent']} equivalent, {result['survived']} survived")
+    if args.out is not None:
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {"targets": {}}
+        previous.update({
+            "date": dt.date.today().isoformat(), "tool": "tools/mutation (in-repo AST mutation, fork per mutant)",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        })
+        previous["targets"].update(results)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(previous, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
