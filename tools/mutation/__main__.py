@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace
                         "commit, to measure the rate before a change); its missing test files are left out")
     parser.add_argument("--old-tests-from", metavar="REV",
                         help="also report the rate of the test files that exist at git revision REV (list them first)")
+    parser.add_argument("--survivors-of", type=Path, metavar="JSON",
+                        help="re-run only the mutants that survived in this result file (after adding tests: a killed "
+                        "mutant stays killed when tests are only added) and merge into its counts")
     parser.add_argument("--out", type=Path, default=None, help="result JSON to create or merge into")
     return parser.parse_args(argv)
 
@@ -66,10 +69,42 @@ def target_mutants(spec: dict, source: Path = ROOT) -> list[Mutant]:
 
 def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, str], logs: Path) -> dict:
     every = target_mutants(spec, args.source)
+    if args.survivors_of is not None:
+        previous = json.loads(args.survivors_of.read_text())["targets"][name]
+        return merge_rerun(previous, run_target_on(name, spec, args, equivalent, logs, every,
+                                                   {s["key"] for s in previous["survivors"]}))
+    return run_target_on(name, spec, args, equivalent, logs, every, None)
+
+
+def merge_rerun(previous: dict, rerun: dict) -> dict:
+    """The full-set result after re-running its survivors: earlier kills stand, the survivors' verdicts are new."""
+    merged = dict(previous)
+    for field in ("killed", "timeout", "equivalent"):
+        merged[field] = previous[field] + rerun[field]
+    merged["survived"], merged["uncovered"] = rerun["survived"], rerun["uncovered"]
+    merged["survivors"], merged["equivalents"] = rerun["survivors"], previous["equivalents"] + rerun["equivalents"]
+    merged["tests"] = rerun["tests"]
+    files = dict(previous["killed_by_file"])
+    for file, count in rerun["killed_by_file"].items():
+        files[file] = files.get(file, 0) + count
+    merged["killed_by_file"] = dict(sorted(files.items()))
+    judged = merged["mutants_run"] - merged["equivalent"]
+    merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
+    merged["reruns"] = [*previous.get("reruns", []), {"date": dt.date.today().isoformat(),
+                                                       "survivors_rerun": rerun["mutants_run"],
+                                                       "seconds": rerun["seconds"]}]
+    if "old_tests" in previous:
+        merged["old_tests"] = previous["old_tests"]
+        merged["old_tests"]["rate"] = round(previous["old_tests"]["killed"] / judged, 4) if judged else None
+    return merged
+
+
+def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, str], logs: Path,
+                  every: list[Mutant], only: set[str] | None) -> dict:
     tests = [test for test in spec["tests"] if (args.source / test).exists()]
     if tests != spec["tests"]:
         print(f"{name}: not in {args.source}: {', '.join(sorted(set(spec['tests']) - set(tests)))}", flush=True)
-    chosen = every
+    chosen = every if only is None else [m for m in every if m.key in only]
     if args.line:
         chosen = [m for m in chosen if m.line in args.line]
     if args.sample is not None and len(chosen) > args.sample:
