@@ -60,3 +60,14 @@ def test_two_sided_acceptance_includes_both_ends(kind: str) -> None:
     penalty = LatencyPenalty(10.0, kind)
     assert penalty.satisfied(10.0 * 1.125, tolerance=0.125) and penalty.satisfied(10.0 * 0.875, tolerance=0.125)
     assert not penalty.satisfied(10.0 * 1.13, tolerance=0.125) and not penalty.satisfied(10.0 * 0.87, tolerance=0.125)
+
+
+def test_accuracy_and_cross_entropy_against_their_definitions() -> None:
+    from hwnas.objectives import accuracy, cross_entropy  # noqa: PLC0415
+
+    logits = torch.tensor([[2.0, 0.1, -1.0], [0.0, 3.0, 0.5], [0.2, 0.1, 0.9], [1.0, 1.5, 0.0]])
+    labels = torch.tensor([0, 1, 0, 2])  # the first two are predicted right, the last two wrong
+    assert accuracy(logits, labels) == 0.5
+    assert accuracy(logits, logits.argmax(dim=1)) == 1.0
+    log_softmax = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    assert float(cross_entropy(logits, labels)) == pytest.approx(float(-log_softmax[torch.arange(4), labels].mean()))

@@ -2,7 +2,9 @@
 
 Targets, their modules and their own test files are in pyproject.toml under
 ``[tool.hwnas.mutation]``; mutants judged equivalent (no test can tell them
-apart from the original) are in tools/mutation/equivalent.toml, each with why.
+apart from the original) are in tools/mutation/equivalent.toml, each with why,
+beside those that only a CUDA machine can run (kind = "cuda-only": listed,
+left out of the rate on a machine without a GPU, never called equivalent).
 The result JSON (per target: mutants, killed, survived with diffs, equivalent,
 rate = killed / non-equivalent mutants) is merged into `--out`, so targets can
 be run one at a time. See docs/contributing.md.
@@ -33,12 +35,13 @@ def load_config() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hwnas"]["mutation"]
 
 
-def load_equivalent(config: dict) -> dict[str, str]:
-    """key -> why, from the equivalents file."""
+def load_equivalent(config: dict) -> dict[str, dict[str, str]]:
+    """key -> {"kind": "equivalent" or "cuda-only", "why": ...}, from the equivalents file."""
     path = ROOT / config["equivalent"]
     if not path.exists():
         return {}
-    return {entry["key"]: entry["why"] for entry in tomllib.loads(path.read_text()).get("equivalent", [])}
+    entries = tomllib.loads(path.read_text()).get("equivalent", [])
+    return {entry["key"]: {"kind": entry.get("kind", "equivalent"), "why": entry["why"]} for entry in entries}
 
 
 def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace:
@@ -67,7 +70,7 @@ def target_mutants(spec: dict, source: Path = ROOT) -> list[Mutant]:
     return found
 
 
-def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, str], logs: Path) -> dict:
+def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, dict[str, str]], logs: Path) -> dict:
     every = target_mutants(spec, args.source)
     if args.survivors_of is not None:
         previous = json.loads(args.survivors_of.read_text())["targets"][name]
@@ -79,8 +82,9 @@ def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict
 def merge_rerun(previous: dict, rerun: dict) -> dict:
     """The full-set result after re-running its survivors: earlier kills stand, the survivors' verdicts are new."""
     merged = dict(previous)
-    for field in ("killed", "timeout", "equivalent"):
-        merged[field] = previous[field] + rerun[field]
+    for field in ("killed", "timeout", "equivalent", "cuda_only"):
+        merged[field] = previous.get(field, 0) + rerun[field]
+    merged["cuda_only_mutants"] = previous.get("cuda_only_mutants", []) + rerun["cuda_only_mutants"]
     merged["survived"], merged["uncovered"] = rerun["survived"], rerun["uncovered"]
     merged["survivors"], merged["equivalents"] = rerun["survivors"], previous["equivalents"] + rerun["equivalents"]
     merged["tests"] = rerun["tests"]
@@ -88,7 +92,7 @@ def merge_rerun(previous: dict, rerun: dict) -> dict:
     for file, count in rerun["killed_by_file"].items():
         files[file] = files.get(file, 0) + count
     merged["killed_by_file"] = dict(sorted(files.items()))
-    judged = merged["mutants_run"] - merged["equivalent"]
+    judged = merged["mutants_run"] - merged["equivalent"] - merged["cuda_only"]
     merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
     merged["reruns"] = [*previous.get("reruns", []), {"date": dt.date.today().isoformat(),
                                                        "survivors_rerun": rerun["mutants_run"],
@@ -99,7 +103,7 @@ def merge_rerun(previous: dict, rerun: dict) -> dict:
     return merged
 
 
-def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, str], logs: Path,
+def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, dict[str, str]], logs: Path,
                   every: list[Mutant], only: set[str] | None) -> dict:
     tests = [test for test in spec["tests"] if (args.source / test).exists()]
     if tests != spec["tests"]:
@@ -114,13 +118,15 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
         clean_s, covered = baseline(copy, spec["modules"], tests, logs / f"{name}-baseline.log")
         limit = 3.0 * clean_s + 30.0
         print(f"{name}: {len(chosen)} of {len(every)} mutants, clean tests {clean_s:.1f} s", flush=True)
-        counts = {"killed": 0, "timeout": 0, "survived": 0, "uncovered": 0, "equivalent": 0}
-        survived, equivalents = [], []
+        counts = {"killed": 0, "timeout": 0, "survived": 0, "uncovered": 0, "equivalent": 0, "cuda_only": 0}
+        survived, equivalents, cuda_only = [], [], []
         killed_by_file: dict[str, int] = {}
         for number, mutant in enumerate(chosen, 1):
             if mutant.key in equivalent:
-                counts["equivalent"] += 1
-                equivalents.append({**mutant.to_dict(), "why": equivalent[mutant.key]})
+                entry = equivalent[mutant.key]
+                gpu = entry["kind"] == "cuda-only"
+                counts["cuda_only" if gpu else "equivalent"] += 1
+                (cuda_only if gpu else equivalents).append({**mutant.to_dict(), "why": entry["why"]})
                 continue
             outcome = run_mutant(copy, mutant, tests, limit, logs / f"{name}-mutant.log", covered)
             counts[outcome.status] += 1
@@ -131,15 +137,16 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
                 survived.append({**mutant.to_dict(), "covered": outcome.status == "survived"})
             print(f"  [{number}/{len(chosen)}] {outcome.status:9s} {outcome.seconds:5.1f} s  "
                   f"{mutant.path}:{mutant.line} {mutant.original!r} -> {mutant.replacement!r}", flush=True)
-    judged = len(chosen) - counts["equivalent"]
+    judged = len(chosen) - counts["equivalent"] - counts["cuda_only"]
     killed = counts["killed"] + counts["timeout"]
     result = {
         "modules": spec["modules"], "tests": tests, "mutants_total": len(every), "mutants_run": len(chosen),
         "sampled": len(chosen) < len(every), "killed": killed, "timeout": counts["timeout"],
         "survived": counts["survived"] + counts["uncovered"], "uncovered": counts["uncovered"],
-        "equivalent": counts["equivalent"], "rate": round(killed / judged, 4) if judged else None,
+        "equivalent": counts["equivalent"], "cuda_only": counts["cuda_only"], "rate": round(killed / judged, 4) if judged else None,
         "clean_tests_s": round(clean_s, 1), "seconds": round(time.monotonic() - start, 1),
         "killed_by_file": dict(sorted(killed_by_file.items())), "survivors": survived, "equivalents": equivalents,
+        "cuda_only_mutants": cuda_only,
     }
     if args.old_tests_from:
         # The rate the tests of an older commit reach: the tests run old files first with -x, so a
@@ -171,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     results = {name: run_target(name, targets[name], args, equivalent, logs) for name in names}
     for name, result in results.items():
-        print(f"{name:14s} {result['killed']:4d}/{result['mutants_run'] - result['equivalent']:4d} killed "
-              f"({result['rate']:.1%}), {result['equivalent']} equivalent, {result['survived']} survived")
+        judged = result["mutants_run"] - result["equivalent"] - result.get("cuda_only", 0)
+        print(f"{name:14s} {result['killed']:4d}/{judged:4d} killed ({result['rate']:.1%}), {result['equivalent']} "
+              f"equivalent, {result.get('cuda_only', 0)} CUDA-only, {result['survived']} survived")
     if args.out is not None:
         previous = json.loads(args.out.read_text()) if args.out.exists() else {"targets": {}}
         previous.update({
