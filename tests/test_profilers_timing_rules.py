@@ -1,0 +1,51 @@
+"""When timing stops and what a host-timed run records, seen through runners that record their calls
+(issue #31 mutation survivors). No assertion on how fast anything is: only counts, order and the
+invariants every clock reading must satisfy."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from test_profilers_timing_order import Recording, _expected
+
+from profilers._timing import time_host, time_rounds, warm_up
+from profilers.config import MeasureConfig
+
+
+def test_rounds_stop_once_every_model_has_min_runs_when_any_precision_will_do() -> None:
+    log: list[str] = []
+    config = MeasureConfig(min_runs=4, max_runs=100, runs_per_round=2, target_rel_ci=math.inf, budget_s=3600.0)
+    samples = time_rounds([Recording("a", log), Recording("b", log)], config)
+    assert log == _expected(["a", "b"], 2, 2) and [len(s) for s in samples] == [4, 4]
+
+
+def test_a_spent_budget_ends_the_rounds_after_the_current_one() -> None:
+    log: list[str] = []
+    config = MeasureConfig(min_runs=50, max_runs=100, runs_per_round=2, target_rel_ci=0.0, budget_s=0.0)
+    samples = time_rounds([Recording("a", log), Recording("b", log), Recording("c", log)], config)
+    assert log == _expected(["a", "b", "c"], 2, 1) and [len(s) for s in samples] == [2, 2, 2]
+
+
+def test_warm_up_runs_exactly_the_runs_asked_when_no_time_is_asked() -> None:
+    log: list[str] = []
+    assert warm_up(Recording("w", log), MeasureConfig(warmup_runs=7, warmup_s=0.0)) == 7
+    assert log == ["w"] * 7
+
+
+def test_warm_up_runs_until_the_time_asked_has_passed_too() -> None:
+    log: list[str] = []
+    start = time.perf_counter()
+    runs = warm_up(Recording("w", log), MeasureConfig(warmup_runs=1, warmup_s=0.02))
+    assert time.perf_counter() - start >= 0.02  # the loop cannot end before: not a speed claim
+    assert runs == len(log) and runs > 1
+
+
+def test_host_times_are_one_per_call_and_wall_includes_enqueue() -> None:
+    log: list[str] = []
+    start = time.perf_counter()
+    times = time_host(Recording("h", log), 9)
+    elapsed_ms = (time.perf_counter() - start) * 1000.0
+    assert log == ["h"] * 9 and len(times.enqueue_ms) == len(times.wall_ms) == 9
+    assert all(0.0 <= e <= w for e, w in zip(times.enqueue_ms, times.wall_ms, strict=True))
+    assert sum(times.wall_ms) <= elapsed_ms
