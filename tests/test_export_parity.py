@@ -86,3 +86,48 @@ def test_bounds_per_precision_and_device() -> None:
     assert bound("fp32", CPU) == 1e-3
     assert bound("fp32", torch.device("cuda")) == 1e-2
     assert bound("fp16", torch.device("cuda")) == 5e-2
+
+
+def test_ready_module_copies_only_what_it_must_and_never_changes_the_callers_model() -> None:
+    from hwnas.export.parity import ready_module  # noqa: PLC0415
+
+    net = _net(0)
+    assert ready_module(net, CPU, "fp32") is net  # eval, on the device, in the precision: no copy
+    training = _net(0).train()
+    copy = ready_module(training, CPU, "fp32")
+    assert copy is not training and training.training and not copy.training
+    half = ready_module(net, CPU, "fp16")
+    assert half is not net and next(net.parameters()).dtype == torch.float32
+    assert next(half.parameters()).dtype == torch.float16
+
+
+def test_parity_record_reads_and_serialises_what_was_compared(tmp_path: Path) -> None:
+    net = _net(0)
+    result = _parity(net, _export(net, tmp_path / "same.onnx"), tmp_path)
+    assert result.runtime == "onnxruntime" and result.provider == "CPUExecutionProvider"
+    assert result.batch_size == SHAPE[0] and result.precision == "fp32" and result.device == "cpu"
+    assert result.input_spread is not None and result.input_spread > 0
+    data = result.to_dict()
+    assert data["passed"] is True and data["bound_rel"] == 1e-3 and "PyTorch eager, fp32 on cpu" in data["reference"]
+    assert result.line().startswith("parity onnxruntime (CPUExecutionProvider) on cpu, fp32, batch 2: max abs ")
+    assert f"(bound {1e-3:g})" in result.line()
+
+
+def test_a_single_image_has_no_input_spread(tmp_path: Path) -> None:
+    net = _net(0)
+    artifact = tmp_path / "one.onnx"
+    export_onnx(net, torch.zeros(1, 3, 8, 8), artifact, "torchscript")
+    result = check_parity(net, artifact, backend="ort", device=CPU, precision="fp32", input_shape=(1, 3, 8, 8),
+                          config=CONFIG, workdir=tmp_path)
+    assert result.batch_size == 1 and result.input_spread is None
+
+
+def test_a_network_of_zeros_passes_its_own_file_and_refuses_any_other(tmp_path: Path) -> None:
+    """Relative error over a zero scale: 0 when the file agrees exactly, infinite when it does not."""
+    zero = _net(0)
+    with torch.no_grad():
+        for parameter in zero.parameters():
+            parameter.zero_()
+    assert _parity(zero, _export(zero, tmp_path / "zero.onnx"), tmp_path).max_rel_error == 0.0
+    with pytest.raises(ParityError, match="max rel inf"):
+        _parity(zero, _export(_net(1), tmp_path / "other.onnx"), tmp_path)

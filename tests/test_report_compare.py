@@ -64,3 +64,18 @@ def test_the_band_includes_its_end_with_the_slack_counted() -> None:
     """tolerance + 1e-12 == 0.5 exactly here, and 1.5 / 1.0 - 1 == 0.5: the end itself is inside."""
     assert within(1.5, 1.0, 0.5 - 1e-12)
     assert within(0.75, 1.0, 0.25 - 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_front_is_a_strict_staircase_that_covers_every_point(seed: int) -> None:
+    """With ties in latency and in accuracy: each step is strictly slower and strictly more accurate than
+    the one before, and at every point's latency the front reaches at least that point's accuracy."""
+    from hwnas.report.compare import pareto_front  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    points = [(float(x), float(y)) for x, y in np.round(rng.uniform(0, 1, (80, 2)), 1)]
+    front = pareto_front(points)
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(front, front[1:], strict=False))
+    for latency, accuracy in points:
+        assert max(acc for lat, acc in front if lat <= latency) >= accuracy
+    assert set(front) <= set(points)
