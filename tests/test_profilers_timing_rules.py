@@ -49,3 +49,25 @@ def test_host_times_are_one_per_call_and_wall_includes_enqueue() -> None:
     assert log == ["h"] * 9 and len(times.enqueue_ms) == len(times.wall_ms) == 9
     assert all(0.0 <= e <= w for e, w in zip(times.enqueue_ms, times.wall_ms, strict=True))
     assert sum(times.wall_ms) <= elapsed_ms
+
+
+class Sleeping(Recording):
+    """A runner whose every call takes at least `ms` milliseconds (sleep never returns early)."""
+
+    def __init__(self, ms: float, log: list[str]) -> None:
+        super().__init__("s", log)
+        self.ms = ms
+
+    def __call__(self) -> None:
+        super().__call__()
+        time.sleep(self.ms / 1000.0)
+
+
+def test_burst_samples_are_milliseconds_of_each_call() -> None:
+    from profilers._timing import time_burst  # noqa: PLC0415
+
+    log: list[str] = []
+    start = time.perf_counter()
+    samples = time_burst(Sleeping(2.0, log), 4, rewarm=False)
+    elapsed_ms = (time.perf_counter() - start) * 1000.0
+    assert len(samples) == 4 and all(ms >= 2.0 for ms in samples) and sum(samples) <= elapsed_ms
