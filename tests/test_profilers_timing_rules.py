@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
 from test_profilers_timing_order import Recording, _expected
 
 from profilers._timing import time_host, time_rounds, warm_up
@@ -71,3 +72,35 @@ def test_burst_samples_are_milliseconds_of_each_call() -> None:
     samples = time_burst(Sleeping(2.0, log), 4, rewarm=False)
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     assert len(samples) == 4 and all(ms >= 2.0 for ms in samples) and sum(samples) <= elapsed_ms
+
+
+class Clock:
+    """A clock that moves only when a runner says so: exact arithmetic for the ms conversions."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0  # seconds; far from zero, so start + end would show
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Ticking(Recording):
+    def __init__(self, clock: Clock, seconds: float, log: list[str]) -> None:
+        super().__init__("t", log)
+        self.clock, self.seconds = clock, seconds
+
+    def __call__(self) -> None:
+        super().__call__()
+        self.clock.now += self.seconds
+
+
+def test_samples_are_exactly_the_clocks_seconds_times_1000(monkeypatch) -> None:  # noqa: ANN001
+    """Only the module's clock is replaced; the code under test is the real one."""
+    import profilers._timing as timing  # noqa: PLC0415
+
+    clock = Clock()
+    monkeypatch.setattr(timing, "time", clock)
+    log: list[str] = []
+    assert timing.time_burst(Ticking(clock, 0.00125, log), 3) == [pytest.approx(1.25, abs=1e-9)] * 3
+    host = timing.time_host(Ticking(clock, 0.0005, log), 2)
+    assert host.enqueue_ms == [pytest.approx(0.5, abs=1e-9)] * 2 and host.wall_ms == [pytest.approx(0.5, abs=1e-9)] * 2
