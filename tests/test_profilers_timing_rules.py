@@ -104,3 +104,14 @@ def test_samples_are_exactly_the_clocks_seconds_times_1000(monkeypatch) -> None:
     assert timing.time_burst(Ticking(clock, 0.00125, log), 3) == [pytest.approx(1.25, abs=1e-9)] * 3
     host = timing.time_host(Ticking(clock, 0.0005, log), 2)
     assert host.enqueue_ms == [pytest.approx(0.5, abs=1e-9)] * 2 and host.wall_ms == [pytest.approx(0.5, abs=1e-9)] * 2
+
+
+def test_warm_up_stops_as_soon_as_the_time_asked_has_passed(monkeypatch) -> None:  # noqa: ANN001
+    """warmup_s 0.5 and calls of exactly 0.25 s (binary fractions: no rounding): two calls, not three."""
+    import profilers._timing as timing  # noqa: PLC0415
+
+    clock = Clock()
+    monkeypatch.setattr(timing, "time", clock)
+    log: list[str] = []
+    assert timing.warm_up(Ticking(clock, 0.25, log), MeasureConfig(warmup_runs=0, warmup_s=0.5)) == 2
+    assert timing.warm_up(Ticking(clock, 0.25, log), MeasureConfig(warmup_runs=3, warmup_s=0.5)) == 3
