@@ -115,3 +115,36 @@ def test_warm_up_stops_as_soon_as_the_time_asked_has_passed(monkeypatch) -> None
     log: list[str] = []
     assert timing.warm_up(Ticking(clock, 0.25, log), MeasureConfig(warmup_runs=0, warmup_s=0.5)) == 2
     assert timing.warm_up(Ticking(clock, 0.25, log), MeasureConfig(warmup_runs=3, warmup_s=0.5)) == 3
+
+
+def _ticking_rounds(monkeypatch, count: int, **config) -> tuple[list[str], list[list[float]]]:  # noqa: ANN001
+    import profilers._timing as timing  # noqa: PLC0415
+
+    clock = Clock()
+    monkeypatch.setattr(timing, "time", clock)
+    log: list[str] = []
+    runners = [Ticking(clock, 0.25, log) for _ in range(count)]
+    for index, runner in enumerate(runners):
+        runner.name = f"m{index}"
+    return log, timing.time_rounds(runners, MeasureConfig(**config))
+
+
+def test_identical_samples_meet_a_zero_precision_target_at_min_runs(monkeypatch) -> None:  # noqa: ANN001
+    """Every call takes exactly 0.25 s, so the interval has zero width: <= 0 is met once min_runs are in."""
+    log, samples = _ticking_rounds(monkeypatch, 2, min_runs=4, max_runs=40, runs_per_round=2, target_rel_ci=0.0,
+                                   budget_s=3600.0)
+    assert [len(s) for s in samples] == [4, 4] and log == _expected(["m0", "m1"], 2, 2)
+
+
+def test_the_budget_is_per_model(monkeypatch) -> None:  # noqa: ANN001
+    """budget_s 1.0 per model, two models: 2.0 s in all. A round is 2 x 3 calls x 0.25 s = 1.5 s, so a
+    second round starts (1.5 <= 2.0) and a third does not (3.0 > 2.0)."""
+    log, samples = _ticking_rounds(monkeypatch, 2, min_runs=50, max_runs=100, runs_per_round=2,
+                                   target_rel_ci=0.0, budget_s=1.0)
+    assert [len(s) for s in samples] == [4, 4] and log == _expected(["m0", "m1"], 2, 2)
+
+
+def test_a_lone_model_times_ten_runs_per_round(monkeypatch) -> None:  # noqa: ANN001
+    log, samples = _ticking_rounds(monkeypatch, 1, min_runs=1, max_runs=100, runs_per_round=2,
+                                   target_rel_ci=math.inf, budget_s=3600.0)
+    assert len(samples[0]) == 10 and log == ["m0"] * 10
