@@ -148,3 +148,10 @@ def test_a_lone_model_times_ten_runs_per_round(monkeypatch) -> None:  # noqa: AN
     log, samples = _ticking_rounds(monkeypatch, 1, min_runs=1, max_runs=100, runs_per_round=2,
                                    target_rel_ci=math.inf, budget_s=3600.0)
     assert len(samples[0]) == 10 and log == ["m0"] * 10
+
+
+def test_a_budget_spent_exactly_is_not_yet_exceeded(monkeypatch) -> None:  # noqa: ANN001
+    """budget_s 0.75 per model, two models: 1.5 s, exactly one round; the rounds stop only past it."""
+    log, samples = _ticking_rounds(monkeypatch, 2, min_runs=50, max_runs=100, runs_per_round=2,
+                                   target_rel_ci=0.0, budget_s=0.75)
+    assert [len(s) for s in samples] == [4, 4] and log == _expected(["m0", "m1"], 2, 2)
