@@ -42,3 +42,42 @@ def test_the_fewest_training_nets_a_fit_accepts() -> None:
         fit_and_evaluate(_with_split(MIN_TRAIN - 1, 3, 0.25), FEATURES, table, test_fraction=0.25)
     with pytest.raises(LutError, match="10 for training and 1 held out is too few"):
         fit_and_evaluate(_with_split(MIN_TRAIN, 1, 0.25), FEATURES, table, test_fraction=0.25)
+
+
+def test_ridge_to_lut_learns_the_part_the_scaled_lut_misses() -> None:
+    """y = 1.5 x LUT sum + 0.2 + a per-op correction the LUT does not know: the fit beats the scaled LUT
+    by far, and its coefficients move from 1.5 x LUT toward 1.5 x LUT + correction."""
+    from lut.fit import _line, fit_ridge_to_lut  # noqa: PLC0415
+
+    rng = np.random.default_rng(8)
+    op_ms = np.array([_truth(np.random.default_rng(8))[f] for f in FEATURES])
+    correction = rng.uniform(0.3, 0.6, len(FEATURES)) * rng.choice([-1.0, 1.0], len(FEATURES))
+    z = design_matrix([{d: str(rng.choice(c)) for d, c in {f[0]: ("a", "b", "c") for f in FEATURES}.items()}
+                       for _ in range(120)], FEATURES)
+    lut_sum = 0.5 + z @ op_ms
+    y = 1.5 * lut_sum + 0.2 + z @ correction
+    fit = fit_ridge_to_lut(z, y, op_ms, 0.5)
+    scale, offset = _line(lut_sum, y)
+    scaled_lut_rmse = np.sqrt(np.mean((scale * lut_sum + offset - y) ** 2))
+    assert np.sqrt(np.mean((fit.predict(z) - y) ** 2)) < 0.1 * scaled_lut_rmse
+    target = 1.5 * op_ms + correction
+    assert np.mean(np.abs(fit.coef_ms - target)) < np.mean(np.abs(scale * op_ms - target))
+
+
+def test_an_op_the_lut_lacks_counts_zero_milliseconds() -> None:
+    from lut.fit import op_vector  # noqa: PLC0415
+
+    truth = _truth(np.random.default_rng(5))
+    table = _table({f: v for f, v in truth.items() if f != FEATURES[0]}, 1.0)
+    ops, fixed = op_vector(table, FEATURES)
+    assert ops[0] == 0.0 and ops[1:] == pytest.approx([truth[f] for f in FEATURES[1:]]) and fixed == 0.5
+
+
+@pytest.mark.parametrize("table", ["none", "no ops"])
+def test_without_a_per_op_lut_only_plain_ridge_is_fitted(table: str) -> None:
+    import dataclasses  # noqa: PLC0415
+
+    records = _records(60, _truth(np.random.default_rng(5)), noise=0.02, drift=0.0, seed=3)
+    lut = None if table == "none" else dataclasses.replace(_table(_truth(np.random.default_rng(5)), 1.0), ops=())
+    report = fit_and_evaluate(records, FEATURES, lut, test_fraction=0.25)
+    assert set(report.cv_rmse_ms) == {"ridge"} and report.chosen == "linear (ridge)"
