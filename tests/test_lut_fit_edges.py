@@ -81,3 +81,30 @@ def test_without_a_per_op_lut_only_plain_ridge_is_fitted(table: str) -> None:
     lut = None if table == "none" else dataclasses.replace(_table(_truth(np.random.default_rng(5)), 1.0), ops=())
     report = fit_and_evaluate(records, FEATURES, lut, test_fraction=0.25)
     assert set(report.cv_rmse_ms) == {"ridge"} and report.chosen == "linear (ridge)"
+
+
+@pytest.mark.parametrize("n", [60, 4])
+def test_cv_rmse_is_the_rmse_of_sklearns_out_of_fold_predictions(n: int) -> None:
+    """Reference: cross_val_predict over the same folds (shuffled K-fold, seed 0, K = min(5, n))."""
+    from sklearn.model_selection import KFold, cross_val_predict  # noqa: PLC0415
+
+    from lut.fit import ALPHAS, cv_rmse  # noqa: PLC0415
+
+    records = _records(n, _truth(np.random.default_rng(2)), noise=0.05, drift=0.0, seed=4)
+    z = design_matrix([r.choices for r in records], FEATURES)
+    y = np.array([r.latency_ms for r in records])
+    folds = KFold(n_splits=min(5, n), shuffle=True, random_state=0)
+    predicted = cross_val_predict(RidgeCV(alphas=ALPHAS), z, y, cv=folds)
+    assert cv_rmse(fit_ridge, z, y) == pytest.approx(float(np.sqrt(np.mean((predicted - y) ** 2))), rel=1e-9)
+
+
+def test_the_learning_curve_doubles_from_ten_and_ends_at_the_whole_training_split() -> None:
+    from lut.fit import learning_curve, make_dataset  # noqa: PLC0415
+
+    records = _records(5230, _truth(np.random.default_rng(5)), noise=0.02, drift=0.0, seed=3)
+    data = make_dataset(records, FEATURES, None)
+    train, test = data.subset(np.arange(len(data)) < 5200), data.subset(np.arange(len(data)) >= 5200)
+    points = learning_curve({"ridge": fit_ridge}, train, test, repeats=1)
+    assert [p.n_train for p in points] == [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 5200]
+    assert {p.kind for p in points} == {"ridge"}
+    assert points[-1].mape < points[0].mape
