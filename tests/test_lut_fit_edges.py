@@ -108,3 +108,17 @@ def test_the_learning_curve_doubles_from_ten_and_ends_at_the_whole_training_spli
     assert [p.n_train for p in points] == [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 5200]
     assert {p.kind for p in points} == {"ridge"}
     assert points[-1].mape < points[0].mape
+
+
+def test_points_below_the_whole_split_average_their_repeats_and_the_whole_split_is_one_fit() -> None:
+    from lut.fit import learning_curve, make_dataset  # noqa: PLC0415
+
+    records = _records(130, _truth(np.random.default_rng(5)), noise=0.05, drift=0.0, seed=3)
+    data = make_dataset(records, FEATURES, None)
+    train, test = data.subset(np.arange(len(data)) < 100), data.subset(np.arange(len(data)) >= 100)
+    once = learning_curve({"ridge": fit_ridge}, train, test, repeats=1)
+    averaged = learning_curve({"ridge": fit_ridge}, train, test, repeats=5)
+    # n = 100: the whole training split (in another row order), whatever the repeats
+    assert once[-1].n_train == averaged[-1].n_train == 100
+    assert once[-1].mape == pytest.approx(averaged[-1].mape, rel=1e-9)
+    assert all(a.mape != b.mape for a, b in zip(once[:-1], averaged[:-1], strict=True))
