@@ -122,3 +122,11 @@ def test_points_below_the_whole_split_average_their_repeats_and_the_whole_split_
     assert once[-1].n_train == averaged[-1].n_train == 100
     assert once[-1].mape == pytest.approx(averaged[-1].mape, rel=1e-9)
     assert all(a.mape != b.mape for a, b in zip(once[:-1], averaged[:-1], strict=True))
+
+
+def test_defaults_hold_out_a_fifth_and_every_learning_point_is_a_number() -> None:
+    records = _records(200, _truth(np.random.default_rng(5)), noise=0.02, drift=0.0, seed=3)
+    report = fit_and_evaluate(records, FEATURES, _table(_truth(np.random.default_rng(5)), 1.0))
+    assert report.model.metrics["test_fraction"] == 0.2 and 0.12 <= report.n_test / 200 <= 0.28
+    assert report.n_test == sum(is_test(i, 0.2) for i in range(200))
+    assert all(np.isfinite(p.mape) and np.isfinite(p.spearman) for p in report.learning)
