@@ -36,10 +36,10 @@ def _with_split(n_train: int, n_test: int, fraction: float) -> list:
 
 def test_the_fewest_training_nets_a_fit_accepts() -> None:
     table = _table(_truth(np.random.default_rng(4)), 1.0)
-    report = fit_and_evaluate(_with_split(MIN_TRAIN, 3, 0.25), FEATURES, table, test_fraction=0.25)
-    assert report.n_train == MIN_TRAIN == 10 and report.n_test == 3
-    with pytest.raises(LutError, match="9 for training and 3 held out is too few"):
-        fit_and_evaluate(_with_split(MIN_TRAIN - 1, 3, 0.25), FEATURES, table, test_fraction=0.25)
+    report = fit_and_evaluate(_with_split(MIN_TRAIN, 2, 0.25), FEATURES, table, test_fraction=0.25)
+    assert report.n_train == MIN_TRAIN == 10 and report.n_test == 2
+    with pytest.raises(LutError, match="9 for training and 2 held out is too few"):
+        fit_and_evaluate(_with_split(MIN_TRAIN - 1, 2, 0.25), FEATURES, table, test_fraction=0.25)
     with pytest.raises(LutError, match="10 for training and 1 held out is too few"):
         fit_and_evaluate(_with_split(MIN_TRAIN, 1, 0.25), FEATURES, table, test_fraction=0.25)
 
@@ -130,3 +130,47 @@ def test_defaults_hold_out_a_fifth_and_every_learning_point_is_a_number() -> Non
     assert report.model.metrics["test_fraction"] == 0.2 and 0.12 <= report.n_test / 200 <= 0.28
     assert report.n_test == sum(is_test(i, 0.2) for i in range(200))
     assert all(np.isfinite(p.mape) and np.isfinite(p.spearman) for p in report.learning)
+
+
+def test_baselines_and_the_chosen_model_against_numpy() -> None:
+    """Each one-variable baseline is numpy's least-squares line fitted on the training nets; the model
+    kept is the one of lowest CV error; the spread is std / mean of every first-pass target."""
+    from lut.fit import make_dataset  # noqa: PLC0415
+
+    truth = _truth(np.random.default_rng(5))
+    records = _records(120, truth, noise=0.03, drift=0.0, seed=3)
+    table = _table(truth, 0.8)
+    report = fit_and_evaluate(records, FEATURES, table, test_fraction=0.25)
+    data = make_dataset(records, FEATURES, table)
+    mask = np.array([is_test(int(i), 0.25) for i in data.indices])
+    train, test = data.subset(~mask), data.subset(mask)
+    for name, train_x, test_x in (("LUT sum, calibrated", train.lut_sum, test.lut_sum),
+                                  ("MACs (linear)", train.macs, test.macs), ("params (linear)", train.params, test.params)):
+        expected = np.polyval(np.polyfit(train_x, train.y, 1), test_x)
+        assert report.predictions[name] == pytest.approx(expected, rel=1e-6), name
+    assert report.predictions["LUT sum"] == pytest.approx(test.lut_sum)
+    assert report.chosen == f"linear ({min(report.cv_rmse_ms, key=report.cv_rmse_ms.get)})"
+    assert report.spread == pytest.approx(float(np.std(data.y) / np.mean(data.y)))
+    assert report.model.metrics["spread_cv"] == pytest.approx(report.spread)
+
+
+def test_samples_of_another_space_configuration_are_refused_by_name() -> None:
+    import dataclasses  # noqa: PLC0415
+
+    from lut.fit import check_records_match  # noqa: PLC0415
+
+    truth = _truth(np.random.default_rng(5))
+    table = dataclasses.replace(_table(truth, 1.0), space_config={"C": 8, "layers": 3})
+    record = _records(1, truth, noise=0.0, drift=0.0)[0]
+
+    def arch(**changes):  # noqa: ANN003, ANN202
+        return dataclasses.replace(record, arch={"space": "toy", "space_version": 1, "config": {"C": 8, "layers": 3},
+                                                  "choices": record.choices, **changes})
+
+    check_records_match(table, [arch()], "s.jsonl")
+    with pytest.raises(LutError, match="config C 16, the LUT with 8"):
+        check_records_match(table, [arch(config={"C": 16, "layers": 3})], "s.jsonl")
+    with pytest.raises(LutError, match="config width 2, the LUT with None"):
+        check_records_match(table, [arch(config={"C": 8, "layers": 3, "width": 2})], "s.jsonl")
+    with pytest.raises(LutError, match="space_version 2, the LUT with 1"):
+        check_records_match(table, [arch(space_version=2)], "s.jsonl")
