@@ -33,8 +33,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+# The TensorRT API-surface test reads two wheels as zip files (tests/tensorrt_api.txt says why they are
+# downloaded, not installed); without them it skips and says how to fetch them.
+TRT_API := $(VENV)/tensorrt-api
+
+$(VENV)/.installed-dev: pyproject.toml tests/tensorrt_api.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 --platform manylinux_2_28_x86_64 \
+		-d $(TRT_API) -r tests/tensorrt_api.txt \
+		|| echo "make test: could not download the TensorRT API wheels; tests/test_tensorrt_api.py will skip"
 	touch $@
 
 run: $(VENV)/.installed

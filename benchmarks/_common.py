@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from search_spaces import files
 
 
 def machine() -> dict[str, Any]:
@@ -50,13 +51,8 @@ def _cell(value: Any) -> str:
 
 
 def write_json(path: str | Path, document: dict[str, Any]) -> None:
-    """Atomic JSON write (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    print(f"\nwrote {path}")
+    """Write `document` atomically (`search_spaces.files.write_json`) and say where."""
+    print(f"\nwrote {files.write_json(path, document)}")
 
 
 def finish(document: dict[str, Any], path: str | Path, started: float) -> int:
@@ -103,11 +99,9 @@ class ResultsFile:
     def put(self, value: Any, *keys: str) -> None:
         """Set doc[k1][k2]... = value and save. The file is re-read under a lock first, so two
         processes filling different keys of one file (standalone runs, a supernet) lose nothing."""
-        import fcntl  # noqa: PLC0415
+        from hwnas.errors import UsageError  # noqa: PLC0415
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with files.run_lock(self.path.parent, UsageError, name=f".{self.path.name}.lock", wait=True):
             if self.path.is_file():
                 self.doc = json.loads(self.path.read_text(encoding="utf-8"))
             node = self.doc
@@ -117,10 +111,7 @@ class ResultsFile:
             self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(json.dumps(self.doc, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        files.write_json(self.path, self.doc)
 
 
 def latency_strata(predicted: Sequence[float], count: int) -> list[int]:
@@ -139,39 +130,37 @@ def within_of(predicted: Sequence[float], reference: float, tolerance: float) ->
     return [i for i, value in enumerate(predicted) if abs(value / reference - 1.0) <= tolerance]
 
 
-TASKS: dict[str, dict[str, Any]] = {
-    "cluttered": {"dataset": "cluttered_mnist", "image_size": {"proxyless": 36, "darts": 36},
-                  "space_config": {"proxyless": {"small_input": False, "widths": [16, 8, 16, 24, 32, 48, 64, 96, 256],
-                                                 "depths": [2, 2, 2, 2, 2, 1]},
-                                   "darts": {"parameterization": "edges", "C": 4, "layers": 5}}},
-    "mnist14": {"dataset": "mnist", "image_size": {"proxyless": 14, "darts": 16}, "space_config": None},
-}
-"""The benchmarks' tasks. `cluttered`: the bundled cluttered MNIST on a 36x36 canvas; proxyless with the
-default run's small widths and depths, its stem at stride 2 (a 36 px canvas costs about what 14x14 MNIST
-costs with the small-input stem at stride 1); the DARTS edge space at a small size (C=4, 5 cells).
-`mnist14`: the old default run (MNIST at 14x14, `hwnas.search.pipeline`'s default spaces)."""
+TASKS: dict[str, str] = {"cluttered": "cluttered_mnist", "mnist14": "mnist"}
+"""The benchmarks' tasks: each is a bundled data set with the default run's spaces and image size for it
+(`hwnas.search.pipeline.default_space`, defined there once). `cluttered`: cluttered MNIST on a 36x36
+canvas, proxyless with small widths and depths and its stem at stride 2 (a 36 px canvas costs about what
+14x14 MNIST costs with the small-input stem at stride 1), the DARTS edge space at C=4, 5 cells.
+`mnist14`: the old default run (MNIST at 14x14)."""
 
 
 def bench_config(task: str, space: str, **changes: Any) -> Any:
     """The `SearchConfig` of one benchmark task in one space (no progress bars)."""
     from hwnas.search import SearchConfig  # noqa: PLC0415
-    from hwnas.search.pipeline import DEFAULT_SPACE_CONFIGS  # noqa: PLC0415
+    from hwnas.search.pipeline import default_space  # noqa: PLC0415
 
-    spec = TASKS[task]
-    space_config = (spec["space_config"] or DEFAULT_SPACE_CONFIGS["mnist"])[space]
-    return SearchConfig(space=space, dataset=spec["dataset"], image_size=spec["image_size"][space],
-                        space_config=dict(space_config), progress=False, **changes)
+    space_config, image_size = default_space(TASKS[task], space)
+    return SearchConfig.from_flat(space=space, dataset=TASKS[task], image_size=image_size, space_config=space_config,
+                                  progress=False, **changes)
+
+
+def searched_config(folder: Path) -> Any:
+    """The `SearchConfig` a finished search ran with (its config.json: the nested form, or the flat one of
+    searches run before the nesting)."""
+    from hwnas.search import SearchConfig  # noqa: PLC0415
+
+    return SearchConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"])
 
 
 def search_setup(folder: Path, profile_root: str) -> Any:
     """`prepare` of the `SearchConfig` a finished search ran with (its `config.json`), without progress bars."""
-    from hwnas.search import SearchConfig  # noqa: PLC0415
     from hwnas.search.pipeline import prepare  # noqa: PLC0415
 
-    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
-    known = {f.name for f in dataclasses.fields(SearchConfig)}
-    config = SearchConfig(**{k: v for k, v in searched.items() if k in known}).replace(progress=False)
-    return prepare(config, profile_root=profile_root)
+    return prepare(searched_config(folder).replace(progress=False), profile_root=profile_root)
 
 
 def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
@@ -179,7 +168,7 @@ def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
     from hwnas.checkpoint import load_checkpoint  # noqa: PLC0415
     from hwnas.search.checkpoint import CHECKPOINT  # noqa: PLC0415
 
-    searched = json.loads((folder / "config.json").read_text(encoding="utf-8"))["search"]
-    net = setup.space.supernet(weight_sharing=searched["weight_sharing"], batchnorm=searched["supernet_batchnorm"])
+    supernet = searched_config(folder).supernet
+    net = setup.space.supernet(weight_sharing=supernet.weight_sharing, batchnorm=supernet.batchnorm)
     net.load_state_dict(load_checkpoint(folder / CHECKPOINT)["objects"]["supernet"])
     return net.eval()

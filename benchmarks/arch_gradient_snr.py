@@ -32,7 +32,6 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         draws, clock = [], time.perf_counter()
         for _ in range(args.draws):
             train_batch, val_batch = batch("train", size), batch("val", size)
-            term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, val_batch)
-            ctx = ArchContext(replace(config, rebar_eta=eta), net, logits, term, None, config.temperatures[0],
-                              config.w_lr, train_batch, MovingAverageBaseline(config.baseline_decay))
+            term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
+            ctx = ArchContext(config.replace(rebar_eta=eta).estimator, net, logits, term, None, config.temperatures[0],
+                              config.loop.w_lr, train_batch, MovingAverageBaseline(config.estimator.baseline_decay))
             grads, _ = architecture_gradient(ctx)
             draws.append(torch.cat([grads[n].detach().flatten() for n in logits]).numpy())
         seconds = (time.perf_counter() - clock) / args.draws
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 "± jackknife SE)", ["estimator", "batch", "|E g|", "noise sqrt(tr Cov)", "noise / REINFORCE's",
                                   "SNR per step", "steps for z = 2", "s per estimate"], rows)
     write_json(args.json or Path(args.work) / "results.json",
-               {"machine": machine(), "config": config.to_dict(), "results": results})
+               {"machine": machine(), "config": config.flat(), "results": results})
     return 0
 
 

@@ -26,8 +26,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the toys live with the estimator tests
 
 from _common import machine, print_table  # noqa: E402
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise  # noqa: E402
 
 from hwnas.estimators import (  # noqa: E402
     LinearSurrogate,
@@ -42,9 +44,7 @@ from hwnas.estimators import (  # noqa: E402
     sample_relaxed,
     straight_through_gumbel,
 )
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads  # noqa: E402
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient  # noqa: E402
-from hwnas.estimators.toy import ToyProblem  # noqa: E402
+from profilers import torch_threads  # noqa: E402
 
 TAUS = (0.1, 0.3, 0.5, 1.0, 2.0)
 

@@ -278,11 +278,11 @@ def search_latency(context: SuiteContext) -> StepOutcome:
     if context.dry_run:
         return StepOutcome("skipped", "dry run (would time 8 sampled networks as the search's oracle does, twice)")
     batch = _shape(context)[0]
-    config = SearchConfig(space="proxyless", dataset="digits", data_limit=600, device=context.device,
-                          latency_device=context.device, latency_backend="eager", latency_batch_size=batch)
+    config = SearchConfig.from_flat(space="proxyless", dataset="digits", data_limit=600, device=context.device,
+                                    latency_device=context.device, latency_backend="eager", latency_batch_size=batch)
     space = space_for_data(config, load_data("digits", seed=0, limit=600))
-    oracle = LatencyOracle(space, LatencyConditions(context.device, "eager", batch, "fp32", config.latency_threads),
-                           config=replace(SEARCH_MEASURE, budget_s=config.measure_budget_s))
+    oracle = LatencyOracle(space, LatencyConditions(context.device, "eager", batch, "fp32", config.latency.conditions.threads),
+                           config=replace(SEARCH_MEASURE, budget_s=config.latency.measure_budget_s))
     archs = [space.sample(np.random.default_rng([7, i])) for i in range(8)]
     cuda = _cuda(context)
     sync = (lambda: torch.cuda.synchronize(context.device)) if cuda else (lambda: None)

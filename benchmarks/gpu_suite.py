@@ -309,10 +309,10 @@ def search_step_cost(context: SuiteContext) -> StepOutcome:
     if reasons["eager"] is not None:
         return StepOutcome("skipped", f"{context.device}: {reasons['eager']}")
     steps = 6 if context.quick else 12
-    config = SearchConfig(space="proxyless", dataset="digits", data_limit=600, estimator="rebar", latency_estimator="relax",
-                          latency_target_ms=5.0, steps=steps, warmup_steps=2, batch_size=32, device=context.device,
-                          latency_device=context.device, latency_backend="eager", latency_batch_size=32,
-                          progress=False, checkpoint_every=1000)
+    config = SearchConfig.from_flat(space="proxyless", dataset="digits", data_limit=600, estimator="rebar", latency_estimator="relax",
+                                    latency_target_ms=5.0, steps=steps, warmup_steps=2, batch_size=32, device=context.device,
+                                    latency_device=context.device, latency_backend="eager", latency_batch_size=32,
+                                    progress=False, checkpoint_every=1000)
     if context.dry_run:
         return StepOutcome("skipped", f"dry run (would run {steps} search steps on {context.device})")
     if context.seconds_left() < 60:

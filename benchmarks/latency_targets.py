@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--json", default="runs/bench-latency-targets/result.json")
     args = parser.parse_args()
 
-    setup: Setup = prepare(SearchConfig(seed=args.seed, progress=False), profile_root=args.profiles)
+    setup: Setup = prepare(SearchConfig.from_flat(seed=args.seed, progress=False), profile_root=args.profiles)
     fastest, slowest = setup.predicted_range()
     rows, records = [], []
     for fraction in sorted(args.fractions):

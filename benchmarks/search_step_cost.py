@@ -65,7 +65,8 @@ from hwnas.search import SearchConfig, read_metrics, run_search  # noqa: E402
 from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle  # noqa: E402
 from hwnas.search.latency_worker import LatencyWorker  # noqa: E402
 from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
-from hwnas.search.steps import STEPS, ArchContext, weight_step  # noqa: E402
+from hwnas.search.steps import ArchContext, weight_step  # noqa: E402
+from hwnas.search.strategies import get_strategy  # noqa: E402
 from hwnas.search.terms import AccuracyTerm  # noqa: E402
 from hwnas.datasets import seeded_loader  # noqa: E402
 
@@ -107,7 +108,7 @@ def bootstrap_ratio(numerator: list[float], denominator: list[float], seed: int 
 def setups(seed: int, profiles: str) -> dict[str, Setup]:
     """One prepared setup (data, profile, linear model) per backend: RELAX's control variate is the
     backend's own fitted model, as in `hwnas search`."""
-    return {backend: prepare(SearchConfig(seed=seed, progress=False, latency_backend=backend), profile_root=profiles)
+    return {backend: prepare(SearchConfig.from_flat(seed=seed, progress=False, latency_backend=backend), profile_root=profiles)
             for backend in ("ort", "eager")}
 
 
@@ -215,9 +216,9 @@ def _gradient_variance(result: Any, setup: Setup, tau: float, eta: float, draws:
     torch.manual_seed(seed)
     estimates = []
     for _ in range(draws):
-        term = AccuracyTerm(net, "gen", config.gen_lambda, train_batch, val_batch)
-        ctx = ArchContext(config, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
-        surrogate, _ = STEPS["rebar"](ctx, ArchitectureDistribution(logits))
+        term = AccuracyTerm(net, "gen", config.estimator.gen_lambda, train_batch, val_batch)
+        ctx = ArchContext(config.estimator, net, logits, term, None, tau, 0.0, train_batch, MovingAverageBaseline())
+        surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))
         grads = torch.autograd.grad(surrogate, list(logits.values()), allow_unused=True)
         estimates.append(torch.cat([g if g is not None else torch.zeros_like(v) for g, v in zip(grads, logits.values())]))
     return float(torch.stack(estimates).var(0).mean())

@@ -1,4 +1,6 @@
-"""Searched networks against random networks of equal measured latency (issue #12, item 4; DESIGN.md Sec. 8).
+"""Searched networks against random networks of equal measured latency (issue #12, item 4).
+
+Why and how: docs/design.md#82-search-against-random-at-equal-measured-latency.
 
 The search runs exactly as a user runs it (`prepare` + `run_search` with the
 `SearchConfig` defaults, on the #12 benchmarks' task `--task`, default the
@@ -258,7 +260,7 @@ def find_randoms(setup: Setup, state: TargetState, args: argparse.Namespace, tar
 def train(setup: Setup, arch: Architecture, args: argparse.Namespace) -> dict[str, Any]:
     """Test accuracy after the one recipe: the mean over `--train-seeds` (each seed's in `accuracies`)."""
     reports = [train_network(setup.space.build(arch), setup.data, steps=args.train_steps, batch_size=args.train_batch,
-                             seed=seed, threads=setup.config.torch_threads) for seed in args.train_seeds]
+                             seed=seed, threads=setup.config.loop.torch_threads) for seed in args.train_seeds]
     return {"accuracy": float(np.mean([r.test_accuracy for r in reports])), "accuracies": [r.test_accuracy for r in reports],
             "train_loss": float(np.mean([r.train_loss for r in reports])), "train_seconds": sum(r.seconds for r in reports)}
 
@@ -356,7 +358,7 @@ def report(summaries: list[dict[str, Any]], root: Path, setup: Setup, args: argp
     plot = among_random(random_points, found, root / "results.png", ylabel="test accuracy (one training recipe)",
                         title=f"{args.setting}: searched and random networks", targets=[s["target_ms"] for s in summaries])
     write_json(root / "results.json", {"machine": machine(), "setting": args.setting, "args": vars(args),
-                                       "search_config": setup.config.to_dict(), "profile": str(setup.profile),
+                                       "search_config": setup.config.flat(), "profile": str(setup.profile),
                                        "data": setup.data.record.to_dict(), "targets": summaries,
                                        "plot": None if plot is None else str(plot)})
 
@@ -443,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assert setup.profile is not None and setup.surrogate is not None
     root = Path(args.work) / f"{args.setting}-{args.task}"
-    searched_with = {k: v for k, v in setup.config.to_dict().items()
+    searched_with = {k: v for k, v in setup.config.flat().items()
                      if k not in IGNORED_FOR_RESUME and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     seeds = args.train_seeds[0] if len(args.train_seeds) == 1 else args.train_seeds  # one seed: as older files say it
     identity = {"setting": args.setting, "task": args.task, "search": searched_with,

@@ -1,5 +1,5 @@
 """Supernet ranking quality: inherited-weight accuracy against standalone accuracy (issue #12, item 3;
-DESIGN.md Sec. 8, "the supernet must carry signal").
+docs/design.md#81-the-supernet-must-carry-signal).
 
 Protocol, per space (`--space proxyless` or `darts`), on one task (`--task`, default the cluttered MNIST
 canvas of `benchmarks/task_separation.py`; the DARTS cell space at a small size on the same data):
@@ -45,15 +45,16 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import TASKS, ResultsFile, bench_config, latency_strata, machine, print_table  # noqa: E402
+from _common import TASKS, ResultsFile, bench_config, latency_strata, machine, print_table, within_of  # noqa: E402
+from task_separation import summarise  # noqa: E402
 
 from hwnas.cli._options import parse_options  # noqa: E402
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
-from hwnas.search.loop import run_search  # noqa: E402
+from hwnas.search.loop import run_search, space_for_data  # noqa: E402
 from hwnas.search.pipeline import Setup, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
-from search_spaces import Architecture  # noqa: E402
+from search_spaces import Architecture, SearchSpace  # noqa: E402
 
 
 def supernet_config(setup: Setup, args: argparse.Namespace, options: dict[str, Any]) -> Any:
@@ -64,23 +65,25 @@ def supernet_config(setup: Setup, args: argparse.Namespace, options: dict[str, A
     return setup.config.replace(**{**changes, **options})
 
 
-def supernet_label(config: Any, options: dict[str, Any]) -> str:
+def supernet_label(config: Any, options: dict[str, Any], space_changes: dict[str, Any]) -> str:
     """Names one way of training the supernet (steps, batch, weight sharing, training rule, BN, other
-    options), so the results of several sit side by side against the same standalone accuracies."""
-    named = {"weight_sharing", "supernet_rule", "supernet_batchnorm", "warmup_steps", "batch_size"}
-    parts = [f"steps{config.warmup_steps}", f"b{config.batch_size}", config.weight_sharing, config.rule,
-             f"bn-{config.supernet_batchnorm}", *(f"{k}={options[k]}" for k in sorted(options) if k not in named)]
+    options, the search network's own space options), so the results of several sit side by side
+    against the same standalone accuracies."""
+    named = {"weight_sharing", "supernet_rule", "supernet_batchnorm", "warmup_steps", "batch_size", "space_config"}
+    parts = [f"steps{config.loop.warmup_steps}", f"b{config.loop.batch_size}", config.supernet.weight_sharing, config.rule,
+             f"bn-{config.supernet.batchnorm}", *(f"{k}={options[k]}" for k in sorted(options) if k not in named),
+             *(f"search-{k}{space_changes[k]}" for k in sorted(space_changes))]
     return "-".join(str(part) for part in parts)
 
 
-def train_supernet(setup: Setup, config: Any, work: Path) -> torch.nn.Module:
-    """The supernet trained with `config` (loaded from `work` when already trained)."""
+def train_supernet(space: SearchSpace, config: Any, work: Path, data: Any) -> torch.nn.Module:
+    """The supernet of `space` (the search network) trained with `config` (loaded from `work` when already trained)."""
     weights = work / "supernet.pt"
     if weights.is_file():
-        supernet = setup.space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm)
+        supernet = space.supernet(weight_sharing=config.supernet.weight_sharing, batchnorm=config.supernet.batchnorm)
         supernet.load_state_dict(torch.load(weights, map_location="cpu"))
         return supernet
-    result = run_search(config, work / "run", data=setup.data, measure_final=False)
+    result = run_search(config, work / "run", data=data, measure_final=False)
     torch.save(result.supernet.state_dict(), weights)
     return result.supernet
 
@@ -106,17 +109,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=("proxyless", "darts"), default="proxyless")
     parser.add_argument("--task", choices=sorted(TASKS), default="cluttered")
-    parser.add_argument("--archs", type=int, default=20, help="architectures across the latency range (default: 20)")
+    parser.add_argument("--archs", type=int, default=20, help="architectures to rank (default: 20)")
+    parser.add_argument("--select", choices=("strata", "band"), default="strata",
+                        help="strata: evenly spaced quantiles of the predicted latency (the default); band: the first "
+                             "--archs draws predicted within +-TOLERANCE of the median prediction (one latency: does "
+                             "the task separate architectures there, and does the supernet rank them?)")
+    parser.add_argument("--tolerance", type=float, default=0.05, help="--select band's relative window (default: 0.05)")
     parser.add_argument("--draws", type=int, default=4000)
     parser.add_argument("--supernet-steps", type=int, default=1500, help="supernet training steps (default: 1500)")
     parser.add_argument("--supernet-batch", type=int, default=32)
     parser.add_argument("--supernet-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a SearchConfig field for the supernet's training (repeatable)")
+    parser.add_argument("--supernet-space", action="append", default=[], metavar="KEY=VALUE",
+                        help="a space option of the search network only (repeatable), e.g. layers=3: fewer cells than "
+                             "the networks it ranks, as DARTS searches with 8 cells and trains 20; the architectures "
+                             "are scored with inherited weights in that network")
     parser.add_argument("--bn-batches", type=int, default=10, help="BN recalibration batches (default: 10)")
     parser.add_argument("--bn-batch-size", type=int, default=64)
     parser.add_argument("--train-steps", type=int, default=400)
     parser.add_argument("--train-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--test-renders", type=int, default=1,
+                        help="draws of the generated test split (default: 1; 5 gives 5,000 test images on the cluttered task)")
+    parser.add_argument("--shard", default="0/1", metavar="K/N",
+                        help="train only the standalone units whose number is K modulo N, so N processes share them")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws, the supernet and BN batches")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                         help="training seeds of the standalone networks (default: 0 1; the first two give the ceiling)")
@@ -131,6 +147,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--archs must be >= 3 and --draws >= --archs")
     if len(set(args.seeds)) != len(args.seeds) or len(args.seeds) < 2:
         parser.error("--seeds needs at least two different training seeds")
+    try:
+        args.shard_index, args.shard_count = (int(part) for part in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard {args.shard!r}: give K/N with whole numbers, e.g. 0/2")
+    if not 0 <= args.shard_index < args.shard_count:
+        parser.error(f"--shard {args.shard}: K must be in 0..N-1")
     return args
 
 
@@ -139,18 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         options = parse_options(args.supernet_option, "--supernet-option")
-        conditions = {} if args.latency_backend is None else {"latency_backend": args.latency_backend}
+        space_changes = parse_options(args.supernet_space, "--supernet-space")
+        conditions: dict[str, Any] = {} if args.latency_backend is None else {"latency_backend": args.latency_backend}
+        if args.test_renders != 1:
+            conditions["test_renders"] = args.test_renders
         if _stored_archs(args) is not None:
             conditions["latency_estimator"] = "none"  # the architectures are chosen already: no profile needed
         setup = prepare(bench_config(args.task, args.space, **conditions), profile_root=args.profiles)
-        supernet_config(setup, args, options)  # refuses an unknown field or value before any work
-    except (UsageError, TypeError) as error:
+        if space_changes:
+            options["space_config"] = {**setup.config.flat()["space_config"], **space_changes}
+        search_space = space_for_data(supernet_config(setup, args, options), setup.data)  # refuses bad options first
+    except (UsageError, TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     space, data = setup.space, setup.data
     json_path = results_path(args)
-    per_supernet = ("profiles", "latency_backend", "json", "seeds", "standalone_only", "supernet_only", "supernet_steps", "supernet_batch", "supernet_option")
+    per_supernet = ("profiles", "latency_backend", "json", "seeds", "standalone_only", "supernet_only", "supernet_steps",
+                    "supernet_batch", "supernet_option", "supernet_space", "shard", "shard_index", "shard_count")
     identity = {k: v for k, v in vars(args).items() if k not in per_supernet}
+    if args.select == "strata":  # files made before --select / --test-renders existed stay readable
+        identity.pop("select"), identity.pop("tolerance")
+    if args.test_renders == 1:
+        identity.pop("test_renders")
     identity["data"] = data.record.indices_sha256
     try:
         results = ResultsFile(json_path, identity)
@@ -163,17 +195,23 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)
         draws = [setup.space.sample_network(rng) for _ in range(args.draws)]
         predicted = [float(setup.surrogate(space.one_hot(a))) for a in draws]
-        chosen = latency_strata(predicted, args.archs)
+        if args.select == "strata":
+            chosen = latency_strata(predicted, args.archs)
+        else:
+            chosen = within_of(predicted, float(np.median(predicted)), args.tolerance)[: args.archs]
+            if len(chosen) < args.archs:
+                print(f"error: only {len(chosen)} of {args.draws} draws lie within ±{args.tolerance:.0%} of the median "
+                      "prediction; give more --draws or a wider --tolerance", file=sys.stderr)
+                return 2
         results.put({"profile": str(setup.profile), "record": data.record.to_dict(), "space": space.config}, "setup")
         results.put([{"arch": draws[i].to_dict(), "predicted_ms": predicted[i]} for i in chosen], "archs")
     archs = [Architecture.from_dict(item["arch"]) for item in results.get("archs")]
     predicted = [item["predicted_ms"] for item in results.get("archs")]
 
     if not args.supernet_only:
-        for seed in args.seeds:
-            for index, arch in enumerate(archs):
-                key = f"{index}:{seed}"
-                if results.get("standalone", key) is None:
+        for seed, index in shard_units(args.seeds, len(archs), args.shard_index, args.shard_count):
+            key, arch = f"{index}:{seed}", archs[index]
+            if results.get("standalone", key) is None:
                     report = train_network(space.build(arch), data, steps=args.train_steps, batch_size=args.train_batch,
                                            lr=args.lr, seed=seed)
                     results.put(report.to_dict(), "standalone", key)
@@ -181,16 +219,16 @@ def main(argv: list[str] | None = None) -> int:
                           f"({report.seconds:.0f} s)", flush=True)
     if not args.standalone_only:
         config = supernet_config(setup, args, options)
-        label = supernet_label(config, options)
+        label = supernet_label(config, options, space_changes)
         clock = time.perf_counter()
-        supernet = train_supernet(setup, config, json_path.parent / f"supernet-{label}")
+        supernet = train_supernet(search_space, config, json_path.parent / f"supernet-{label}", data)
         if results.get("supernets", label, "seconds") is None:
-            results.put({"options": options, "config": config.to_dict(), "seconds": time.perf_counter() - clock},
+            results.put({"options": options, "config": config.flat(), "seconds": time.perf_counter() - clock},
                         "supernets", label)
         batches = calibration_batches(data, args.bn_batches, args.bn_batch_size, seed=args.seed)
         for index, arch in enumerate(archs):
             if results.get("supernets", label, "inherited", str(index)) is None:
-                score = inherited_score(space, supernet, arch, data, batches=batches, split="val")
+                score = inherited_score(search_space, supernet, arch, data, batches=batches, split="val")
                 results.put(score.to_dict(), "supernets", label, "inherited", str(index))
                 print(f"arch {index:2d} ({predicted[index]:.3f} ms): inherited accuracy {score.accuracy:.4f}", flush=True)
     report_all(results, args, archs, predicted)
@@ -207,6 +245,7 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
         print("standalone trainings incomplete: no correlations yet")
         return
     mean_alone = [statistics.mean(values) for values in zip(*alone.values(), strict=True)]
+    separation(results, args, alone)
     first, second = args.seeds[:2]
     pairs: dict[str, tuple[list[float], list[float]]] = {
         f"ceiling: standalone seed {first} vs seed {second}": (alone[first], alone[second]),
@@ -240,6 +279,40 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
                 [[name, f"{c['kendall_tau']:.3f}", f"{c['kendall_p']:.2g}", f"{c['spearman']:.3f}", f"{c['spearman_p']:.2g}"]
                  for name, c in table.items()])
     results.put(table, "correlations")
+
+
+def shard_units(seeds: list[int], count: int, index: int, shards: int) -> list[tuple[int, int]]:
+    """The (seed, architecture) trainings shard `index` of `shards` runs: every `shards`-th of the seed-major
+    order, so N processes started with K = 0..N-1 train each unit exactly once."""
+    return [unit for number, unit in enumerate((s, i) for s in seeds for i in range(count)) if number % shards == index]
+
+
+def separation_summary(alone: dict[int, list[float]]) -> dict[str, float]:
+    """Does the task separate these architectures? `alone`: {training seed: accuracy per architecture}.
+    The spread of their standalone means against one architecture's seed-to-seed noise, a one-way ANOVA
+    over architectures (benchmarks/task_separation.py's statistics, here over every training seed), and
+    the mean Kendall tau between two seeds' rankings (what any ranking of them can reach)."""
+    seeds = list(alone)
+    by_arch = {index: {seed: alone[seed][index] for seed in seeds} for index in range(len(alone[seeds[0]]))}
+    summary = summarise(by_arch)
+    seed_taus = [float(stats.kendalltau(alone[a], alone[b]).statistic) for k, a in enumerate(seeds) for b in seeds[k + 1:]]
+    summary["kendall_tau_between_seeds_mean"] = statistics.mean(seed_taus)
+    return summary
+
+
+def separation(results: ResultsFile, args: argparse.Namespace, alone: dict[int, list[float]]) -> None:
+    """`separation_summary` printed and stored."""
+    summary = separation_summary(alone)
+    by_arch = alone[args.seeds[0]]
+    print_table(
+        f"separation: {len(by_arch)} architectures x {len(args.seeds)} training seeds (select: {args.select})",
+        ["noise std, pooled", "spread std of means", "spread range", "between std", "spread / noise", "ANOVA F", "p",
+         "seed-vs-seed tau (mean of pairs)"],
+        [[f"{summary['noise_std_pooled']:.4f}", f"{summary['spread_std_of_means']:.4f}",
+          f"{summary['spread_range_of_means']:.4f}", f"{summary['between_arch_std']:.4f}",
+          f"{summary['ratio_spread_to_noise']:.2f}", f"{summary['anova_F']:.2f}", f"{summary['anova_p']:.3g}",
+          f"{summary['kendall_tau_between_seeds_mean']:.3f}"]])
+    results.put(summary, "separation")
 
 
 if __name__ == "__main__":

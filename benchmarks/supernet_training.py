@@ -224,8 +224,8 @@ def main() -> int:
     torch.set_num_threads(1)
     if not args.report_only:
         config = bench_config(args.task, args.space)
-        data = load_data(config.dataset, seed=0, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                         image_size=config.image_size)
+        data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                         image_size=config.data.image_size)
         space = space_for_data(config, data)
         results.put(machine(), "machines", time.strftime("%Y-%m-%dT%H:%M:%S"))
         for seed in args.seeds:

@@ -1,5 +1,5 @@
 """Does the task separate architectures? Spread of accuracies at one latency against seed-to-seed noise
-(issue #12, item 2; DESIGN.md Sec. 8, "the task must separate architectures").
+(issue #12, item 2; docs/design.md#84-the-task-must-separate-architectures).
 
 For each task (default: the new `cluttered_mnist` and the old default, MNIST at 14x14), in the
 proxyless space with the latency conditions of `hwnas search` (the device profile is made or reused

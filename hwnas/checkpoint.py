@@ -7,7 +7,7 @@ optimisers and schedulers qualify. Random states are stored as tensors
 (`capture_rng` / `restore_rng`): Python's `random`, NumPy's global
 generator, torch's CPU generator and every CUDA device's generator.
 
-Writes are atomic (temporary file in the same folder, fsync, `os.replace`):
+Writes are atomic (`search_spaces.files.atomic_write`: temporary file, fsync, rename):
 a run killed while saving keeps its previous checkpoint intact.
 
 `StopSignal` turns SIGINT / SIGTERM (what a Ctrl-C, `kill`, Slurm's
@@ -18,10 +18,8 @@ trained is lost. A second SIGINT interrupts at once.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from hwnas.errors import UsageError
+from search_spaces.files import atomic_write
 
 FORMAT = "hwnas-checkpoint"
 VERSION = 1
@@ -91,19 +90,8 @@ def restore_state(objects: Mapping[str, Any], state: Mapping[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write `state` (plus format and version) atomically to `path`."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    document = {"format": FORMAT, "version": VERSION, **state}
+    return atomic_write(path, lambda stream: torch.save(document, stream))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

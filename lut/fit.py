@@ -1,17 +1,15 @@
-"""Fit the linear latency model g(z) = bias + sum coef * z and judge it on held-out networks.
+"""Fit the latency model g(z) stored in lut.json, and judge every model form on held-out networks.
 
 The target is each network's median latency (ms), read with the drift
-correction whose test-retest noise is lowest (lut.targets). Two
-regularised least-squares fits compete (scikit-learn RidgeCV, the penalty
-chosen by leave-one-out cross-validation over a log grid):
-  * "ridge": coefficients shrunk toward 0;
-  * "ridge to LUT": coefficients shrunk toward the per-op LUT scaled by one
-    factor, i.e. ridge on the residual of the calibrated LUT sum. Still
-    linear in z, so the RELAX estimator can use it as its control variate.
-The one stored is the better by 5-fold cross-validation on the training
-split only; the test split is touched only to report. Baselines beside
-it: raw LUT sum, LUT sum with one scale + offset, MACs and parameters
-(each linear, fitted on the training split).
+correction whose test-retest noise is lowest among the training networks'
+retests (lut.targets). The networks are split by a hash of their index into
+a training and a test split. Every model form of lut.models is scored by
+5-fold cross-validation inside the training split (the validation split);
+the stored model is the storable (linear in z) form with the lowest
+validation MAPE, refitted on the whole training split. The test split is
+touched only to report: every form and the baselines (raw LUT sum, MACs
+and parameters with one scale + offset) scored on it, beside the retest
+noise floor, plus a learning curve (held-out error against training size).
 """
 
 from __future__ import annotations
@@ -21,21 +19,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.model_selection import KFold
 
 from lut.errors import LutError
 from lut.metrics import FitMetrics, score
+from lut.models import Candidate, Feature, LinearFit, Predictor, candidates, line
 from lut.samples import SampleRecord
 from lut.table import LatencyTable, LinearModel
 from lut.targets import METHODS, choose, latencies, noise_floors
 
-ALPHAS: np.ndarray = np.logspace(-3, 4, 29)
-"""Ridge penalties tried (targets in ms, features one-hot)."""
-
 MIN_TRAIN = 10
-
-Feature = tuple[str, str]
+FOLDS = 5
 
 
 def features_from_names(names: Sequence[str]) -> list[Feature]:
@@ -110,110 +104,90 @@ def make_dataset(
     )
 
 
-@dataclass(frozen=True)
-class LinearFit:
-    """A fitted linear predictor over z: bias_ms + z @ coef_ms."""
-
-    kind: str
-    bias_ms: float
-    coef_ms: np.ndarray
-    alpha: float
-
-    def predict(self, z: np.ndarray) -> np.ndarray:
-        return self.bias_ms + z @ self.coef_ms
-
-
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares scale and offset of y on one variable x."""
-    model = LinearRegression().fit(x.reshape(-1, 1), y)
-    return float(model.coef_[0]), float(model.intercept_)
-
-
-def fit_ridge(z: np.ndarray, y: np.ndarray) -> LinearFit:
-    """Ridge toward zero coefficients, penalty by leave-one-out CV."""
-    model = RidgeCV(alphas=ALPHAS).fit(z, y)
-    return LinearFit("ridge", float(model.intercept_), np.asarray(model.coef_, dtype=float), float(model.alpha_))
-
-
-def fit_ridge_to_lut(z: np.ndarray, y: np.ndarray, op_ms: np.ndarray, fixed_ms: float) -> LinearFit:
-    """Ridge toward the per-op LUT scaled by one factor: coef = s * lut + delta, delta shrunk to 0."""
-    lut_sum = fixed_ms + z @ op_ms
-    scale, offset = _line(lut_sum, y)
-    residual = y - (scale * lut_sum + offset)
-    model = RidgeCV(alphas=ALPHAS).fit(z, residual)
-    coef = scale * op_ms + np.asarray(model.coef_, dtype=float)
-    bias = offset + scale * fixed_ms + float(model.intercept_)
-    return LinearFit("ridge to LUT", bias, coef, float(model.alpha_))
-
-
 def op_vector(table: LatencyTable, features: Sequence[Feature]) -> tuple[np.ndarray, float]:
     """The LUT as a coefficient vector over the features (absent pair = 0 ms) and the fixed parts' ms."""
     ops = table.op_ms()
     return np.array([ops.get(f, 0.0) for f in features]), float(sum(e.median_ms for e in table.fixed))
 
 
-def candidate_fitters(table: LatencyTable | None, features: Sequence[Feature]) -> dict[str, Callable[[np.ndarray, np.ndarray], LinearFit]]:
-    """The linear-model fitters that apply: ridge always, ridge-to-LUT when there is a per-op LUT."""
-    fitters: dict[str, Callable[[np.ndarray, np.ndarray], LinearFit]] = {"ridge": fit_ridge}
-    if table is not None and table.ops:
-        op_ms, fixed_ms = op_vector(table, features)
-        fitters["ridge to LUT"] = lambda z, y: fit_ridge_to_lut(z, y, op_ms, fixed_ms)
-    return fitters
-
-
-def cv_rmse(fitter: Callable[[np.ndarray, np.ndarray], LinearFit], z: np.ndarray, y: np.ndarray, folds: int = 5) -> float:
-    """K-fold RMSE (ms) of a fitter on the training split alone."""
-    errors = []
+def out_of_fold(fit: Callable[[np.ndarray, np.ndarray], Predictor], z: np.ndarray, y: np.ndarray,
+                folds: int = FOLDS) -> np.ndarray:
+    """Each training network predicted by the model fitted on the other folds (the validation split)."""
+    predicted = np.empty_like(y)
     for train, valid in KFold(n_splits=min(folds, len(y)), shuffle=True, random_state=0).split(z):
-        fit = fitter(z[train], y[train])
-        errors.append((fit.predict(z[valid]) - y[valid]) ** 2)
-    return float(np.sqrt(np.mean(np.concatenate(errors))))
+        predicted[valid] = fit(z[train], y[train]).predict(z[valid])
+    return predicted
+
+
+def select(validation: Mapping[str, FitMetrics], storable: Sequence[str]) -> str:
+    """The storable model with the lowest validation MAPE (ties: the earlier, simpler one)."""
+    return min(storable, key=lambda name: validation[name].mape)
 
 
 @dataclass(frozen=True)
 class LearningPoint:
-    """Held-out metrics of a linear model trained on n_train nets (mean over repeats)."""
+    """Held-out metrics of a model trained on n_train nets (mean over random subsets)."""
 
     kind: str
     n_train: int
     mape: float
     spearman: float
+    kendall: float = float("nan")
+    within_5: float = float("nan")
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return {"model": self.kind, "n_train": self.n_train, "mape": self.mape, "spearman": self.spearman,
+                "kendall": self.kendall, "within_5": self.within_5}
 
 
 def learning_curve(
-    fitters: Mapping[str, Callable[[np.ndarray, np.ndarray], LinearFit]],
+    models: Sequence[Candidate],
     train: Dataset,
     test: Dataset,
     repeats: int = 5,
     seed: int = 0,
 ) -> list[LearningPoint]:
-    """How held-out error falls with training-set size: how many samples the fit needs."""
-    rng = np.random.default_rng(seed)
+    """How held-out error falls with training-set size: how many networks each model needs."""
     sizes = sorted({n for n in (10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120) if n < len(train)} | {len(train)})
     points = []
-    for kind, fitter in fitters.items():
+    for candidate in models:
+        rng = np.random.default_rng(seed)  # the same subsets for every model
         for n in sizes:
-            mapes, rhos = [], []
+            runs = []
             for _ in range(1 if n == len(train) else repeats):
                 pick = rng.choice(len(train), size=n, replace=False)
-                metrics = score(fitter(train.z[pick], train.y[pick]).predict(test.z), test.y)
-                mapes.append(metrics.mape)
-                rhos.append(metrics.spearman)
-            points.append(LearningPoint(kind, n, float(np.mean(mapes)), float(np.mean(rhos))))
+                runs.append(score(candidate.fit(train.z[pick], train.y[pick]).predict(test.z), test.y))
+            points.append(LearningPoint(candidate.name, n, *(float(np.mean([getattr(m, key) for m in runs]))
+                                                             for key in ("mape", "spearman", "kendall", "within_5"))))
     return points
+
+
+def networks_needed(points: Sequence[LearningPoint], slack: float = 0.1) -> dict[str, int]:
+    """Per model, the fewest training networks whose held-out MAPE is within `slack` (relative) of the
+    MAPE with the whole training split: where more networks stop paying."""
+    needed = {}
+    for kind in dict.fromkeys(p.kind for p in points):
+        curve = sorted((p for p in points if p.kind == kind), key=lambda p: p.n_train)
+        final = curve[-1].mape
+        needed[kind] = next(p.n_train for p in curve if p.mape <= final * (1 + slack))
+    return needed
 
 
 @dataclass(frozen=True)
 class FitReport:
-    """Everything the report shows: held-out metrics per predictor, noise floors, learning curve.
+    """Everything the report shows: validation and held-out metrics per model, noise floors, learning curve.
 
     target names the latency reading fitted (lut.targets.METHODS); noise_floors
     holds the retest agreement of every reading, `noise` the fitted one's.
+    validation scores every candidate by 5-fold cross-validation inside the
+    training split (what chose the stored model); metrics score every
+    candidate and baseline, refitted on the whole training split, on the test split.
     """
 
     model: LinearModel
     chosen: str
-    cv_rmse_ms: Mapping[str, float]
+    validation: Mapping[str, FitMetrics]
+    storable: tuple[str, ...]
     metrics: Mapping[str, FitMetrics]
     predictions: Mapping[str, np.ndarray]
     measured_test: np.ndarray
@@ -229,6 +203,12 @@ class FitReport:
         return self.noise_floors.get(self.target)
 
 
+def split(records: Sequence[SampleRecord], test_fraction: float) -> tuple[list[SampleRecord], list[SampleRecord]]:
+    """(training, test) records, by the stable hash of each network's index (retests follow their network)."""
+    train = [r for r in records if not is_test(r.index, test_fraction)]
+    return train, [r for r in records if is_test(r.index, test_fraction)]
+
+
 def fit_and_evaluate(
     records: Sequence[SampleRecord],
     features: Sequence[Feature],
@@ -236,9 +216,13 @@ def fit_and_evaluate(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> FitReport:
-    """Split, fit the linear models and baselines on train, score all on test; keep the CV winner."""
+    """Split; choose the latency reading and the stored model on the training split alone (the reading
+    by the training nets' retests, the model by validation folds); score every model on the test split.
+
+    The test split's measurements reach nothing that is stored but the reported test rows."""
+    train_records, _ = split(records, test_fraction)
     floors = noise_floors(records)
-    target = choose(records, floors)
+    target = choose(train_records, noise_floors(train_records))
     data = make_dataset(records, features, table, target)
     test_mask = np.array([is_test(int(i), test_fraction) for i in data.indices], dtype=bool)
     train, test = data.subset(~test_mask), data.subset(test_mask)
@@ -247,22 +231,25 @@ def fit_and_evaluate(
             f"samples: {len(train)} for training and {len(test)} held out is too few to fit; "
             f"measure more (--samples, at least {int(MIN_TRAIN / (1 - test_fraction)) + 3})"
         )
-    fitters = candidate_fitters(table, features)
-    cv = {kind: cv_rmse(fitter, train.z, train.y) for kind, fitter in fitters.items()}
-    chosen = min(cv, key=cv.__getitem__)
-    fits = {kind: fitter(train.z, train.y) for kind, fitter in fitters.items()}
+    lut = op_vector(table, features) if table is not None and table.ops else None
+    models = candidates(features, lut)
+    validation = {c.name: score(out_of_fold(c.fit, train.z, train.y), train.y) for c in models}
+    storable = tuple(c.name for c in models if c.storable)
+    chosen = select(validation, storable)
+    fits = {c.name: c.fit(train.z, train.y) for c in models}
 
-    predictions: dict[str, np.ndarray] = {f"linear ({kind})": fit.predict(test.z) for kind, fit in fits.items()}
-    if train.lut_sum is not None and test.lut_sum is not None:
+    predictions: dict[str, np.ndarray] = {name: fit.predict(test.z) for name, fit in fits.items()}
+    if test.lut_sum is not None:
         predictions["LUT sum"] = test.lut_sum
-        scale, offset = _line(train.lut_sum, train.y)
-        predictions["LUT sum, calibrated"] = scale * test.lut_sum + offset
     for name, train_x, test_x in (("MACs", train.macs, test.macs), ("params", train.params, test.params)):
-        scale, offset = _line(train_x, train.y)
+        scale, offset = line(train_x, train.y)
         predictions[f"{name} (linear)"] = scale * test_x + offset
     metrics = {name: score(pred, test.y) for name, pred in predictions.items()}
+    learning = tuple(learning_curve(models, train, test, seed=seed))
 
     best = fits[chosen]
+    if not isinstance(best, LinearFit):  # select() picks among the storable models, which are linear
+        raise TypeError(f"{chosen} is not a linear model and cannot be stored")
     model = LinearModel(
         bias_ms=best.bias_ms,
         coefficients={f: float(c) for f, c in zip(features, best.coef_ms, strict=True)},
@@ -272,25 +259,30 @@ def fit_and_evaluate(
         target=METHODS[target],
         metrics={
             "target_method": target,
+            "chosen": chosen,
             "n_train": len(train),
             "n_test": len(test),
             "test_fraction": test_fraction,
             "spread_cv": float(np.std(data.y) / np.mean(data.y)),
-            "cv_rmse_ms": cv,
+            "storable": list(storable),
+            "validation": {name: m.to_dict() for name, m in validation.items()},
             "test": {name: m.to_dict() for name, m in metrics.items()},
             "noise_floors": {method: m.to_dict() for method, m in floors.items()},
+            "learning": [p.to_dict() for p in learning],
+            "networks_needed": networks_needed(learning),
         },
     )
     return FitReport(
         model=model,
-        chosen=f"linear ({chosen})",
-        cv_rmse_ms=cv,
+        chosen=chosen,
+        validation=validation,
+        storable=storable,
         metrics=metrics,
         predictions=predictions,
         measured_test=test.y,
         target=target,
         noise_floors=floors,
-        learning=tuple(learning_curve(fitters, train, test, seed=seed)),
+        learning=learning,
         n_train=len(train),
         n_test=len(test),
         spread=float(np.std(data.y) / np.mean(data.y)),
@@ -331,7 +323,7 @@ def evaluate_stored(
         r for r in records if r.repeat == 0 and (test_fraction is None or is_test(r.index, test_fraction))
     ]
     measured = np.array([corrected[r.key] for r in chosen])
-    rows = {f"linear ({table.model.kind})": score([table.model.predict(r.choices) for r in chosen], measured)}
+    rows = {table.model.name: score([table.model.predict(r.choices) for r in chosen], measured)}
     if table.ops:
         rows["LUT sum"] = score([table.lut_sum(r.choices) for r in chosen], measured)
     return rows

@@ -8,24 +8,27 @@ says how many samples the fit needs. Plots use matplotlib's Agg backend
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 
-from lut.fit import FitReport
+from lut.fit import FitReport, LearningPoint, networks_needed
 from lut.metrics import FitMetrics, relative_errors
 from lut.samples import ReadResult
 from lut.table import LatencyTable
+from search_spaces.files import atomic_write
 
 PLOT_PREDICTED = "predicted_vs_measured.png"
 PLOT_ERRORS = "error_histogram.png"
 PLOT_LEARNING = "learning_curve.png"
 
 
-def _row(name: str, m: FitMetrics) -> str:
+def _row(name: str, m: FitMetrics, validation: str | None = None) -> str:
+    first = "" if validation is None else f" {validation} |"
     return (
-        f"| {name} | {m.n} | {m.mape:.2f} | {m.rmse_ms:.4f} | {100 * m.within_5:.0f} | {100 * m.within_10:.0f} "
+        f"| {name} |{first} {m.n} | {m.mape:.2f} | {m.rmse_ms:.4f} | {100 * m.within_5:.0f} | {100 * m.within_10:.0f} "
         f"| {m.spearman:.3f} | {m.kendall:.3f} |"
     )
 
@@ -35,44 +38,70 @@ def metrics_table(
     chosen: str | None = None,
     floors: Mapping[str, FitMetrics] | None = None,
     target: str | None = None,
+    validation: Mapping[str, FitMetrics] | None = None,
+    storable: Sequence[str] | None = None,
 ) -> str:
-    """Markdown table: every predictor on the held-out nets, then the noise floor of each latency reading."""
+    """Markdown table: every predictor on the held-out nets, then the noise floor of each latency reading.
+
+    With `validation`, a first column gives each model's validation MAPE (what chose the stored one);
+    with `storable`, models lut.json cannot store are marked as references."""
+    extra = "" if validation is None else " valid. MAPE % |"
     lines = [
-        "| predictor (held-out nets) | n | MAPE % | RMSE ms | ±5% | ±10% | Spearman | Kendall |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| predictor (held-out nets) |{extra} n | MAPE % | RMSE ms | ±5% | ±10% | Spearman | Kendall |",
+        "|---|---|---|---|---|---|---|---|" + ("" if validation is None else "---|"),
     ]
     for name, metrics in rows.items():
-        lines.append(_row(name + (" **(stored)**" if name == chosen else ""), metrics))
+        mark = " **(stored)**" if name == chosen else ""
+        if storable is not None and validation is not None and name in validation and name not in storable:
+            mark = " (reference: not linear, not storable)"
+        valid = None if validation is None else (f"{validation[name].mape:.2f}" if name in validation else "-")
+        lines.append(_row(name + mark, metrics, valid))
     for method, metrics in (floors or {}).items():
         mark = " **(fitted)**" if method == target else ""
-        lines.append(_row(f"noise floor: retest vs first pass, {method} reading{mark}", metrics))
+        lines.append(_row(f"noise floor: retest vs first pass, {method} reading{mark}", metrics,
+                          None if validation is None else "-"))
     return "\n".join(lines)
 
 
 def fit_table(report: FitReport) -> str:
-    """The held-out table of a fresh fit."""
-    return metrics_table(report.metrics, report.chosen, report.noise_floors, report.target)
+    """The comparison table of a fresh fit: validation MAPE, held-out metrics, noise floors."""
+    return metrics_table(report.metrics, report.chosen, report.noise_floors, report.target, report.validation,
+                         report.storable)
 
 
-def stored_fit_table(model_metrics: Mapping[str, Any], kind: str) -> str:
-    """The same table from the metrics stored in lut.json (no refit)."""
-    rows = {name: FitMetrics.from_dict(data) for name, data in model_metrics.get("test", {}).items()}
+def stored_fit_table(model_metrics: Mapping[str, Any], name: str) -> str:
+    """The same table from the metrics stored in lut.json (no refit), then the stored learning curve."""
+    rows = {n: FitMetrics.from_dict(data) for n, data in model_metrics.get("test", {}).items()}
     floors = {m: FitMetrics.from_dict(data) for m, data in (model_metrics.get("noise_floors") or {}).items()}
-    return metrics_table(rows, f"linear ({kind})", floors, model_metrics.get("target_method"))
+    validation = {n: FitMetrics.from_dict(data) for n, data in (model_metrics.get("validation") or {}).items()}
+    table = metrics_table(rows, name, floors, model_metrics.get("target_method"), validation or None,
+                          model_metrics.get("storable"))
+    points = [LearningPoint(p["model"], p["n_train"], *(math.nan if p.get(k) is None else float(p[k])
+                                                        for k in ("mape", "spearman", "kendall", "within_5")))
+              for p in model_metrics.get("learning") or []]
+    if not points:
+        return table
+    return table + "\n\nLearning curve (held-out, mean of 5 random training subsets):\n\n" + learning_table(
+        points, model_metrics.get("networks_needed") or {})
 
 
-def learning_table(report: FitReport) -> str:
-    kinds = sorted({p.kind for p in report.learning})
-    sizes = sorted({p.n_train for p in report.learning})
-    by = {(p.kind, p.n_train): p for p in report.learning}
-    header = "| training nets | " + " | ".join(f"{k}: MAPE % | {k}: Spearman" for k in kinds) + " |"
+def learning_table(points: Sequence[LearningPoint], needed: Mapping[str, int] | None = None) -> str:
+    """Rows: training-set size; columns: each model's held-out MAPE and Kendall tau (a last row: the
+    networks each model needs, lut.fit.networks_needed)."""
+    kinds = list(dict.fromkeys(p.kind for p in points))
+    sizes = sorted({p.n_train for p in points})
+    by = {(p.kind, p.n_train): p for p in points}
+    header = "| training nets | " + " | ".join(f"{k}: MAPE % | {k}: Kendall" for k in kinds) + " |"
     lines = [header, "|---|" + "---|---|" * len(kinds)]
     for n in sizes:
         cells = []
         for k in kinds:
             p = by.get((k, n))
-            cells += ["", ""] if p is None else [f"{p.mape:.2f}", f"{p.spearman:.3f}"]
+            cells += ["", ""] if p is None else [f"{p.mape:.2f}", f"{p.kendall:.3f}"]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if needed:
+        cells = [cell for k in kinds for cell in (str(needed.get(k, "-")), "")]
+        lines.append("| networks needed (MAPE within 10% of the full split's) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -109,7 +138,7 @@ def _plot(out: Path, report: FitReport) -> None:
     _save(fig, out / PLOT_PREDICTED)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name in (n for n in (report.chosen, "LUT sum, calibrated", "MACs (linear)") if n in report.predictions):
+    for name in (n for n in dict.fromkeys((report.chosen, "LUT sum, calibrated", "MACs (linear)")) if n in report.predictions):
         ax.hist(100 * relative_errors(report.predictions[name], measured), bins=30, alpha=0.5, label=name)
     ax.axvline(0, color="k", linewidth=0.8)
     ax.set(xlabel="prediction error (% of measured)", ylabel="held-out networks")
@@ -117,13 +146,14 @@ def _plot(out: Path, report: FitReport) -> None:
     _save(fig, out / PLOT_ERRORS)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind in sorted({p.kind for p in report.learning}):
+    for kind in dict.fromkeys(p.kind for p in report.learning):
         points = sorted((p for p in report.learning if p.kind == kind), key=lambda p: p.n_train)
-        ax.plot([p.n_train for p in points], [p.spearman for p in points], marker="o", label=f"linear ({kind})")
+        ax.plot([p.n_train for p in points], [p.mape for p in points], marker="o", label=kind)
     if report.noise is not None:
-        ax.axhline(report.noise.spearman, color="k", linestyle="--", linewidth=0.8, label="noise floor (retest)")
+        ax.axhline(report.noise.mape / 2**0.5, color="k", linestyle="--", linewidth=0.8,
+                   label="one measurement's error (retest MAPE / √2)")
     ax.set_xscale("log")
-    ax.set(xlabel="training networks", ylabel="held-out Spearman")
+    ax.set(xlabel="training networks", ylabel="held-out MAPE %")
     ax.legend(fontsize=8)
     _save(fig, out / PLOT_LEARNING)
 
@@ -158,18 +188,21 @@ def render(table: LatencyTable, report: FitReport, read: ReadResult) -> str:
         f"({len(read.records) - repeats} networks, {repeats} measured twice for the noise floor); "
         f"{report.n_train} for training, {report.n_test} held out",
         f"- latency reading fitted: **{report.target}**, {model.target}; chosen as the reading with the lowest "
-        "test-retest MAPE (the noise-floor rows below show every reading)",
+        "test-retest MAPE among the training networks' retests (the noise-floor rows below show every reading, all retests)",
     ]
     if read.problems:
         lines += ["", "Problems in the samples files (those lines were skipped):", ""]
         lines += [f"- {p}" for p in read.problems]
     lines += [
         "",
-        "## Held-out accuracy",
+        "## Latency models compared",
         "",
-        "Every predictor is fitted on the training split only (MACs and params: one scale and offset each).",
-        f"The stored model, **{report.chosen}**, won 5-fold cross-validation on the training split "
-        f"(RMSE ms: " + ", ".join(f"{k} {v:.4f}" for k, v in report.cv_rmse_ms.items()) + f"); ridge alpha {model.alpha:g}.",
+        "Every model is fitted on the training split only (MACs and params: one scale and offset each). "
+        "The validation column is 5-fold cross-validation inside the training split; the stored model, "
+        f"**{report.chosen}**, is the storable (linear in z) model with the lowest validation MAPE, refitted on "
+        f"the whole training split (alpha {model.alpha:g}); the test split only reports. Models marked "
+        "reference are not linear in z: the search's expected latency and RELAX's control variate need "
+        "per-choice coefficients (lut.models).",
         "The noise-floor rows score the second measurement of the same networks against the first. They hold the "
         "measurement noise twice; a perfect model scored against one measurement would show about 1/√2 of their "
         "MAPE, and its rank correlation is capped by that noise as well.",
@@ -184,11 +217,11 @@ def render(table: LatencyTable, report: FitReport, read: ReadResult) -> str:
         "",
         f"![error histogram]({PLOT_ERRORS})",
         "",
-        "## How many samples the fit needs",
+        "## How many networks each model needs",
         "",
-        "Linear models refitted on random subsets of the training split (mean of 5 draws), scored on the same held-out nets.",
+        "Every model refitted on random subsets of the training split (mean of 5 draws), scored on the same held-out nets.",
         "",
-        learning_table(report),
+        learning_table(report.learning, networks_needed(report.learning)),
         "",
         f"![learning curve]({PLOT_LEARNING})",
         "",
@@ -200,8 +233,4 @@ def write_report(out: Path | str, table: LatencyTable, report: FitReport, read: 
     """Write report.md and the three PNGs into the profile directory; return report.md's path."""
     out = Path(out)
     _plot(out, report)
-    path = out / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(table, report, read), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(out / "report.md", render(table, report, read))

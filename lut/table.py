@@ -1,6 +1,6 @@
 """The LUT file (lut.json): per-op latencies, fixed parts and the fitted linear model.
 
-One JSON document per profile (DESIGN.md section 3). It says what was
+One JSON document per profile (docs/design.md#33-lut-and-latency-model-file). It says what was
 measured (space name + signature of its configuration), where and how
 (device, backend, batch size, precision, full measurement context), the
 per-op entries and fixed parts (ms), and the fitted linear model
@@ -12,17 +12,14 @@ refuses a table measured under other conditions and names the field.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from search_spaces.files import finite_number, read_json
+from search_spaces.files import finite_number, read_json, write_json
 
 FORMAT_NAME = "hwnas-lut"
 FORMAT_VERSION = 1
@@ -148,6 +145,11 @@ class LinearModel:
     target: str
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        """The model's row name in the comparison tables (lut.models), e.g. "linear (ridge to LUT)"."""
+        return str(self.metrics.get("chosen") or f"linear ({self.kind})")
+
     def predict(self, choices: Mapping[str, str]) -> float:
         """Predicted latency (ms) of one architecture given its {decision: choice}."""
         return self.bias_ms + sum(self.coefficients.get((d, c), 0.0) for d, c in choices.items())
@@ -195,7 +197,10 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
         fraction = finite_number(checked["test_fraction"], "model metrics test_fraction", LutError)
         if not 0 < fraction < 1:
             raise LutError(f"model metrics test_fraction is {fraction}, not between 0 and 1")
-    for table in ("test", "noise_floors"):
+    if "chosen" in checked and not isinstance(checked["chosen"], str):
+        raise LutError(f"model metrics chosen is {checked['chosen']!r}, not a model name")
+    _check_learning(checked.get("learning", []))
+    for table in ("test", "noise_floors", "validation"):
         rows = checked.get(table) or {}
         if not isinstance(rows, dict):
             raise LutError(f"model metrics {table} is a {type(rows).__name__}, not an object")
@@ -214,6 +219,20 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
         if table in checked:
             checked[table] = rows
     return checked
+
+
+def _check_learning(points: Any) -> None:
+    """The stored learning curve (lut.fit.LearningPoint.to_dict rows) has the shape `lut show` prints."""
+    if not isinstance(points, list):
+        raise LutError(f"model metrics learning is a {type(points).__name__}, not a list")
+    for point in points:
+        if not isinstance(point, dict) or not isinstance(point.get("model"), str) \
+                or not isinstance(point.get("n_train"), int) or isinstance(point.get("n_train"), bool):
+            raise LutError(f"model metrics learning holds {point!r}, not a {{model, n_train, ...}} point")
+        for key in ("mape", "kendall", "within_5"):
+            value = point.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise LutError(f"model metrics learning/{point['model']}/{key} is {value!r}, not a number")
 
 
 @dataclass(frozen=True)
@@ -355,23 +374,8 @@ def _finite(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path | str, data: Mapping[str, Any]) -> None:
-    """Write JSON to `path` via a temporary file in the same folder + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a LUT is meant to be shared
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(_finite(dict(data)), handle, indent=1, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` as JSON that any reader parses (NaN / inf stored as null), atomically."""
+    write_json(path, _finite(dict(data)), indent=1, allow_nan=False)
 
 
 def save(table: LatencyTable, path: Path | str) -> None:

@@ -20,11 +20,12 @@ intervals), `result` (the record, timing modes), `config`, `backends/` (eager, o
 tensorrt: one `Backend.prepare -> Runner` surface; `_ort_probe` says whether an ORT
 provider really loads), `_onnx` (export and parity check), `_device` (device
 strings, why CUDA is unusable), `_context` (versions, NVML), `_mathmode`
-(cudnn.benchmark while measuring, TF32 described).
+(cudnn.benchmark while measuring, TF32 described, `torch_threads`).
 """
 
 from __future__ import annotations
 
+from profilers._mathmode import torch_threads
 from profilers.api import available_backends, check, measure, measure_interleaved
 from profilers.backends import Backend, Runner, get_backend, list_backends, register_backend
 from profilers.config import MeasureConfig
@@ -47,4 +48,5 @@ __all__ = [
     "measure",
     "measure_interleaved",
     "register_backend",
+    "torch_threads",
 ]

@@ -1,6 +1,6 @@
 """What the context record needs from the machine: library versions and NVML readings.
 
-Clocks and temperature are only *read* (DESIGN.md section 5: never touch
+Clocks and temperature are only *read* (docs/design.md#5-measuring-latency: never touch
 clocks, power limits or GPU modes); a GPU that was throttling during a
 measurement shows it in the before/after readings.
 """

@@ -4,9 +4,16 @@
 profiler that sets them and walks away changes the numerics and speed of
 whatever runs next in the process (training on the rank that measured
 latency, say), so `cudnn_benchmark` restores the caller's value. TF32 is never
-changed (DESIGN.md section 5: record, do not touch), only described: an fp32
+changed (docs/design.md#5-measuring-latency: record, do not touch), only described: an fp32
 number from cuDNN with TF32 convolutions is not the same measurement as one
 without.
+
+`torch_threads` is the same discipline for torch's intra-op thread count, the
+one process global that changes CPU latency and training speed alike: the
+profilers time with exactly the threads asked for, and search and training run
+with one thread by default (two OpenMP threads on two cores that other
+processes also use run small convolutions ~20x slower); the caller's count is
+restored after.
 """
 
 from __future__ import annotations
@@ -20,13 +27,25 @@ import torch
 
 @contextlib.contextmanager
 def cudnn_benchmark(enabled: bool = True) -> Iterator[None]:
-    """cuDNN autotuning on while measuring (DESIGN.md section 5); the caller's setting after."""
+    """cuDNN autotuning on while measuring (docs/design.md#5-measuring-latency); the caller's setting after."""
     previous = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = enabled
     try:
         yield
     finally:
         torch.backends.cudnn.benchmark = previous
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with `count` intra-op threads (None: unchanged); the caller's count after."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def torch_math_mode() -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import datetime
 import statistics
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 
 from profilers._context import cpu_load, gpu_state, library_versions
 from profilers._device import device_name, parse_device
-from profilers._mathmode import cudnn_benchmark
+from profilers._mathmode import cudnn_benchmark, torch_threads
 from profilers._timing import HostTimes, time_host, time_rounds, warm_up
 from profilers.backends import PrepareRequest, Runner, check_request, get_backend, list_backends
 from profilers.config import STATISTICS, MeasureConfig
@@ -97,7 +97,7 @@ def measure_interleaved(
     with contextlib.ExitStack() as stack:
         workdir = Path(config.workdir) if config.workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(_torch_threads(threads))
+        stack.enter_context(torch_threads(threads))  # exactly these threads; the caller's after
         if parsed.type == "cuda":
             stack.enter_context(cudnn_benchmark(True))  # restored after: it must not leak into training
         runners: list[Runner] = []
@@ -214,12 +214,3 @@ def _file_safe(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[:80] or "model"
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    """Time with exactly `threads` intra-op threads; restore the caller's setting after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

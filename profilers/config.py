@@ -1,6 +1,6 @@
 """How long and how carefully to time: `MeasureConfig`.
 
-The defaults follow DESIGN.md section 5: warm up for at least 10 runs *and*
+The defaults follow docs/design.md#5-measuring-latency: warm up for at least 10 runs *and*
 300 ms (first calls allocate, autotune and fault pages in), then time in
 rounds until the median is known to +-1% (95% confidence) or the time budget
 is spent. Tests and quick checks shrink the counts; nothing else changes.

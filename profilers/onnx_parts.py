@@ -7,7 +7,9 @@ chain space (ProxylessNAS: stem, one candidate per layer, head) only
 re-arranges a few dozen distinct parts. `OnnxParts` exports each part once,
 keyed by what decides its graph (the caller's name for it, which carries its
 position and choice, its exact input shape, precision, exporter and opset),
-and `chain_models` joins the parts' graphs output to input.
+and `chain_models` joins the parts' graphs output to input. It knows ONNX, not
+search spaces: the space says which parts a network is, in order
+(`search_spaces.base.SearchSpace.chain`), and the search hands them over.
 
 Why the joined model times the same network as a whole export:
 

@@ -2,7 +2,7 @@
 
 A latency number without its device, backend, precision, batch size and
 threads is not comparable to anything, so the record never travels without
-its `MeasurementContext` (DESIGN.md section 3). Everything here is plain JSON
+its `MeasurementContext` (docs/design.md#32-latency-result). Everything here is plain JSON
 through `to_dict()` / `from_dict()`; no pickles.
 """
 
@@ -60,7 +60,7 @@ class LayerTime:
 
 @dataclass(frozen=True)
 class MeasurementContext:
-    """Everything that keys a latency number (DESIGN.md section 5)."""
+    """Everything that keys a latency number (docs/design.md#32-latency-result)."""
 
     device: str
     device_name: str

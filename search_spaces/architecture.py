@@ -1,6 +1,6 @@
 """Records shared by every search space: an architecture, a decision, an op item.
 
-An architecture is plain data (DESIGN.md section 3): it names its space, the
+An architecture is plain data (docs/design.md#31-architecture): it names its space, the
 space version and configuration it was drawn from, and one choice per
 decision. Everything else (the network, the supernet, the feature vector of
 the latency model) is derived from it by the space.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from search_spaces.errors import ArchitectureError
-from search_spaces.files import read_json
+from search_spaces.files import read_json, write_json
 
 _CORE_KEYS = ("space", "space_version", "config", "choices")
 
@@ -34,7 +33,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Architecture:
-    """One point of a search space, as in the JSON document of DESIGN.md section 3.
+    """One point of a search space, as in the JSON document of docs/design.md#31-architecture.
 
     `extra` keeps every other key of the document (name, source, probabilities,
     ...) so that a file read and written again loses nothing.
@@ -85,19 +84,8 @@ class Architecture:
         return cls(str(document["space"]), version, dict(config), dict(choices), extra)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the JSON document atomically (temp file in the same folder, then rename)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(self.to_dict(), stream, indent=2)
-                stream.write("\n")
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        return target
+        """Write the JSON document atomically (`search_spaces.files.write_json`)."""
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Architecture:

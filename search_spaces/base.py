@@ -1,4 +1,4 @@
-"""The one interface every search space offers (DESIGN.md section 3).
+"""The one interface every search space offers (docs/design.md#31-architecture).
 
 A space is a list of named categorical decisions plus a configuration
 (widths, resolution, classes, ...). Sampling, validation, the one-hot

@@ -10,9 +10,17 @@ problem reaches the command line as one line naming the file.
   time. A kill -9 can leave only the *last* line torn; readers drop it, and
   the next append (or resume) truncates the file to its last complete line,
   so the torn line neither stays nor swallows the next record.
+- `atomic_write` / `write_json` / `atomic_rename`: every file (and export
+  folder) hwnas writes replaces the old one in one step, so a reader, a crash or
+  a kill -9 finds the old content or the new, never half of one. The temporary
+  file sits beside the target (same file system: the rename is atomic), is
+  fsynced before the rename, and the folder is fsynced after it, so the rename
+  itself survives a power cut. A failed write leaves no temporary file and
+  raises an `OSError` naming the target (callers turn it into one line).
 - `run_lock`: one process per run folder (`fcntl.flock` on `.lock` in the
   folder, released by the kernel when the process dies, even by kill -9);
-  a second process is refused in one line naming the first one's pid.
+  a second process is refused in one line naming the first one's pid, or
+  waits its turn (`wait=True`). The one lock of hwnas and its benchmarks.
 """
 
 from __future__ import annotations
@@ -22,12 +30,91 @@ import fcntl
 import json
 import math
 import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 LOCK_NAME = ".lock"
+
+
+def atomic_write(path: Path | str, data: bytes | str | Callable[[IO[bytes]], None]) -> Path:
+    """Replace `path` with `data` (bytes, text written as UTF-8, or a function that writes into the
+    open binary file, such as `torch.save`) in one step; its folder is created if missing.
+
+    The temporary file has a unique name beside `path` (concurrent writers, e.g. profile shards,
+    never share one) and the ordinary permissions of a new file (umask applies). On an `OSError`
+    the temporary file is removed and the error is raised again naming `path` (`filename`), so a
+    full disk or a read-only folder reads as a problem with the file the user asked for; any
+    other exception (a Ctrl-C, an object that cannot be saved) also removes it."""
+    target = Path(path)
+    temporary: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary, descriptor = _new_temporary(target)
+        with os.fdopen(descriptor, "wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as error:
+        raise _naming(error, target) from error
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+    _sync_folder(target.parent)
+    return target
+
+
+def write_json(path: Path | str, document: Any, *, indent: int | None = 2, allow_nan: bool = True) -> Path:
+    """`document` as JSON (one trailing newline), written by `atomic_write`."""
+    return atomic_write(path, json.dumps(document, indent=indent, allow_nan=allow_nan) + "\n")
+
+
+def atomic_rename(source: Path | str, target: Path | str) -> None:
+    """Rename `source` to `target` in one step, replacing a file or an empty folder there (same file
+    system), then fsync the folder so the rename survives a power cut: how a staged export folder
+    takes its final name. An `OSError` is raised naming `target`."""
+    try:
+        os.replace(source, target)
+    except OSError as error:
+        raise _naming(error, Path(target)) from error
+    _sync_folder(Path(target).parent)
+
+
+def _new_temporary(target: Path) -> tuple[Path, int]:
+    """A new, empty, uniquely named file beside `target`, opened for writing (mode 0o666 less the umask)."""
+    while True:
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+
+
+def _naming(error: OSError, target: Path) -> OSError:
+    """`error` as an OSError of the same kind (errno: `PermissionError`, ...) whose `filename` is
+    `target`, not the temporary file's name: what a caller reports as 'cannot write TARGET: STRERROR'."""
+    return OSError(error.errno, error.strerror or str(error), str(target))
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it is on disk; skipped where the platform or file system cannot."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def read_json(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "",
@@ -186,16 +273,7 @@ def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
         return
     read = read_jsonl(path, error)
     kept = [record for index, (_, record) in enumerate(read.records) if keep(index, record)]
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(record) + "\n" for record in kept))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def wait_while_locked(folder: Path | str, *, name: str = LOCK_NAME, on_wait: Callable[[str], None] | None = None) -> None:
@@ -223,11 +301,13 @@ def wait_while_locked(folder: Path | str, *, name: str = LOCK_NAME, on_wait: Cal
 
 @contextlib.contextmanager
 def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run folder",
-             name: str = LOCK_NAME) -> Iterator[Path]:
+             name: str = LOCK_NAME, wait: bool = False) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) while the block runs.
 
     A second process asking for the same lock (`name`, one per folder unless the caller splits
-    the work, as profile shards do) is refused at once with `error`, naming the holder's pid. The
+    the work, as profile shards do) is refused at once with `error`, naming the holder's pid;
+    with `wait` it waits for the holder instead (writers taking turns at one shared file, such as
+    a benchmark's results that several processes fill). The
     kernel drops the lock when the holder exits or is killed, so a stale lock file never blocks a
     later run. A folder this call created is removed again if the block leaves nothing else in it
     (a run refused before its first file)."""
@@ -238,7 +318,7 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             refusal = error(f"{what} {folder} is in use by another hwnas process (pid {holder}); wait for it to "

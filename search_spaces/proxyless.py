@@ -1,4 +1,4 @@
-"""The ProxylessNAS MBConv space (DESIGN.md section 6; Cai et al. 2019, UNAS Sec. 4.2).
+"""The ProxylessNAS MBConv space (docs/design.md#61-spaces; Cai et al. 2019, UNAS Sec. 4.2).
 
 Stem conv 3x3/2, a fixed MBConv (expand 1, kernel 3), six stages of 4,4,4,4,4,1
 searchable layers with strides 2,2,2,1,2,1, a 1x1 feature-mix conv, global

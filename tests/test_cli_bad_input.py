@@ -21,7 +21,7 @@ import pytest
 
 from cli_contract import refused, run_cli, snapshot
 from hwnas.cli import main
-from hwnas.cli.profile import precision_note
+from hwnas.cli.profile_device import precision_note
 from hwnas.cli.profile_device import collapse_warning
 from hwnas.search.loop import read_metrics
 from hwnas.search.rundir import RunDirectory

@@ -55,11 +55,15 @@ def test_lut_fit_show_eval_predict(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "LUT sum, calibrated" in captured.out and "noise floor" in captured.out
     table = load(out)
     assert table.model is not None and (out / "report.md").exists() and (out / "learning_curve.png").exists()
-    assert table.model.metrics["test"][f"linear ({table.model.kind})"]["spearman"] > 0.9
+    assert table.model.metrics["test"][table.model.name]["spearman"] > 0.9
 
     assert main(["lut", "show", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "backend eager, batch 1, precision fp32" in shown and "(stored)" in shown
+    assert "backend eager, batch 1, precision fp32" in shown and f"{table.model.name} **(stored)**" in shown
+    for name in ("linear (ridge)", "linear (ridge to LUT)", "LUT sum, calibrated", "linear + adjacent pairs",
+                 "gradient boosting"):  # the comparison: every model with its validation MAPE, and the curve
+        assert f"| {name}" in shown and f"{name}: MAPE %" in shown
+    assert "valid. MAPE %" in shown and "networks needed" in shown and "(reference: not linear" in shown
 
     assert main(["lut", "eval", str(out)]) == 0
     assert "LUT sum" in capsys.readouterr().out

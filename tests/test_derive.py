@@ -91,8 +91,8 @@ def test_the_most_accurate_candidate_within_the_target_wins() -> None:
 
 
 def test_a_finished_search_resumed_with_more_candidates_derives_again(tmp_path: Path) -> None:
-    config = SearchConfig(space="proxyless", space_config=SPACE, dataset="digits", data_limit=300, estimator="gdas",
-                          latency_estimator="none", steps=3, warmup_steps=1, batch_size=16, progress=False)
+    config = SearchConfig.from_flat(space="proxyless", space_config=SPACE, dataset="digits", data_limit=300, estimator="gdas",
+                                    latency_estimator="none", steps=3, warmup_steps=1, batch_size=16, progress=False)
     first = run_search(config, tmp_path / "run", measure_final=False)
     assert not (tmp_path / "run" / DERIVATION_FILE).exists()
     metrics = read_metrics(tmp_path / "run")

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from estimator_toys import enumerate_architectures
 from hwnas.estimators import ArchitectureDistribution, sample_hard, sample_relaxed
-from hwnas.estimators.evaluation import torch_threads
-from hwnas.estimators.exact import enumerate_architectures
 from hwnas.estimators.gumbel import conditional_perturbation, invert_conditional, log_exponential_noise, perturb
+from profilers import torch_threads
 
 
 

@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise
 from hwnas.estimators import (
     LinearSurrogate,
     LinearTemperature,
@@ -20,9 +21,7 @@ from hwnas.estimators import (
     sample_relaxed,
     straight_through_gumbel,
 )
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient
-from hwnas.estimators.toy import ToyProblem
+from profilers import torch_threads
 
 N = 20_000
 

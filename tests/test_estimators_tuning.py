@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures
 from hwnas.estimators import LinearSurrogate, VarianceTuner, relax, sample_relaxed
-from hwnas.estimators.exact import enumerate_architectures
-from hwnas.estimators.toy import ToyProblem
 
 
 def _problem():

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise
 from hwnas.estimators import LinearSurrogate, moving_average_baselines, rebar, reinforce, relax, sample_hard, sample_relaxed
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient
 from hwnas.estimators.score_function import control_variate_surrogate
-from hwnas.estimators.toy import ToyProblem
+from profilers import torch_threads
 
 
 @pytest.fixture(autouse=True)

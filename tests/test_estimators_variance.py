@@ -13,11 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise
 from hwnas.estimators import LinearSurrogate, VarianceTuner, moving_average_baselines, reinforce, relax, sample_hard, sample_relaxed
-from hwnas.estimators.evaluation import per_sample_gradients, summarise, torch_threads
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient
-from hwnas.estimators.toy import ToyProblem
 from hwnas.estimators.tuning import gradient_estimate, second_moment
+from profilers import torch_threads
 
 N = 20_000
 

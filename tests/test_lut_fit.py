@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from lut.errors import LutError
 from lut.fit import (
+    LearningPoint,
     design_matrix,
     evaluate_stored,
     features_from_names,
     fit_and_evaluate,
-    fit_ridge,
-    fit_ridge_to_lut,
+    is_test,
+    networks_needed,
+    out_of_fold,
 )
+from lut.models import adjacent_pairs, fit_calibrated_lut, fit_ridge, fit_ridge_to_lut, pair_matrix
 from lut.metrics import score
 from lut.samples import SampleRecord
 from lut.table import Conditions, FixedEntry, LatencyTable, OpEntry
@@ -28,8 +33,10 @@ def _truth(rng: np.random.Generator) -> dict[tuple[str, str], float]:
     return {f: float(rng.uniform(0.1, 1.0)) for f in FEATURES}
 
 
-def _records(n: int, truth: dict[tuple[str, str], float], *, noise: float, drift: float, seed: int = 0, retest: int = 0) -> list[SampleRecord]:
-    """Nets with latency 1 + sum truth, measured in blocks of 5 whose machine speed drifts by `drift`."""
+def _records(n: int, truth: dict[tuple[str, str], float], *, noise: float, drift: float, seed: int = 0, retest: int = 0,
+             pair_ms: float = 0.0) -> list[SampleRecord]:
+    """Nets with latency 1 + sum truth (+ pair_ms for every two adjacent decisions that both chose "c"),
+    measured in blocks of 5 whose machine speed drifts by `drift`."""
     rng = np.random.default_rng(seed)
     archs = [{d: str(rng.choice(c)) for d, c in DECISIONS.items()} for _ in range(n)]
     jobs = [(i, 0) for i in range(n)] + [(i, 1) for i in range(retest)]
@@ -38,7 +45,9 @@ def _records(n: int, truth: dict[tuple[str, str], float], *, noise: float, drift
         factor = float(np.exp(rng.normal(0, drift)))
         block = f"0-{start}"
         for index, repeat in jobs[start : start + 5]:
-            true_ms = 1.0 + sum(truth[(d, c)] for d, c in archs[index].items())
+            chosen = list(archs[index].values())
+            true_ms = 1.0 + sum(truth[(d, c)] for d, c in archs[index].items()) + pair_ms * sum(
+                a == b == "c" for a, b in zip(chosen, chosen[1:]))
             ms = true_ms * factor * float(np.exp(rng.normal(0, noise)))
             records.append(
                 SampleRecord(index, repeat, block, {"choices": archs[index]}, ms, 3.0 * factor,
@@ -87,7 +96,8 @@ def test_fit_and_evaluate_on_a_known_linear_truth() -> None:
     assert linear.spearman > 0.95 and linear.mape < 3.0
     assert linear.spearman > report.metrics["params (linear)"].spearman
     assert set(report.metrics) == {"linear (ridge)", "linear (ridge to LUT)", "LUT sum", "LUT sum, calibrated",
-                                   "MACs (linear)", "params (linear)"}
+                                   "linear + adjacent pairs", "gradient boosting", "MACs (linear)", "params (linear)"}
+    assert set(report.validation) == set(report.metrics) - {"LUT sum", "MACs (linear)", "params (linear)"}
     # the noise floor is the retest pass scored against the first pass, drift-corrected
     corrected = dict(zip([r.key for r in records], latencies(records, "block")))
     first = [corrected[(i, 0)] for i in range(20)]
@@ -96,7 +106,7 @@ def test_fit_and_evaluate_on_a_known_linear_truth() -> None:
     assert report.noise_floors["raw"].mape > report.noise.mape
     assert max(p.n_train for p in report.learning) == report.n_train
     stored = report.model
-    assert stored.metrics["n_test"] == report.n_test and stored.kind in ("ridge", "ridge to LUT")
+    assert stored.metrics["n_test"] == report.n_test and stored.kind in ("ridge", "ridge to LUT", "LUT sum, calibrated")
     arch = records[0].choices
     z = design_matrix([arch], FEATURES)[0]
     assert stored.predict(arch) == pytest.approx(stored.bias_ms + sum(stored.coefficients[f] * z[j] for j, f in enumerate(FEATURES)))
@@ -139,3 +149,70 @@ def test_cost_table_adds_up_to_whole_network_counts() -> None:
     for arch in archs:
         model = space.build(arch)
         assert costs.counts(arch.choices, model, space) == (count_macs(model, space.input_shape(1)), count_params(model))
+
+
+def test_adjacent_pair_terms_match_a_loop() -> None:
+    rng = np.random.default_rng(6)
+    archs = [{d: str(rng.choice(c)) for d, c in DECISIONS.items()} for _ in range(15)]
+    z = design_matrix(archs, FEATURES)
+    pairs = adjacent_pairs(FEATURES)
+    assert len(pairs) == len(DECISIONS) - 1
+    columns = [((f"d{i}", a), (f"d{i + 1}", b)) for i in range(len(DECISIONS) - 1) for a in "abc" for b in "abc"]
+    expected = np.array([[float(arch[d1] == c1 and arch[d2] == c2) for (d1, c1), (d2, c2) in columns] for arch in archs])
+    assert np.array_equal(pair_matrix(z, pairs), expected)
+
+
+def test_calibrated_lut_is_the_lut_sum_with_one_scale_and_offset() -> None:
+    rng = np.random.default_rng(7)
+    op_ms = rng.uniform(0.1, 1.0, len(FEATURES))
+    z = design_matrix([{d: str(rng.choice(c)) for d, c in DECISIONS.items()} for _ in range(40)], FEATURES)
+    y = rng.uniform(2.0, 5.0, 40)
+    scale, offset = np.polyfit(0.7 + z @ op_ms, y, 1)
+    fit = fit_calibrated_lut(z, y, op_ms, 0.7)
+    assert fit.predict(z) == pytest.approx(scale * (0.7 + z @ op_ms) + offset, rel=1e-9)
+    assert fit.coef_ms == pytest.approx(scale * op_ms)
+
+
+def test_validation_predicts_each_training_net_from_the_other_folds() -> None:
+    rng = np.random.default_rng(8)
+    z = design_matrix([{d: str(rng.choice(c)) for d, c in DECISIONS.items()} for _ in range(30)], FEATURES)
+    y = rng.uniform(2.0, 5.0, 30)
+    from sklearn.model_selection import KFold  # noqa: PLC0415
+
+    expected = np.empty(30)
+    for train, valid in KFold(n_splits=5, shuffle=True, random_state=0).split(z):
+        expected[valid] = fit_ridge(z[train], y[train]).predict(z[valid])
+    assert out_of_fold(fit_ridge, z, y) == pytest.approx(expected)
+
+
+def test_interactions_are_found_but_only_a_linear_model_is_stored() -> None:
+    truth = _truth(np.random.default_rng(9))
+    records = _records(160, truth, noise=0.005, drift=0.0, seed=9, retest=10, pair_ms=0.8)
+    report = fit_and_evaluate(records, FEATURES, _table(truth, 1.0), test_fraction=0.25)
+    pairs = "linear + adjacent pairs"
+    assert report.validation[pairs].mape < 0.5 * report.validation["linear (ridge to LUT)"].mape
+    assert report.metrics[pairs].mape < 0.5 * report.metrics["linear (ridge to LUT)"].mape
+    assert report.chosen in report.storable and pairs not in report.storable
+    assert report.chosen == min(report.storable, key=lambda name: report.validation[name].mape)
+    assert report.model.metrics["chosen"] == report.model.name == report.chosen
+
+
+def test_test_split_targets_cannot_change_what_is_stored() -> None:
+    truth = _truth(np.random.default_rng(10))
+    records = _records(120, truth, noise=0.02, drift=0.1, seed=10, retest=15)
+    rng = np.random.default_rng(11)
+    factors = {r.key: float(rng.uniform(0.3, 3.0)) for r in records}  # first passes and retests alike
+    moved = [replace(r, latency_ms=r.latency_ms * factors[r.key]) if is_test(r.index, 0.25) else r for r in records]
+    assert any(a != b for a, b in zip(records, moved))
+    first, second = (fit_and_evaluate(rs, FEATURES, _table(truth, 0.9), test_fraction=0.25) for rs in (records, moved))
+    assert first.metrics != second.metrics  # the test rows did see the change ...
+    for key in ("chosen", "target_method", "validation", "n_train"):  # ... nothing that chose the model did
+        assert first.model.metrics[key] == second.model.metrics[key]
+    assert (first.model.bias_ms, first.model.coefficients, first.model.kind, first.model.alpha) == (
+        second.model.bias_ms, second.model.coefficients, second.model.kind, second.model.alpha)
+
+
+def test_networks_needed_is_the_first_size_near_the_final_error() -> None:
+    points = [LearningPoint("a", n, mape, 0.0) for n, mape in ((10, 5.0), (20, 2.3), (40, 2.05), (80, 2.0))]
+    points += [LearningPoint("b", n, mape, 0.0) for n, mape in ((10, 1.0), (20, 1.0), (40, 1.0), (80, 1.0))]
+    assert networks_needed(points) == {"a": 40, "b": 10}

@@ -46,7 +46,7 @@ def test_profile_writes_every_file_and_refuses_other_settings(tmp_path: Path) ->
     assert table.model is not None and table.space_signature == space.signature()
     assert len(table.ops) == len(space.feature_names()) and [e.name for e in table.fixed] == ["stem", "head"]
     report = (tmp_path / "report.md").read_text()
-    assert "noise floor" in report and "LUT sum, calibrated" in report and "How many samples" in report
+    assert "noise floor" in report and "LUT sum, calibrated" in report and "How many networks each model needs" in report and "Latency models compared" in report
     for field, change in (("batch_size", {"batch_size": 2}), ("precision", {"precision": "fp16"}),
                           ("seed", {"seed": 1}), ("space_signature", {"space_config": {**TINY_SPACE, "resolution": 32}})):
         with pytest.raises(LutError, match=f"^{field} differs"):

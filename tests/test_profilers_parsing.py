@@ -25,6 +25,18 @@ def test_engine_precision_counts_layer_output_formats() -> None:
     assert engine_precision(json.dumps(layers)) == "fp16: 2 layers, fp32: 1 layers"
 
 
+def test_engine_precision_reads_tensorrt_11s_split_format_and_data_type() -> None:
+    """TensorRT 11's inspector splits 10.x's "Format/Datatype" into "Format" and "DataType" (NVIDIA's
+    10.x-to-11.x IEngineInspector migration page); either field may name the precision."""
+    layers = {"Layers": [
+        {"Name": "conv1", "Outputs": [{"Name": "a", "Format": "Row major linear format (kLINEAR)", "DataType": "Half"}]},
+        {"Name": "conv2", "Outputs": [{"Name": "b", "Format": "Channel major FP16 format where channel % 8 == 0",
+                                       "DataType": "Half"}]},
+        {"Name": "head", "Outputs": [{"Name": "c", "Format": "Row major linear format (kLINEAR)", "DataType": "Float"}]},
+    ]}
+    assert engine_precision(json.dumps(layers)) == "fp16: 2 layers, fp32: 1 layers"
+
+
 def test_engine_precision_without_detail_says_unknown() -> None:
     assert engine_precision(json.dumps({"Layers": ["0", "1"]})).startswith("unknown")
     assert engine_precision("not json").startswith("unknown")

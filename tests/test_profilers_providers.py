@@ -7,8 +7,6 @@ exactly the case the probe exists for. No mocks: real sessions, real files.
 from __future__ import annotations
 
 import os
-import threading
-from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -17,7 +15,7 @@ import torch
 import profilers
 from profilers import MeasureConfig, ProfilerError
 from profilers.backends._ort_probe import failure_cause, native_stderr, provider_unusable_reason
-from profilers.backends.tensorrt import ShapeRange, _atomic_write
+from profilers.backends.tensorrt import ShapeRange
 
 
 def test_the_cpu_provider_loads() -> None:
@@ -52,18 +50,6 @@ def test_ort_on_cuda_is_refused_in_one_line_before_any_work() -> None:
     with pytest.raises(ProfilerError) as error:
         profilers.measure(torch.nn.Identity(), backend="ort", device="cuda", config=MeasureConfig())
     assert "\n" not in str(error.value)
-
-
-def test_timing_cache_writes_never_share_a_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "tensorrt-timing.cache"
-    payloads = [bytes([index]) * 200_000 for index in range(8)]
-    threads = [threading.Thread(target=_atomic_write, args=(target, payload)) for payload in payloads]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert target.read_bytes() in payloads  # one writer's whole file, never a mix
-    assert [path.name for path in tmp_path.iterdir()] == [target.name]  # no temporary file left
 
 
 def test_fixed_shape_range() -> None:

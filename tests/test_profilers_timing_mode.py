@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from profilers import LatencyResult, MeasureConfig, measure
-from profilers._mathmode import cudnn_benchmark, torch_math_mode
+from profilers._mathmode import cudnn_benchmark, torch_math_mode, torch_threads
 from profilers.result import TIMING_MODES
 from test_profilers_measure import FAST, SHAPE, tiny_net
 
@@ -62,3 +62,19 @@ def test_cudnn_benchmark_is_restored_and_tf32_described() -> None:
     finally:
         torch.backends.cudnn.benchmark = previous
     assert "cuDNN fp32 conv: " in torch_math_mode() and "cuBLAS fp32 matmul: " in torch_math_mode()
+
+
+def test_torch_threads_sets_the_count_for_the_block_and_restores_the_callers() -> None:
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with torch_threads(None):  # None: the caller's count, untouched
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), torch_threads(1):
+            raise RuntimeError("an error in the block restores it too")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -85,6 +85,31 @@ def test_locks_of_other_names_do_not_conflict_and_a_fresh_folder_is_cleaned(tmp_
     assert (tmp_path / "q" / "metrics.jsonl").exists()
 
 
+HOLD_BRIEFLY = (
+    "import pathlib, sys, time\n"
+    "from search_spaces.files import run_lock\n"
+    "with run_lock(sys.argv[1], RuntimeError, name='.results.json.lock'):\n"
+    "    print('locked', flush=True)\n"
+    "    time.sleep(0.5)\n"
+    "    pathlib.Path(sys.argv[1], 'released').write_text('')\n"
+)
+
+
+def test_a_waiting_lock_takes_its_turn_after_the_holder(tmp_path: Path) -> None:
+    """`wait=True` (a benchmark's shared results file): no refusal, the lock once the holder leaves."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_BRIEFLY, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LutError, match=f"pid {holder.pid}"):
+            with run_lock(tmp_path, LutError, name=".results.json.lock"):
+                pass
+        with run_lock(tmp_path, LutError, name=".results.json.lock", wait=True):
+            assert (tmp_path / "released").exists()  # the holder had left its block
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _profile_argv(out: Path, samples: int) -> list[str]:
     argv = ["profile", "--device", "cpu", "--input-size", "28", "--samples", str(samples), "--skip-ops",
             "--block-size", "2", "--time-per-net", "0.05", "--out", str(out)]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from hwnas.cli import build_parser, main
-from hwnas.cli.search import config_from_args
+from hwnas.cli.search import config_from_args, flag_of
+from hwnas.errors import UsageError
 from hwnas.search import SearchConfig
+from hwnas.search.config import PATHS
 
 TINY = [
     "--data", "digits", "--data-limit", "300", "--backend", "eager", "--lut", "none", "--latency-target", "0.5",
@@ -20,12 +21,56 @@ TINY = [
 ]
 
 
-def test_cli_defaults_are_the_config_defaults() -> None:
-    args = build_parser().parse_args(["search"])
-    from_cli = config_from_args(args)
-    defaults = SearchConfig()
-    differ = [f.name for f in fields(SearchConfig) if getattr(from_cli, f.name) != getattr(defaults, f.name)]
-    assert differ == ["progress"] or differ == []
+def _config(*flags: str) -> SearchConfig:
+    return config_from_args(build_parser().parse_args(["search", *flags]))
+
+
+def test_the_parser_builds_the_config_with_its_defaults() -> None:
+    """No defaults of its own: `hwnas search` alone is `SearchConfig()` (with progress bars, as the CLI shows them)."""
+    assert _config() == SearchConfig()
+    assert _config("--no-progress") == SearchConfig.from_flat(progress=False)
+
+
+NOT_FLAGS = {"data.val_fraction", "data.test_fraction", "estimator.rebar_eta", "estimator.conditional",
+             "estimator.baseline_decay", "estimator.gen_lambda", "latency.measure_budget_s",
+             "latency.conditions.cuda_graphs", "loop.w_momentum", "loop.w_weight_decay", "loop.arch_weight_decay",
+             "loop.torch_threads"}
+"""Config fields the CLI does not expose (the papers' constants and the library's knobs)."""
+
+
+def test_every_flag_reaches_its_field_and_every_field_has_a_flag_or_is_library_only() -> None:
+    build_parser()  # registers the flag of every field
+    flagged = {path for path in PATHS if flag_of(path) != path}
+    assert flagged | NOT_FLAGS == set(PATHS) and not flagged & NOT_FLAGS
+    numbers = {"--data-limit": 7, "--image-size": 20, "--test-renders": 3, "--amended-eta": 0.3, "--egs-samples": 5,
+               "--tune-variance-lr": 0.5, "--latency-weight": 0.25, "--latency-beta": 2.5, "--latency-batch-size": 4,
+               "--threads": 2, "--steps": 9, "--warmup-steps": 4, "--batch-size": 16, "--arch-batch-size": 64,
+               "--derive-candidates": 3, "--w-lr": 0.01, "--arch-lr": 0.02, "--seed": 5, "--checkpoint-every": 7,
+               "--checkpoint-seconds": 30.0, "--latency-target": 2.5}
+    words = {"--space": "darts", "--data": "mnist", "--estimator": "gdas", "--darts-order": "first",
+             "--latency-estimator": "reinforce", "--objective": "val", "--tune-variance": "none",
+             "--latency-penalty": "power", "--latency-device": "cpu", "--backend": "eager", "--precision": "fp16",
+             "--latency-timing": "inline", "--lut": "profiles/x", "--device": "cpu", "--weight-sharing": "independent",
+             "--supernet-batchnorm": "shared", "--supernet-rule": "fair"}
+    for flag, value in {**numbers, **words}.items():
+        path = next(p for p in PATHS if flag_of(p) == flag)
+        assert _config(flag, str(value)).get(path) == value, flag
+    assert _config("--tau", "2", "0.5").temperatures == (2.0, 0.5)
+    assert _config("--space-option", "C=8").data.space_config == {"C": 8}
+    assert _config("--warmup-epochs", "1.5").loop.warmup_epochs == 1.5
+    assert _config("--latency-device", "cuda:0").latency.conditions.batch_size == 32
+    assert _config("--latency-estimator", "none", "--latency-target", "3").latency.target_ms is None
+
+
+def test_a_refused_field_is_named_by_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """The config names the field; the CLI says the flag, in one line."""
+    with pytest.raises(UsageError, match=r"^estimator.egs_samples \(M\) must be >= 1"):
+        SearchConfig.from_flat(egs_samples=0)
+    assert main(["search", "--estimator", "snas", "--darts-order", "second"]) == 2
+    assert capsys.readouterr().err == ("hwnas search: error: --darts-order second applies to --estimator darts only, "
+                                       "not snas\n")
+    assert main(["search", "--tune-variance", "eta", "--tune-variance-lr", "-1"]) == 2
+    assert capsys.readouterr().err == "hwnas search: error: --tune-variance-lr must be a positive number, got -1.0\n"
 
 
 def test_tiny_run_writes_every_file_and_reports_latency(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,44 +3,63 @@ the CLI turns flags into the same configuration and refuses mistakes with exit c
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hwnas.cli._options import parse_options
 from hwnas.errors import UsageError
-from hwnas.search import SearchConfig
-from hwnas.search.config import ESTIMATORS, SAMPLING_ESTIMATORS
+from hwnas.search import SearchConfig, get_strategy, list_strategies
+from hwnas.search.latency import LatencyConditions
+
+SAMPLING = [name for name in list_strategies() if get_strategy(name).samples]
 
 
-@pytest.mark.parametrize("estimator", SAMPLING_ESTIMATORS)
+def test_the_sampling_strategies_are_the_single_path_ones() -> None:
+    assert SAMPLING == ["gdas", "snas", "reinforce", "rebar"]
+
+
+@pytest.mark.parametrize("estimator", SAMPLING)
 @pytest.mark.parametrize("latency", ["relax", "reinforce", "expected", "none"])
 def test_sampling_estimators_accept_every_latency_estimator(estimator: str, latency: str) -> None:
-    config = SearchConfig(estimator=estimator, latency_estimator=latency, latency_target_ms=2.0)
+    config = SearchConfig.from_flat(estimator=estimator, latency_estimator=latency, latency_target_ms=2.0)
     assert config.measures_latency == (latency in ("relax", "reinforce"))
 
 
-@pytest.mark.parametrize("estimator", sorted(set(ESTIMATORS) - set(SAMPLING_ESTIMATORS)))
+@pytest.mark.parametrize("estimator", sorted(set(list_strategies()) - set(SAMPLING)))
 def test_measured_latency_needs_a_sampled_architecture(estimator: str) -> None:
-    with pytest.raises(UsageError, match="use --latency-estimator expected") as error:
-        SearchConfig(estimator=estimator, latency_estimator="relax", latency_target_ms=2.0)
+    with pytest.raises(UsageError, match="use estimator.latency expected") as error:
+        SearchConfig.from_flat(estimator=estimator, latency_estimator="relax", latency_target_ms=2.0)
     assert "\n" not in str(error.value)
-    SearchConfig(estimator=estimator, latency_estimator="expected", latency_target_ms=2.0)
+    SearchConfig.from_flat(estimator=estimator, latency_estimator="expected", latency_target_ms=2.0)
 
 
 def test_unknown_names_and_misplaced_options_are_refused() -> None:
-    with pytest.raises(UsageError, match="--estimator 'enas' is unknown"):
-        SearchConfig(estimator="enas")
-    with pytest.raises(UsageError, match="--darts-order amended applies to --estimator darts only"):
-        SearchConfig(estimator="rebar", darts_order="amended")
-    with pytest.raises(UsageError, match="--latency-target must be positive"):
-        SearchConfig(latency_target_ms=-1.0)
-    with pytest.raises(UsageError, match="egs-samples"):
-        SearchConfig(estimator="egs", latency_estimator="none", egs_samples=0)
+    with pytest.raises(UsageError, match="estimator.accuracy 'enas' is unknown"):
+        SearchConfig.from_flat(estimator="enas")
+    with pytest.raises(UsageError, match="estimator.darts_order amended applies to estimator.accuracy darts only"):
+        SearchConfig.from_flat(estimator="rebar", darts_order="amended")
+    with pytest.raises(UsageError, match="latency.target_ms must be positive"):
+        SearchConfig.from_flat(latency_target_ms=-1.0)
+    with pytest.raises(UsageError, match="egs_samples"):
+        SearchConfig.from_flat(estimator="egs", latency_estimator="none", egs_samples=0)
+
+
+def test_config_json_holds_the_nested_form_and_the_flat_one_still_reads() -> None:
+    config = SearchConfig.from_flat(estimator="gdas", latency_target_ms=2.0, steps=7, supernet_rule="fair", tau_start=2.0)
+    nested = json.loads(json.dumps(config.to_dict()))
+    assert nested["estimator"]["accuracy"] == "gdas" and nested["latency"]["conditions"]["backend"] == "ort"
+    assert SearchConfig.from_dict(nested) == config
+    flat = config.flat()  # what config.json held before the sections, and a checkpoint's identity
+    assert flat["estimator"] == "gdas" and flat["latency_backend"] == "ort" and flat["supernet_rule"] == "fair"
+    assert SearchConfig.from_dict(flat) == config
+    assert config.latency.conditions == LatencyConditions("cpu", "ort", 1, "fp32", 1)
 
 
 def test_temperature_defaults_follow_the_papers() -> None:
-    assert SearchConfig(estimator="gdas").temperatures == (10.0, 0.1)
-    assert SearchConfig(estimator="rebar").temperatures == (0.4, 0.4)
-    assert SearchConfig(estimator="gdas", tau_start=10.0, tau_end=1.0).temperatures == (10.0, 1.0)
+    assert SearchConfig.from_flat(estimator="gdas").temperatures == (10.0, 0.1)
+    assert SearchConfig.from_flat(estimator="rebar").temperatures == (0.4, 0.4)
+    assert SearchConfig.from_flat(estimator="gdas", tau_start=10.0, tau_end=1.0).temperatures == (10.0, 1.0)
 
 
 def test_space_options_parse_json_values() -> None:

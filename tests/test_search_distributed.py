@@ -31,9 +31,9 @@ def _worker(rank: int, port: int, out: str) -> None:
     LatencyOracle.measure_sample = lambda self, arch: fake_measure(self, arch, None)  # the per-sample path (ORT parts)
     seen, status_line = [], search_loop.status_line
     search_loop.status_line = lambda record, target: (seen.append(record.get("sampled")), status_line(record, target))[1]
-    config = SearchConfig(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
-                          latency_estimator="relax", latency_target_ms=2.5, steps=5, warmup_steps=1, batch_size=8,
-                          progress=False, seed=rank)  # a different seed per rank must not matter: rank 0 decides
+    config = SearchConfig.from_flat(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
+                                    latency_estimator="relax", latency_target_ms=2.5, steps=5, warmup_steps=1, batch_size=8,
+                                    progress=False, seed=rank)  # a different seed per rank must not matter: rank 0 decides
     result = run_search(config, Path(out) / "run", measure_final=False)
     Path(out, f"rank{rank}.json").write_text(json.dumps({"sampled": seen, "final": result.arch.choices,
                                                          "probabilities": result.probabilities, "timed": len(calls)}))

@@ -44,7 +44,7 @@ def _config(space: str, estimator: str, order: str, latency: str, **changes: obj
         objective="gen",
     )
     base.update(changes)
-    return SearchConfig(**base)  # type: ignore[arg-type]
+    return SearchConfig.from_flat(**base)  # type: ignore[arg-type]
 
 
 def _fitted_surrogate(config: SearchConfig, data: DataSplits):

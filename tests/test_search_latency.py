@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from estimator_toys import ToyProblem, enumerate_architectures, exact_gradient, per_sample_gradients, summarise
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, relax, sample_relaxed
 from hwnas.estimators.delayed import pending_relax
-from hwnas.estimators.evaluation import per_sample_gradients, summarise
-from hwnas.estimators.exact import enumerate_architectures, exact_gradient
-from hwnas.estimators.toy import ToyProblem
 
 N = 20_000
 
@@ -100,7 +98,7 @@ def _search_config(**changes: object) -> SearchConfig:
                 latency_estimator="relax", latency_target_ms=0.5, steps=5, warmup_steps=1, batch_size=8,
                 latency_backend="ort", measure_budget_s=0.02, progress=False, latency_timing="worker")
     base.update(changes)
-    return SearchConfig(**base)  # type: ignore[arg-type]
+    return SearchConfig.from_flat(**base)  # type: ignore[arg-type]
 
 
 def test_timing_is_in_line_where_a_worker_would_share_the_training_device():
@@ -183,7 +181,8 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
     """The first-order eta path gives, for the same draw, the gradient the untuned step gives at that eta."""
     from hwnas.estimators import MovingAverageBaseline, VarianceTuner
     from hwnas.search.loop import space_for_data
-    from hwnas.search.steps import STEPS, ArchContext
+    from hwnas.search.steps import ArchContext
+    from hwnas.search.strategies import get_strategy
     from hwnas.search.terms import AccuracyTerm
     from hwnas.datasets import load_dataset
 
@@ -198,10 +197,10 @@ def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
     for tuner in (None, VarianceTuner(0.4, 0.8, lr=0.1, tune_tau=False)):
         logits = {d.name: (0.1 * torch.arange(len(d.choices), dtype=torch.float32)).requires_grad_(True) for d in space.decisions}
         term = AccuracyTerm(net, "gen", 0.5, (images[:8], labels[:8]), (images[8:], labels[8:]))
-        ctx = ArchContext(config.replace(rebar_eta=0.8), net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
+        ctx = ArchContext(config.replace(rebar_eta=0.8).estimator, net, logits, term, None, 0.4, 0.0, (images[:8], labels[:8]),
                           MovingAverageBaseline(), tuner)
         torch.manual_seed(5)
-        surrogate, _ = STEPS["rebar"](ctx, ArchitectureDistribution(logits))
+        surrogate, _ = get_strategy("rebar").surrogate(ctx, ArchitectureDistribution(logits))
         gradients.append(torch.autograd.grad(surrogate, list(logits.values())))
     for untuned, tuned in zip(*gradients, strict=True):
         torch.testing.assert_close(tuned, untuned, rtol=1e-4, atol=1e-6)

@@ -41,9 +41,9 @@ def _trajectory(run: Path) -> list[dict]:
 def test_sigterm_mid_search_then_resume_matches_the_uninterrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LatencyOracle, "measure", _fake_measure)
     monkeypatch.setattr(LatencyOracle, "measure_sample", _fake_measure_sample)
-    config = SearchConfig(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
-                          latency_estimator="relax", latency_target_ms=2.5, steps=8, warmup_steps=2, batch_size=16,
-                          progress=False, checkpoint_every=3, latency_timing="inline")  # the stand-in runs in this process
+    config = SearchConfig.from_flat(space="proxyless", space_config=TINY, dataset="digits", data_limit=200, estimator="rebar",
+                                    latency_estimator="relax", latency_target_ms=2.5, steps=8, warmup_steps=2, batch_size=16,
+                                    progress=False, checkpoint_every=3, latency_timing="inline")  # the stand-in runs in this process
     whole = run_search(config, tmp_path / "whole", measure_final=False)
 
     status_line = search_loop.status_line
@@ -68,8 +68,8 @@ def test_sigterm_mid_search_then_resume_matches_the_uninterrupted_run(tmp_path: 
 
 def test_search_runs_on_a_cifar10_folder(tmp_path: Path) -> None:
     root = write_cifar10(tmp_path / "cifar", per_batch=20)
-    config = SearchConfig(space="proxyless", space_config={**TINY, "dropout": 0.0}, dataset=str(root), estimator="gdas",
-                          latency_estimator="none", steps=2, warmup_steps=1, batch_size=8, progress=False)
+    config = SearchConfig.from_flat(space="proxyless", space_config={**TINY, "dropout": 0.0}, dataset=str(root), estimator="gdas",
+                                    latency_estimator="none", steps=2, warmup_steps=1, batch_size=8, progress=False)
     result = run_search(config, tmp_path / "run", measure_final=False)
     assert result.data.record.dataset == "cifar10" and (tmp_path / "run" / "arch.json").exists()
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
@@ -77,9 +77,9 @@ def test_search_runs_on_a_cifar10_folder(tmp_path: Path) -> None:
 
 def test_search_runs_on_an_image_folder_tree(tmp_path: Path) -> None:
     root = write_image_folder(tmp_path / "imagenet", classes=3, per_class=8)
-    config = SearchConfig(space="proxyless", space_config={**TINY, "dropout": 0.0, "resolution": 32, "num_classes": 3},
-                          dataset=str(root), image_size=32, estimator="gdas", latency_estimator="none", steps=2,
-                          warmup_steps=1, batch_size=4, progress=False)
+    config = SearchConfig.from_flat(space="proxyless", space_config={**TINY, "dropout": 0.0, "resolution": 32, "num_classes": 3},
+                                    dataset=str(root), image_size=32, estimator="gdas", latency_estimator="none", steps=2,
+                                    warmup_steps=1, batch_size=4, progress=False)
     result = run_search(config, tmp_path / "run", measure_final=False)
     assert result.data.record.dataset == "imagefolder" and result.data.num_classes == 3
     assert (tmp_path / "run" / "arch.json").exists()

@@ -1,4 +1,4 @@
-"""Published parameter/MAC counts (DESIGN.md section 6), read from
+"""Published parameter/MAC counts (docs/design.md#62-published-counts), read from
 tests/expected/published_counts.json. Counting only: one forward at full size
 for the MACs, no training. HWNAS_REGENERATE_EXPECTED=1 rewrites the 'measured'
 entries (the exact counts this code gives) instead of checking them."""

@@ -2,7 +2,7 @@
 its source listing.
 
 The listings below are independent literals transcribed from the sources
-(DESIGN.md section 6 quotes the same lists); they are not read from
+(docs/design.md#63-published-architectures names them); they are not read from
 `search_spaces/data/`. A parameter count cannot catch a swapped input (GDAS_V1's
 last reduction op has the same count from input 1 or 2), so each edge is compared.
 """

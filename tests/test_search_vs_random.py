@@ -77,6 +77,6 @@ def test_every_setting_is_a_search_a_user_can_run(setting: str) -> None:
     space, estimators = benchmark.SETTINGS[setting]
     config = load_benchmark("_common").bench_config("cluttered", space, **estimators)
     check_combination(config)
-    assert config.space == space and config.estimator == estimators["estimator"]
+    assert config.data.space == space and config.estimator.accuracy == estimators["estimator"]
     cell_latency = {e["latency_estimator"] for s, e in benchmark.SETTINGS.values() if s == "darts"}
     assert cell_latency == {"expected"}

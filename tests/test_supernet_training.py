@@ -278,17 +278,17 @@ def test_distillation_loss_is_zero_for_the_teacher_itself() -> None:
 
 
 def test_config_rule_defaults_warmup_epochs_and_refusals() -> None:
-    assert SearchConfig(estimator="rebar").rule == SearchConfig(estimator="gdas").rule == "depth"
-    assert SearchConfig(estimator="darts", latency_estimator="expected").rule == "sample"
-    assert SearchConfig(supernet_rule="sandwich").rule == "sandwich"
-    config = SearchConfig(warmup_epochs=2.0, batch_size=32)
+    assert SearchConfig.from_flat(estimator="rebar").rule == SearchConfig.from_flat(estimator="gdas").rule == "depth"
+    assert SearchConfig.from_flat(estimator="darts", latency_estimator="expected").rule == "sample"
+    assert SearchConfig.from_flat(supernet_rule="sandwich").rule == "sandwich"
+    config = SearchConfig.from_flat(warmup_epochs=2.0, batch_size=32)
     assert config.warmup_steps_for(2400) == 150 and config.warmup_steps_for(2400, world_size=2) == 75
-    assert SearchConfig(warmup_steps=7).warmup_steps_for(2400) == 7
-    assert SearchConfig().warmup_steps_for(3000) == round(SearchConfig().warmup_epochs * 3000 / 32)
+    assert SearchConfig.from_flat(warmup_steps=7).warmup_steps_for(2400) == 7
+    assert SearchConfig().warmup_steps_for(3000) == round(SearchConfig().loop.warmup_epochs * 3000 / 32)
     for bad in ({"weight_sharing": "half"}, {"supernet_rule": "greedy"}, {"warmup_epochs": -1.0}, {"warmup_steps": -1},
                 {"supernet_batchnorm": "none"}):
         with pytest.raises(UsageError):
-            SearchConfig(**bad)
+            SearchConfig.from_flat(**bad)
 
 
 def test_independent_supernet_is_still_the_papers_one_module_per_candidate() -> None:
@@ -302,14 +302,14 @@ def test_independent_supernet_is_still_the_papers_one_module_per_candidate() -> 
 
 def test_cli_flags_reach_the_config_and_bad_values_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from hwnas.cli import build_parser, main  # noqa: PLC0415
-    from hwnas.cli.search import DEFAULTS, config_from_args  # noqa: PLC0415
-    from hwnas.search.config import DEFAULT_SUPERNET_RULE, DEFAULT_WARMUP_EPOCHS  # noqa: PLC0415
+    from hwnas.cli.search import config_from_args  # noqa: PLC0415
+    from hwnas.search.config import DEFAULT_WARMUP_EPOCHS  # noqa: PLC0415
 
-    assert (DEFAULTS["supernet_rule"], DEFAULTS["warmup_epochs"]) == (DEFAULT_SUPERNET_RULE, DEFAULT_WARMUP_EPOCHS)
+    assert config_from_args(build_parser().parse_args(["search"])).loop.warmup_epochs == DEFAULT_WARMUP_EPOCHS
     args = build_parser().parse_args(["search", "--weight-sharing", "independent", "--supernet-rule", "fair",
                                       "--supernet-batchnorm", "shared", "--warmup-epochs", "0.5"])
     config = config_from_args(args)
-    assert (config.weight_sharing, config.rule, config.supernet_batchnorm, config.warmup_epochs) == (
+    assert (config.supernet.weight_sharing, config.rule, config.supernet.batchnorm, config.loop.warmup_epochs) == (
         "independent", "fair", "shared", 0.5)
     assert config_from_args(build_parser().parse_args(["search", "--warmup-steps", "3"])).warmup_steps_for(10**6) == 3
     for bad in (["--supernet-rule", "greedy"], ["--weight-sharing", "half"], ["--warmup-steps", "3", "--warmup-epochs", "1"]):

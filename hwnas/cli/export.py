@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dynamic_batch is not None:
         batch = BatchSpec.parse_dynamic(args.dynamic_batch)
     else:
-        default = 32 if args.device.startswith("cuda") else 1  # DESIGN.md section 5: the GPU default is batch 32
+        default = 32 if args.device.startswith("cuda") else 1  # the GPU default is batch 32: docs/design.md#5-measuring-latency
         batch = BatchSpec.static(default if args.batch_size is None else args.batch_size)
     options = ExportOptions(
         formats=_split(args.format),

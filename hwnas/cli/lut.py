@@ -90,9 +90,9 @@ def _show(args: argparse.Namespace) -> int:
         print("no fitted model yet: `hwnas lut fit DIR` once samples are measured")
         return 0
     m = table.model
-    print(f"linear model ({m.kind}): bias {m.bias_ms:.4f} ms, {len(m.coefficients)} coefficients, "
+    print(f"stored model: {m.name}, linear: bias {m.bias_ms:.4f} ms, {len(m.coefficients)} coefficients, "
           f"alpha {m.alpha:g}, trained on {m.n_train} nets; target: {m.target}")
-    print(stored_fit_table(m.metrics, m.kind))
+    print(stored_fit_table(m.metrics, m.name))
     return 0
 
 
@@ -157,10 +157,10 @@ def _predict(args: argparse.Namespace) -> int:
     lut_sum = table.lut_sum(arch.choices) if table.ops else None
     c = table.conditions
     if args.json:
-        print(json.dumps({"predicted_ms": predicted, "lut_sum_ms": lut_sum, "model": table.model.kind,
+        print(json.dumps({"predicted_ms": predicted, "lut_sum_ms": lut_sum, "model": table.model.name,
                           "conditions": c.to_dict()}))
         return 0
     where = f"{c.device} {c.backend} batch {c.batch_size} {c.precision}"
-    print(f"{predicted:.3f} ms predicted ({table.model.kind} linear model, {where})"
+    print(f"{predicted:.3f} ms predicted ({table.model.name}, {where})"
           + ("" if lut_sum is None else f"; per-op LUT sum {lut_sum:.3f} ms"))
     return 0

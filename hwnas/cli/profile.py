@@ -9,8 +9,6 @@ which adds its own flags to this parser.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             _write_json(json_path, results)  # keep what was measured before the interrupt
         raise
     _print_table(results)
-    note = precision_note(args.device, precision)
+    note = profile_device.precision_note(args.device, precision)
     if note:
         print(note)
     if json_path is not None:
@@ -193,25 +191,15 @@ def _json_target(value: str | None) -> Path | None:
     return None if value is None else writable_file(value, "--json")
 
 
-def precision_note(device: str, precision: str) -> str | None:
-    """A warning for fp16 timed on a CPU: no native fp16 kernels there, so it measures an emulation
-    (861 ms against 14 ms in fp32 for one network here), not what a deployment would run."""
-    if precision == "fp16" and not str(device).startswith("cuda"):
-        return ("note: fp16 on a CPU runs emulated kernels, often tens of times slower than fp32; "
-                "time fp32 on the CPU, or fp16 on a GPU (hwnas export refuses fp16 on the CPU for this reason)")
-    return None
-
-
 def _write_json(path: Path, results: list[Any]) -> None:
     """Atomic write: a reader never sees half a file."""
-    document = {
+    from search_spaces.files import write_json  # noqa: PLC0415 - keeps `hwnas --help` fast
+
+    write_json(path, {
         "format": PROFILE_FORMAT,
         "version": PROFILE_VERSION,
         "results": [result.to_dict() for result in results],
-    }
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    })
 
 
 def _list_models() -> int:

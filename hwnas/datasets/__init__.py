@@ -1,7 +1,7 @@
-"""Every data set of hwnas: bundled (MNIST, digits) and folders (CIFAR-10, ImageNet).
+"""Every data set of hwnas: bundled (MNIST, cluttered MNIST, digits) and folders (CIFAR-10, ImageNet).
 
 `load_data(name_or_dir)` is the one entry point: a bundled name
-(``mnist``, ``digits``) goes to `hwnas.datasets.bundled.load_dataset`; a folder is read
+(``mnist``, ``cluttered_mnist``, ``digits``) goes to `hwnas.datasets.bundled.load_dataset`; a folder is read
 as CIFAR-10 (python batch files) or as an ImageFolder tree (``train/``,
 ``val/``). Either way the result has the same surface: ``train`` / ``val`` /
 ``test`` datasets, ``loader(split, batch_size, shuffle=True, seed=0)``,

@@ -2,7 +2,7 @@
 
 They work on per-decision logits and on loss callables of (hard, relaxed or
 multi-hot) weight vectors, so each one is tested against the exact gradient of
-a toy (DESIGN.md Sec. 4). Pieces:
+a toy (docs/design.md#48-how-the-estimators-are-tested). Pieces:
 
 * `ArchitectureDistribution` — independent categoricals: sample, log_prob, entropy, argmax.
 * `sample_relaxed` / `sample_hard` — b, zeta, zeta~ (conditional variant "reuse" or "fresh").

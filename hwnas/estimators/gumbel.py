@@ -1,6 +1,6 @@
 """Gumbel noise, the Gumbel-max sample, its relaxation and the conditional relaxation.
 
-Notation of DESIGN.md Sec. 4, per decision: theta = softmax(phi),
+Notation of docs/design.md#41-notation, per decision: theta = softmax(phi),
 ``z = log theta + G`` with ``G = -log(-log u)``, ``b = onehot(argmax z)``,
 ``zeta = softmax(z / tau)``. We carry the noise as ``log e`` with
 ``e = -log u ~ Exp(1)``, so ``G = -log e``: this keeps every formula in

@@ -1,6 +1,6 @@
 """Unbiased score-function estimators: REINFORCE, REBAR (UNAS Eq. 3), RELAX (UNAS Eq. 5).
 
-All three share one surrogate (DESIGN.md Sec. 4)::
+All three share one surrogate (docs/design.md#43-reinforce-rebar-and-relax)::
 
     loss = log p(b) * stopgrad(f(b) - c~) + (c - c~)            (+ f(b) - stopgrad(f(b)))
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from profilers import LatencyResult
 from profilers._context import library_versions
+from search_spaces.files import write_json
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "hwnas.export"
@@ -63,11 +63,7 @@ def write_manifest(folder: Path, sections: dict[str, Any]) -> Path:
         "versions": library_versions(),
         "files": file_table(folder),
     }
-    path = folder / MANIFEST_NAME
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_json(folder / MANIFEST_NAME, document)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

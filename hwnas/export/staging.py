@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hwnas.errors import UsageError
+from search_spaces.files import atomic_rename
 
 
 def check_destination(out: Path, force: bool) -> None:
@@ -84,14 +85,14 @@ def _ordinary_permissions(folder: Path) -> None:
 def _move_into_place(staging: Path, out: Path) -> None:
     _ordinary_permissions(staging)
     if not out.exists():
-        os.replace(staging, out)
+        atomic_rename(staging, out)
         return
     aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
-    os.replace(out, aside / out.name)
+    atomic_rename(out, aside / out.name)
     try:
-        os.replace(staging, out)
+        atomic_rename(staging, out)
     except BaseException:
-        os.replace(aside / out.name, out)  # put the old folder back
+        atomic_rename(aside / out.name, out)  # put the old folder back
         raise
     finally:
         shutil.rmtree(aside, ignore_errors=True)

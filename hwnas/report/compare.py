@@ -1,4 +1,6 @@
-"""Judging a found network against random ones at equal measured latency (DESIGN.md Sec. 8).
+"""Judging a found network against random ones at equal measured latency.
+
+The protocol: docs/design.md#82-search-against-random-at-equal-measured-latency.
 
 One home for the statistics the search-vs-random benchmark and the default
 run's final lines share: which random networks count as "at the same

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import UsageError
+from hwnas.search.config import flat_settings
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -43,8 +44,9 @@ class RunFiles:
 
     @property
     def search(self) -> dict[str, Any]:
-        """The search settings (config.json "search"), or {}."""
-        return dict(self.config.get("search", {}))
+        """The search settings (config.json "search") in their one-level names, whichever form the file
+        holds (nested since the config has sections), or {}."""
+        return flat_settings(self.config.get("search", {}))
 
     @property
     def target_ms(self) -> float | None:

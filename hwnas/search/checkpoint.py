@@ -31,7 +31,7 @@ from hwnas.estimators import LinearSurrogate, MovingAverageBaseline
 
 CHECKPOINT = "checkpoint.pt"
 RESUME_MAY_CHANGE = ("progress", "device", "torch_threads", "checkpoint_every", "checkpoint_seconds", "derive_candidates")
-"""SearchConfig fields that do not change the trajectory, so `--resume` may differ in them (the derivation
+"""SearchConfig fields (one-level names, `SearchConfig.flat`: a checkpoint's identity) that do not change the trajectory, so `--resume` may differ in them (the derivation
 runs after the last step: resuming a finished checkpoint with another `derive_candidates` derives again)."""
 
 

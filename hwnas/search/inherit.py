@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.datasets import DataSplits, FolderSplits
 from hwnas.errors import UsageError
-from hwnas.search.train import evaluate, torch_threads
+from hwnas.train.steps import evaluate
+from profilers import torch_threads
 from search_spaces import Architecture, SearchSpace
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -26,13 +26,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from hwnas.estimators import LinearSurrogate
-from hwnas.search.latency_worker import LatencyWorker
-from lut.fit import fit_ridge
+from lut.models import fit_ridge
 from lut.table import Expectation, LatencyTable, cuda_graphs_refusal, load
 from profilers import MeasureConfig, measure
 from profilers.onnx_parts import OnnxParts
@@ -51,7 +51,7 @@ ONNX_BACKENDS = ("ort", "tensorrt")
 """Backends that time an ONNX graph: a sampled network's graph can be joined from exported parts."""
 
 FINAL_MEASURE = MeasureConfig(warmup_runs=10, warmup_s=0.3, min_runs=30, max_runs=2000, budget_s=3.0, remeasure=1)
-"""The found network: the full protocol (DESIGN.md Sec. 5), parity check included."""
+"""The found network: the full protocol (docs/design.md#5-measuring-latency), parity check included."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,16 @@ def arch_key(space: SearchSpace, choices: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(choices[d.name] for d in space.decisions)
 
 
+class SampleTimer(Protocol):
+    """Times sampled networks away from the oracle: the latency worker process
+    (`hwnas.search.latency_worker.LatencyWorker`, which builds its own oracle from this module, so
+    this module names only what it calls)."""
+
+    def submit(self, key: tuple[str, ...], choices: dict[str, str]) -> None: ...
+
+    def result(self, key: tuple[str, ...]) -> tuple[float, float, int]: ...
+
+
 class LatencyOracle:
     """Measured latency (ms) of architectures of one space under one set of conditions, memoised."""
 
@@ -116,7 +126,7 @@ class LatencyOracle:
         self._memo: dict[tuple[str, ...], float] = {}
         self.hits = 0
         self.seconds = 0.0
-        self.worker: LatencyWorker | None = None
+        self.worker: SampleTimer | None = None
         """Set by the search loop to time in a separate process (`hwnas.search.latency_worker`)."""
         self.parts = (OnnxParts(conditions.device, conditions.precision, self.config.onnx_exporter, seed=self.config.seed)
                       if conditions.backend in ONNX_BACKENDS else None)

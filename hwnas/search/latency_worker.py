@@ -14,7 +14,7 @@ step late (`hwnas.estimators.delayed` says why that stays unbiased).
   training thread also ran on the worker's core, and eager timings there read
   up to 6x the in-line ones with a 33% test-retest (quiet 2-core machine, one
   other light process; benchmarks/search_step_cost.py). The search trains
-  with one thread by default (`SearchConfig.torch_threads`), so it loses no
+  with one thread by default (`SearchConfig.loop.torch_threads`), so it loses no
   parallelism. Cores still share caches and memory bandwidth; the benchmark
   measures what that does to the latencies' test-retest and level.
 - It measures exactly as `LatencyOracle.measure_sample` does in line (same
@@ -50,6 +50,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwnas.errors import UsageError
+from hwnas.search.latency import LatencyConditions, LatencyOracle
+from profilers import MeasureConfig
+from search_spaces import get_space
 
 RESULT_TIMEOUT_S = 300.0
 """Waiting longer than this for one result means the worker is stuck."""
@@ -64,8 +67,8 @@ class WorkerSpec:
 
     space: str
     space_config: dict[str, Any]
-    conditions: Any  # hwnas.search.latency.LatencyConditions
-    config: Any  # profilers.MeasureConfig
+    conditions: LatencyConditions
+    config: MeasureConfig
     core: int | None
 
 
@@ -73,9 +76,6 @@ def _serve(spec: WorkerSpec, requests: Any, replies: Any) -> None:
     """The worker's loop: (key, choices) in, (key, value_ms, cv, runs, error) out; None stops it."""
     if spec.core is not None:
         os.sched_setaffinity(0, {spec.core})
-    from hwnas.search.latency import LatencyOracle  # noqa: PLC0415 - imported in the child
-    from search_spaces import get_space  # noqa: PLC0415
-
     space = get_space(spec.space, **spec.space_config)
     oracle = LatencyOracle(space, spec.conditions, config=spec.config)
     try:
@@ -188,7 +188,7 @@ class LatencyWorker:
 
 
 def resolve_timing(requested: str, conditions: Any, training_device: str, distributed: bool) -> tuple[str, str]:
-    """("worker" or "inline", why) for `SearchConfig.latency_timing`: auto is the worker wherever
+    """("worker" or "inline", why) for `SearchConfig.latency.timing`: auto is the worker wherever
     `can_overlap` allows it, for every backend; a forced worker that would share the training
     device is refused in one line."""
     reason = can_overlap(conditions, training_device, distributed)

@@ -38,10 +38,10 @@ from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
 from search_spaces.files import read_jsonl
 from hwnas.search.paths import PathRule
+from hwnas.search.strategies import get_strategy
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
-from hwnas.search.train import torch_threads
-from profilers import LatencyResult
+from profilers import LatencyResult, torch_threads
 from search_spaces import Architecture, SearchSpace, get_space
 
 
@@ -73,36 +73,38 @@ class SearchStopped(Exception):
         self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
 
 
+def load_search_data(config: SearchConfig) -> DataSplits | FolderSplits:
+    """The data of `config.data`, split by the search's seed."""
+    data = config.data
+    return load_data(data.dataset, seed=config.loop.seed, val_fraction=data.val_fraction, test_fraction=data.test_fraction,
+                     image_size=data.image_size, limit=data.data_limit, test_renders=data.test_renders)
+
+
 def space_for_data(config: SearchConfig, data: DataSplits | FolderSplits) -> SearchSpace:
     """The search space with the data's channels, classes and side filled in (user keys win)."""
     channels, height, _ = data.image_shape
-    filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.space_config}
-    return get_space(config.space, **filled)
+    filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.data.space_config}
+    return get_space(config.data.space, **filled)
 
 
 def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
                   surrogate: LinearSurrogate | None, delayed: bool = False) -> tuple[LatencyTerm | None, str]:
     if not config.uses_latency:
         return None, "none"
-    if config.latency_target_ms is None:
+    if config.latency.target_ms is None:
         raise UsageError("a latency term needs a latency target in ms (or latency estimator none)")
-    penalty = LatencyPenalty(config.latency_target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
+    penalty = LatencyPenalty(config.latency.target_ms, config.latency.penalty, config.latency.weight, config.latency.beta)
     if surrogate is not None:
         model: LinearSurrogate | OnlineSurrogate = surrogate
         source = "given"
-    elif config.lut is not None:
-        _, model = load_surrogate(config.lut, space, _conditions(config))
-        source = str(config.lut)
+    elif config.latency.lut is not None:
+        _, model = load_surrogate(config.latency.lut, space, config.latency.conditions)
+        source = str(config.latency.lut)
     else:
         if oracle is None:
-            raise UsageError(f"latency estimator {config.latency_estimator} needs a fitted latency model: give a device profile (--lut)")
+            raise UsageError(f"latency estimator {config.estimator.latency} needs a fitted latency model: give a device profile (--lut)")
         model, source = OnlineSurrogate(space, oracle), "online ridge fit on the latencies measured during search"
-    return LatencyTerm(space, config.latency_estimator, penalty, model, oracle, config.baseline_decay, delayed=delayed), source
-
-
-def _conditions(config: SearchConfig) -> LatencyConditions:
-    return LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
-                             config.latency_precision, config.latency_threads)
+    return LatencyTerm(space, get_strategy(config.estimator.latency, term="latency"), penalty, model, oracle, config.estimator.baseline_decay, delayed=delayed), source
 
 
 def _probabilities(space: SearchSpace, logits: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
@@ -128,13 +130,13 @@ def run_search(
 ) -> SearchResult:
     """Search, derive, and (if `measure_final`) time the derived architecture; files go to `out`.
 
-    Checkpoints every `config.checkpoint_every` steps and on SIGINT / SIGTERM
+    Checkpoints every `config.checkpoint.every` steps and on SIGINT / SIGTERM
     (then raises `SearchStopped`), so a pre-empted search loses at most the
     step in progress; `resume` continues from out/checkpoint.pt with the
     trajectory an uninterrupted run would have had. Under torchrun every
     rank runs this with the same config (rank 0 decides samples and writes).
     """
-    with torch_threads(config.torch_threads):
+    with torch_threads(config.loop.torch_threads):
         return _run_search(config, out, data, surrogate, measure_final, extra_config, resume)
 
 
@@ -148,28 +150,27 @@ def _run_search(
     resume: bool,
 ) -> SearchResult:
     started = time.perf_counter()
-    info = distributed.init_from_env(config.device)
-    torch.manual_seed(config.seed)
+    info = distributed.init_from_env(config.loop.device)
+    torch.manual_seed(config.loop.seed)
     run = RunDirectory(out, resume=resume, enabled=info.is_main)
     if data is None:
-        data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                         test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit,
-                         test_renders=config.test_renders)
+        data = load_search_data(config)
     space = space_for_data(config, data)
     device = torch.device(info.device)
-    net = space.supernet(weight_sharing=config.weight_sharing, batchnorm=config.supernet_batchnorm).to(device).train()
+    net = space.supernet(weight_sharing=config.supernet.weight_sharing,
+                         batchnorm=config.supernet.batchnorm).to(device).train()
     warmup = config.warmup_steps_for(len(data.train), info.world_size)
-    rule = PathRule(space, config.rule, config.seed, device)
+    rule = PathRule(space, config.rule, config.loop.seed, device)
     train_net = distributed.wrap(net, info, find_unused_parameters=True)  # single path: unused candidates
     logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
 
     oracle: Any = None
     timing, timing_note = "inline", "nothing is timed during search"
     if config.measures_latency:
-        timing, timing_note = resolve_timing(config.latency_timing, _conditions(config), str(device), info.enabled)
+        timing, timing_note = resolve_timing(config.latency.timing, config.latency.conditions, str(device), info.enabled)
         if info.rank == distributed.LATENCY_RANK:
-            budget = replace(SEARCH_MEASURE, budget_s=config.measure_budget_s)
-            oracle = LatencyOracle(space, _conditions(config), config=budget, log_path=run.latencies_path)
+            budget = replace(SEARCH_MEASURE, budget_s=config.latency.measure_budget_s)
+            oracle = LatencyOracle(space, config.latency.conditions, config=budget, log_path=run.latencies_path)
         if info.enabled:
             oracle = distributed.RankOracle(oracle, info, space)
     latency, surrogate_source = _latency_term(config, space, oracle, surrogate, delayed=timing == "worker")
@@ -180,16 +181,17 @@ def _run_search(
             **(extra_config or {}),
         })
 
-    w_optimizer = torch.optim.SGD(net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
-                                  weight_decay=config.w_weight_decay)
-    a_optimizer = torch.optim.Adam(list(logits.values()), lr=config.arch_lr, betas=(0.5, 0.999),
-                                   weight_decay=config.arch_weight_decay)
+    w_optimizer = torch.optim.SGD(net.parameters(), lr=config.loop.w_lr, momentum=config.loop.w_momentum,
+                                  weight_decay=config.loop.w_weight_decay)
+    a_optimizer = torch.optim.Adam(list(logits.values()), lr=config.loop.arch_lr, betas=(0.5, 0.999),
+                                   weight_decay=config.loop.arch_weight_decay)
     distributed.average_gradients_before_step(a_optimizer, info)
-    temperature = LinearTemperature(config.steps, *config.temperatures)
-    baseline = MovingAverageBaseline(config.baseline_decay)
-    tuner = None if config.tune_variance == "none" else VarianceTuner(
-        config.temperatures[0], config.rebar_eta, lr=config.tune_variance_lr, tune_tau=config.tune_variance == "tau-eta")
-    total = warmup + config.steps
+    temperature = LinearTemperature(config.loop.steps, *config.temperatures)
+    baseline = MovingAverageBaseline(config.estimator.baseline_decay)
+    estimator = config.estimator
+    tuner = None if estimator.tune_variance == "none" else VarianceTuner(
+        config.temperatures[0], estimator.rebar_eta, lr=estimator.tune_variance_lr, tune_tau=estimator.tune_variance == "tau-eta")
+    total = warmup + config.loop.steps
     resumable = {
         "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,
                     **{f"logits.{name}": value for name, value in logits.items()},
@@ -197,7 +199,7 @@ def _run_search(
                     **({"latency_pending": latency} if latency is not None else {})},
         "baselines": {"accuracy": baseline, **({"latency": latency.baseline} if latency is not None else {})},
         "oracle": oracle, "surrogate": None if latency is None else latency._surrogate,  # noqa: SLF001
-        "config": config.to_dict(), "data_sha256": data.record.indices_sha256, "info": info,
+        "config": config.flat(), "data_sha256": data.record.indices_sha256, "info": info,
     }
     checkpoint_path = run.path / CHECKPOINT
     start = load_search(checkpoint_path, **resumable) if resume else 0
@@ -211,10 +213,10 @@ def _run_search(
         return endless_from(loader, consumed)
 
     searched = max(start - warmup, 0)
-    arch_batch = config.arch_batch_size or config.batch_size
-    train_batches = batches("train", config.seed, start, config.batch_size)
-    arch_train_batches = batches("train", config.seed + 1, searched, arch_batch)
-    val_batches = batches("val", config.seed, searched, arch_batch)
+    arch_batch = config.loop.arch_batch_size or config.loop.batch_size
+    train_batches = batches("train", config.loop.seed, start, config.loop.batch_size)
+    arch_train_batches = batches("train", config.loop.seed + 1, searched, arch_batch)
+    val_batches = batches("val", config.loop.seed, searched, arch_batch)
 
     def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[0].to(device), batch[1].to(device)
@@ -230,15 +232,15 @@ def _run_search(
             held = None
 
     saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
-    with (search_progress(config.progress and info.is_main) as bar, StopSignal() as stop,
+    with (search_progress(config.loop.progress and info.is_main) as bar, StopSignal() as stop,
           attached_worker(oracle, timing == "worker", space, str(device)) as worker):
         for global_step in range(start, total):
             phase = "search" if global_step >= warmup else "warm-up"
             if global_step in (start, warmup):
                 remaining = (total if phase == "search" else warmup) - global_step
-                bar.phase(f"{phase} ({config.estimator}{'+' + config.latency_estimator if latency else ''})", remaining)
+                bar.phase(f"{phase} ({config.estimator.accuracy}{'+' + config.estimator.latency if latency else ''})", remaining)
             step = global_step - warmup if phase == "search" else -1
-            lr = _cosine(global_step, total, config.w_lr)
+            lr = _cosine(global_step, total, config.loop.w_lr)
             for group in w_optimizer.param_groups:
                 group["lr"] = lr
             tau = temperature(max(step, 0)) if tuner is None else float(tuner.tau.detach())
@@ -254,9 +256,9 @@ def _run_search(
             if phase == "search":
                 with clock("data"):
                     train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
-                term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, val_batch)
+                term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
                 arch_tau = tau if tuner is None else tuner.tau
-                ctx = ArchContext(config, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
+                ctx = ArchContext(config.estimator, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
                 if tuner is not None:
                     record["eta"] = float(tuner.eta.detach())
                 with distributed.shared_sampling(info):  # one architecture sample per step on every rank
@@ -283,11 +285,11 @@ def _run_search(
                 held = record  # written when its sample's latency arrives (next step or checkpoint)
             else:
                 run.append_metrics(record)
-            bar.advance(status_line(record, config.latency_target_ms))
+            bar.advance(status_line(record, config.latency.target_ms))
             done = global_step + 1
             stopping = distributed.any_rank(stop.requested, info)
-            overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint_seconds, info)
-            if stopping or overdue or done == total or done % config.checkpoint_every == 0:
+            overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint.seconds, info)
+            if stopping or overdue or done == total or done % config.checkpoint.every == 0:
                 if latency is not None:
                     write_held(latency.flush())  # the memo and metrics.jsonl hold every drawn sample
                 save_search(checkpoint_path, step=done, **resumable)
@@ -297,26 +299,26 @@ def _run_search(
 
     probabilities = _probabilities(space, logits)
     derivation = derive(space, {name: list(p.values()) for name, p in probabilities.items()},
-                        candidates=config.derive_candidates, supernet=net, data=data,
+                        candidates=config.loop.derive_candidates, supernet=net, data=data,
                         predicted_ms=None if latency is None else latency.predicted_ms,
-                        target_ms=config.latency_target_ms, seed=config.seed, device=str(device),
-                        threads=config.torch_threads)
+                        target_ms=config.latency.target_ms, seed=config.loop.seed, device=str(device),
+                        threads=config.loop.torch_threads)
     chosen = int(distributed.broadcast_float(derivation.chosen, info))  # one network on every rank, whatever the ties
     derived = space.architecture(derivation.candidates[chosen].choices)
-    if info.is_main and config.derive_candidates > 1:
+    if info.is_main and config.loop.derive_candidates > 1:
         run.write_json(DERIVATION_FILE, {**derivation.to_dict(), "chosen": chosen})
     predicted = latency.predicted_ms(derived) if latency is not None else None
     final: LatencyResult | None = None
     if measure_final and info.rank == distributed.LATENCY_RANK:  # the measuring rank times the result once
         local_oracle = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle
-        final_oracle = local_oracle or LatencyOracle(space, _conditions(config))
+        final_oracle = local_oracle or LatencyOracle(space, config.latency.conditions)
         final = final_oracle.measure(derived, FINAL_MEASURE, name="derived")
     seconds = time.perf_counter() - started
     search_summary = {
-        "estimator": config.estimator, "latency_estimator": config.latency_estimator, "objective": config.objective,
-        "steps": config.steps, "target_ms": config.latency_target_ms, "latency_penalty": config.latency_penalty,
+        "estimator": config.estimator.accuracy, "latency_estimator": config.estimator.latency, "objective": config.estimator.objective,
+        "steps": config.loop.steps, "target_ms": config.latency.target_ms, "latency_penalty": config.latency.penalty,
         "predicted_latency_ms": predicted, "measured_latency_ms": None if final is None else final.value_ms,
-        "conditions": _conditions(config).__dict__, "seconds": seconds,
+        "conditions": config.latency.conditions.__dict__, "seconds": seconds,
         "measured_during_search": 0 if oracle is None else len(oracle),
     }
     arch = Architecture(derived.space, derived.space_version, derived.config, derived.choices,
@@ -326,7 +328,7 @@ def _run_search(
     if final is not None:
         run.write_json("derived_latency.json", final.to_dict())
     return SearchResult(arch, space, probabilities, run.path, seconds, 0 if oracle is None else len(oracle),
-                        predicted, final, config.latency_target_ms, net, data)
+                        predicted, final, config.latency.target_ms, net, data)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -15,6 +15,14 @@
   the DARTS edge space a genotype (per node two input edges with one non-`none` op each, every other edge
   `none`), so the supernet trains the networks that `derive` returns and inherited-weight accuracy rates;
   in every other space the same draw as `uniform` (from its own stream).
+- `network-multi`: `network`, and on every decision whose drawn choice computes something (not `none`
+  / `zero`) each other such choice joins it with probability 1/2, the joined outputs averaged (weight
+  1/k each). The candidates of a kept edge are then trained together on the same input, as in the
+  all-ops supernet of DARTS and the path dropout of Bender et al. (2018, "Understanding and Simplifying
+  One-Shot Architecture Search"), while the edge structure stays a derivable network's. Measured
+  against `network` because single-path cell supernets learn slowly from a fresh path each step
+  (docs/benchmark-log.md, "The DARTS cell supernet on the cluttered task"); costs about 1 + (k - 1) / 2
+  candidate evaluations per kept edge instead of one.
 - `fair`: FairNAS strict fairness (Chu et al. 2021): steps are grouped by the
   largest number of choices K of any decision; within a group every decision
   runs each of its choices exactly once (a fresh permutation per group; a
@@ -42,9 +50,13 @@ from torch import Tensor, nn
 from hwnas.search.config import SUPERNET_RULES as RULES
 from search_spaces import SearchSpace
 from search_spaces.choice import Choice
+from search_spaces.darts.space import NONE
 from search_spaces.proxyless import ZERO as SKIP
 
 Weights = dict[str, Tensor]
+
+NOTHING = frozenset({NONE, SKIP})
+"""Choices that compute nothing: `network-multi` never joins them to a path."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,20 @@ class PathRule:
     def network(self, step: int) -> Weights:
         return self.space.one_hot(self.space.sample_network(self._rng(3, step)), self.device)
 
+    def network_multi(self, step: int) -> Weights:
+        weights = self.network(step)
+        rng = self._rng(4, step)
+        for decision in self.space.decisions:
+            vector = weights[decision.name]
+            chosen = decision.choices[int(vector.argmax())]
+            if chosen in NOTHING:
+                continue
+            others = [i for i, c in enumerate(decision.choices) if c not in NOTHING and c != chosen]
+            joined = [i for i, keep in zip(others, rng.random(len(others)) < 0.5, strict=True) if keep]
+            vector[joined] = 1.0
+            weights[decision.name] = vector / vector.sum()
+        return weights
+
     def fair(self, step: int) -> Weights:
         group, position = divmod(step, self.group)
         index = {}
@@ -135,6 +161,8 @@ class PathRule:
             return TrainingPaths((self.depth(step),))
         if self.rule == "network":
             return TrainingPaths((self.network(step),))
+        if self.rule == "network-multi":
+            return TrainingPaths((self.network_multi(step),))
         return TrainingPaths((self.largest, self.smallest, self.uniform(step)), distill=True)
 
 

@@ -9,7 +9,7 @@
 3. Search with true latency in the loop (`run_search`), derive.
 4. Train the derived network briefly from the supernet's weights, export it
    to ONNX and time that file with the target backend, report vs the target.
-5. Judge it (DESIGN.md Sec. 8) at a cost that fits the run: the supernet's
+5. Judge it (docs/design.md#8-judging-a-search) at a cost that fits the run: the supernet's
    search-val accuracy curve, and the derived network against the profile's
    random networks at its measured latency, all with inherited weights
    (`hwnas.search.standing`; standing.json and the report's plot).
@@ -35,7 +35,7 @@ from hwnas.report import write_report
 from hwnas.report.runfiles import SUPERNET_TAIL, binned, search_val_accuracy, tail_mean
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import FINAL_MEASURE, LatencyConditions, LatencyOracle, load_surrogate, surrogate_range
-from hwnas.search.loop import SearchResult, read_metrics, run_search, space_for_data
+from hwnas.search.loop import SearchResult, load_search_data, read_metrics, run_search, space_for_data
 from hwnas.search.standing import Standing, standing
 from hwnas.search.train import TrainReport, train_network
 from lut.errors import LutError
@@ -77,6 +77,13 @@ def default_space(dataset: str, space: str) -> tuple[dict[str, Any], int | None]
 
 
 AUTO_TARGET_QUANTILE = 0.3
+
+PROFILE_SAMPLES = 30
+"""Random networks timed when the run profiles the device (`--profile-samples`)."""
+
+TRAIN_STEPS = 150
+"""Training steps of the found network (`--train-steps`): sized, like the search, so the default run takes
+minutes on 2 CPU cores."""
 
 
 @dataclass(frozen=True)
@@ -185,15 +192,15 @@ def _profile_for(config: SearchConfig, space: SearchSpace, conditions: LatencyCo
                  samples: int) -> tuple[Path | None, Path | None]:
     """(profile directory, lut.json) to use: the one given, none ('none': RELAX's control variate
     is then fitted online), or the default one for these conditions, profiled now if missing."""
-    if config.lut == "none":
+    if config.latency.lut == "none":
         return None, None
-    if config.lut is not None:
-        given = Path(config.lut)
+    if config.latency.lut is not None:
+        given = Path(config.latency.lut)
         lut_path = given if given.suffix == ".json" else given / "lut.json"
         load(lut_path, conditions.expectation(space))
         return lut_path.parent, lut_path
     profile = profile_dir_for(space, conditions, root)
-    return profile, ensure_profile(space, conditions, profile, samples, config.progress)
+    return profile, ensure_profile(space, conditions, profile, samples, config.loop.progress)
 
 
 def _keep_onnx(export_dir: Path, target: Path) -> Path | None:
@@ -225,21 +232,18 @@ class Setup:
         return surrogate_range(self.surrogate)
 
 
-def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", profile_samples: int = 30) -> Setup:
+def prepare(config: SearchConfig, *, profile_root: str | Path = "profiles", profile_samples: int = PROFILE_SAMPLES) -> Setup:
     """Load the data, fill in the space configuration, and profile the device (or reuse a profile)."""
-    if not config.space_config:
-        space_config, side = default_space(config.dataset, config.space)
-        config = replace(config, space_config=space_config, image_size=config.image_size or side)
-    data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                     test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit,
-                     test_renders=config.test_renders)
+    if not config.data.space_config:
+        space_config, side = default_space(config.data.dataset, config.data.space)
+        config = config.replace(space_config=space_config, image_size=config.data.image_size or side)
+    data = load_search_data(config)
     space = space_for_data(config, data)
-    conditions = LatencyConditions(config.latency_device, config.latency_backend, config.latency_batch_size,
-                                   config.latency_precision, config.latency_threads)
+    conditions = config.latency.conditions
     profile, surrogate = None, None
     if config.uses_latency:
         profile, lut_path = _profile_for(config, space, conditions, profile_root, profile_samples)
-        config = replace(config, lut=None if lut_path is None else str(lut_path))
+        config = config.replace(lut=None if lut_path is None else str(lut_path))
         if lut_path is not None:
             surrogate = load_surrogate(lut_path, space, conditions)[1]
     return Setup(config, data, space, conditions, profile, surrogate)
@@ -263,8 +267,8 @@ def run_pipeline(
     out: Path,
     target: str = "auto",
     profile_root: str | Path = "profiles",
-    profile_samples: int = 30,
-    train_steps: int = 150,
+    profile_samples: int = PROFILE_SAMPLES,
+    train_steps: int = TRAIN_STEPS,
     resume: bool = False,
 ) -> PipelineResult | None:
     """The default run (see the module docstring); `target` is 'auto' or milliseconds.
@@ -284,20 +288,20 @@ def run_pipeline(
             target_ms, source = auto_target(profile), f"auto: {AUTO_TARGET_QUANTILE:.0%} quantile of the profile's random networks"
         else:
             target_ms, source = float(target), "given"
-        config = replace(config, latency_target_ms=target_ms)
+        config = config.replace(latency_target_ms=target_ms)
     seconds["profile"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     result = run_search(config, out, data=data, measure_final=False, resume=resume,
                         extra_config={"target_source": source, "profile": None if profile is None else str(profile)})
     seconds["search"] = time.perf_counter() - clock
-    if not distributed.init_from_env(config.device).is_main:
+    if not distributed.init_from_env(config.loop.device).is_main:
         return None  # under torchrun, rank 0 alone trains, exports and measures the found network
 
     clock = time.perf_counter()
     network = result.space.extract_subnet(result.supernet, result.arch)
-    train = train_network(network, data, steps=train_steps, batch_size=config.batch_size, seed=config.seed,
-                          device=config.device, threads=config.torch_threads)
+    train = train_network(network, data, steps=train_steps, batch_size=config.loop.batch_size, seed=config.loop.seed,
+                          device=config.loop.device, threads=config.loop.torch_threads)
     torch.save(network.state_dict(), result.run_dir / "model.pt")
     seconds["train"] = time.perf_counter() - clock
 
@@ -312,14 +316,14 @@ def run_pipeline(
     standing_result = None
     if profile is not None:
         standing_result = standing(result.space, result.supernet, result.arch, measured.value_ms, profile, data,
-                                   batch_size=config.batch_size, seed=config.seed, device=config.device,
-                                   threads=config.torch_threads)
-        standing_result = replace(standing_result, chosen_among=config.derive_candidates)
+                                   batch_size=config.loop.batch_size, seed=config.loop.seed, device=config.loop.device,
+                                   threads=config.loop.torch_threads)
+        standing_result = replace(standing_result, chosen_among=config.loop.derive_candidates)
         standing_result.save(result.run_dir)
     seconds["vs random"] = time.perf_counter() - clock
     accepted: bool | None = None
     if target_ms is not None:
-        penalty = LatencyPenalty(target_ms, config.latency_penalty, config.latency_weight, config.latency_beta)
+        penalty = LatencyPenalty(target_ms, config.latency.penalty, config.latency.weight, config.latency.beta)
         accepted = penalty.satisfied(measured.value_ms)
     outcome = PipelineResult(result, profile, target_ms, source, train, onnx_path, measured, accepted, seconds,
                              standing_result, tuple(search_val_accuracy(read_metrics(result.run_dir))))
@@ -328,7 +332,7 @@ def run_pipeline(
         "profile": None if profile is None else str(profile), "target_ms": target_ms, "target_source": source,
         "measured_latency_ms": measured.value_ms,
         "relative_error": None if target_ms is None else measured.value_ms / target_ms - 1.0, "accepted": accepted,
-        "latency_penalty": config.latency_penalty, "predicted_latency_ms": result.predicted_latency_ms,
+        "latency_penalty": config.latency.penalty, "predicted_latency_ms": result.predicted_latency_ms,
         "train": train.to_dict(), "seconds": seconds, "measurement": measured.to_dict(),
         "supernet_val_acc_last": tail_mean(list(outcome.supernet_val_acc)),
     }

@@ -1,6 +1,7 @@
 """The run directory of a search: what was asked, what happened step by step, what was found.
 
-    config.json       the SearchConfig, the data split record, the space and LUT used
+    config.json       the SearchConfig (nested by section; `SearchConfig.from_dict` also reads the flat
+                      form of older runs), the data split record, the space and LUT used
     metrics.jsonl     one JSON object per step (losses, accuracy, tau, latencies in ms)
     latencies.jsonl   every architecture timed during search (choices, ms), in order
     arch.json         the derived architecture with its final probabilities and search summary

@@ -1,6 +1,7 @@
 """Where the found network stands among the device profile's random networks at its latency.
 
-The default run ends by judging its own result the way DESIGN.md Sec. 8 asks,
+The default run ends by judging its own result the way the design asks
+(docs/design.md#82-search-against-random-at-equal-measured-latency),
 at a cost that fits in the run: the profile already holds random networks of
 the space with their measured latencies, and the supernet's shared weights
 give every one of them an accuracy without training (inherited weights,

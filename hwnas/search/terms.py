@@ -24,13 +24,12 @@ from hwnas.estimators import (
     MovingAverageBaseline,
     RelaxedSample,
     expected_latency,
-    reinforce,
-    relax,
 )
-from hwnas.estimators.delayed import PendingGradient, pending_relax
+from hwnas.estimators.delayed import PendingGradient
 from hwnas.estimators.score_function import ScoreFunctionResult
 from hwnas.objectives import LatencyPenalty, accuracy, accuracy_objective, cross_entropy, needs_train_loss
 from hwnas.search.latency import LatencyOracle, OnlineSurrogate
+from hwnas.search.strategies.latency import LatencyStrategy
 from search_spaces import Architecture, SearchSpace
 
 Batch = tuple[Tensor, Tensor]
@@ -119,7 +118,8 @@ def kept_inputs(space: SearchSpace) -> Kept | None:
 
 
 class LatencyTerm:
-    """lambda_lat * h(latency) with its gradient estimator (`relax`, `reinforce` or `expected`).
+    """lambda_lat * h(latency) with its gradient estimator (a latency strategy,
+    `hwnas.search.strategies.latency`: `relax`, `reinforce` or `expected`).
 
     `delayed`: the sample drawn at step t is timed while the search goes on
     (the oracle's worker) and its gradient is applied at step t+1, completed
@@ -129,7 +129,7 @@ class LatencyTerm:
     def __init__(
         self,
         space: SearchSpace,
-        estimator: str,
+        strategy: LatencyStrategy,
         penalty: LatencyPenalty,
         surrogate: LinearSurrogate | OnlineSurrogate,
         oracle: LatencyOracle | None,
@@ -137,13 +137,13 @@ class LatencyTerm:
         *,
         delayed: bool = False,
     ) -> None:
-        if estimator in ("relax", "reinforce") and oracle is None:
-            raise ValueError(f"latency estimator {estimator} needs a latency oracle to measure samples")
-        self.space, self.estimator, self.penalty = space, estimator, penalty
+        if strategy.measures and oracle is None:
+            raise ValueError(f"latency estimator {strategy.name} needs a latency oracle to measure samples")
+        self.strategy, self.space, self.estimator, self.penalty = strategy, space, strategy.name, penalty
         self._surrogate = surrogate
         self.oracle = oracle
         self.baseline = MovingAverageBaseline(baseline_decay)
-        self.delayed = delayed and estimator in ("relax", "reinforce")
+        self.delayed = delayed and self.strategy.measures
         self._pending: _Pending | None = None
         self.kept = kept_inputs(space)
 
@@ -164,7 +164,7 @@ class LatencyTerm:
     def __call__(self, dist: ArchitectureDistribution, sample: RelaxedSample | None) -> LatencyOutcome:
         g = self.model
         expected = self.expected_ms(dist)
-        if self.estimator == "expected":
+        if not self.strategy.measures:  # the differentiable expectation
             value = self.penalty(expected_latency(dist, g, self.kept))
             return LatencyOutcome(value, expected, penalty=float(value.detach()))
         if sample is None:
@@ -177,11 +177,7 @@ class LatencyTerm:
             return self._delayed(dist, sample, arch, g, expected, predicted)
         measured = self.oracle.latency_ms(arch)
         reward = self.penalty(measured)
-        if self.estimator == "relax":
-            result = relax(sample, reward, lambda weights: self.penalty(g(weights)))
-        else:
-            result = reinforce(sample, reward, self.baseline.value)
-            self.baseline.update(reward)
+        result = self.strategy.immediate(sample, reward, lambda weights: self.penalty(g(weights)), self.baseline)
         return LatencyOutcome(result.surrogate, expected, measured, predicted, reward, estimate=result)
 
     def _delayed(self, dist: ArchitectureDistribution, sample: RelaxedSample, arch: Architecture,
@@ -189,13 +185,7 @@ class LatencyTerm:
         assert self.oracle is not None
         self.oracle.request(arch)  # the worker starts timing b_t now, while this step goes on
         logits = dict(dist.logits)
-        if self.estimator == "relax":
-            parts = pending_relax(sample, lambda weights: self.penalty(g(weights)), logits)
-            baseline = None
-        else:  # REINFORCE: (R - c) score, c the baseline before R arrives
-            baseline = self.baseline.value
-            score = {k: v.detach() for k, v in sample.score.items()}
-            parts = PendingGradient(score, {k: -baseline * v for k, v in score.items()})
+        parts, baseline = self.strategy.pending(sample, lambda weights: self.penalty(g(weights)), logits, self.baseline)
         previous, self._pending = self._pending, _Pending(arch, parts, baseline)
         if previous is None:
             return LatencyOutcome(torch.zeros((), dtype=torch.float64), expected, None, predicted)

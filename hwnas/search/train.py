@@ -1,18 +1,22 @@
-"""Short training and evaluation of a standalone network on the bundled splits.
+"""The short training of a found network on the bundled splits: a recipe of the one loop.
 
 The default run trains the found network for a few hundred steps so the
 exported file is a working classifier; the search-vs-random benchmark gives
 every architecture exactly the same budget. After the search, the network
 may be trained on search-train + search-val (both were used by the search);
 the test split is only ever evaluated.
+
+The recipe: `steps` batches of a loader shuffled with `seed` (the last,
+smaller batch of a pass included), SGD with Nesterov momentum 0.9, the
+learning rate on a cosine from `lr` to 0 per step in closed form, no
+warm-up, plain cross-entropy, gradient norm clipped at 5, one thread; run by
+`hwnas.train.steps.train_steps`, evaluated by its `evaluate`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -21,21 +25,10 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from hwnas.datasets.bundled import DataSplits, endless
 from hwnas.objectives import cross_entropy
+from hwnas.train.steps import evaluate, train_steps
+from profilers import torch_threads
 
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run with `count` intra-op threads (None: unchanged); the caller's setting is restored.
-
-    1 is the default of search and training here: two OpenMP threads on two
-    cores that other processes also use run small convolutions ~20x slower."""
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+GRAD_CLIP = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,20 +45,6 @@ class TrainReport:
         return dict(self.__dict__)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
-    """(mean cross-entropy, top-1 accuracy) over a whole split."""
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        logits = model(images)
-        total_loss += float(cross_entropy(logits, labels)) * len(labels)
-        correct += int((logits.argmax(1) == labels).sum())
-        count += len(labels)
-    return total_loss / max(count, 1), correct / max(count, 1)
-
-
 def train_network(
     model: nn.Module,
     data: DataSplits,
@@ -79,31 +58,21 @@ def train_network(
     include_val: bool = True,
     threads: int | None = 1,
 ) -> TrainReport:
-    """SGD (momentum 0.9, cosine to 0) for `steps` batches, then the test-split evaluation."""
+    """Train `model` in place for `steps` batches, then evaluate it on the test split; it is left
+    in eval mode. `train_loss` is the exponential moving average (0.9) of the step losses."""
     with torch_threads(threads):
-        return _train(model, data, steps, batch_size, lr, weight_decay, seed, device, include_val)
-
-
-def _train(model: nn.Module, data: DataSplits, steps: int, batch_size: int, lr: float, weight_decay: float, seed: int,
-           device: str, include_val: bool) -> TrainReport:
-    started = time.perf_counter()
-    torch.manual_seed(seed)
-    where = torch.device(device)
-    model.to(where).train()
-    dataset = ConcatDataset([data.train, data.val]) if include_val else data.train
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-    batches = endless(loader)
-    running = float("nan")
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
-        images, labels = next(batches)
-        optimizer.zero_grad(set_to_none=True)
-        loss = cross_entropy(model(images.to(where)), labels.to(where))
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        running = float(loss.detach()) if math.isnan(running) else 0.9 * running + 0.1 * float(loss.detach())
-    test_loss, test_accuracy = evaluate(model, data.loader("test", 256, shuffle=False), where)
-    return TrainReport(steps, running, test_loss, test_accuracy, time.perf_counter() - started)
+        started = time.perf_counter()
+        torch.manual_seed(seed)
+        where = torch.device(device)
+        model.to(where).train()
+        dataset = ConcatDataset([data.train, data.val]) if include_val else data.train
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+        cosine = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+        running = float("nan")
+        for loss, _ in train_steps(model, endless(loader), optimizer, cosine, cross_entropy, count=steps, device=where,
+                                   grad_clip=GRAD_CLIP):
+            running = float(loss) if math.isnan(running) else 0.9 * running + 0.1 * float(loss)
+        test_loss, test_accuracy = evaluate(model, data.loader("test", 256, shuffle=False), where)
+        model.eval()
+        return TrainReport(steps, running, test_loss, test_accuracy, time.perf_counter() - started)

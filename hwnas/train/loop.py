@@ -1,4 +1,5 @@
-"""Retraining a found network from scratch, resumable to the exact step.
+"""Retraining a found network from scratch, resumable to the exact step (the one loop,
+`hwnas.train.steps.train_steps`, with this recipe around it).
 
     for each step:  lr from warm-up + cosine (per step), drop-path by epoch (DARTS)
                     loss = CE_smoothed(logits) + w_aux * CE_smoothed(aux logits)
@@ -31,10 +32,11 @@ from torch.utils.data import ConcatDataset
 
 from hwnas import distributed
 from hwnas.checkpoint import StopSignal, capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from hwnas.datasets import seeded_loader
+from hwnas.datasets import endless_from, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.train.network import auxiliary_state, exportable_state, set_drop_path, training_network
 from hwnas.train.recipe import TrainConfig
+from hwnas.train.steps import evaluate, train_steps
 from lut.table import write_json_atomic
 from search_spaces.files import keep_lines
 from profilers import LatencyResult, MeasureConfig, measure
@@ -87,23 +89,6 @@ def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> tor
         return cosine
     ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, total_iters=warmup)
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device,
-             info: distributed.DistInfo) -> tuple[float, float]:
-    """(mean cross-entropy in nats, top-1 accuracy) over the loader, summed over ranks."""
-    was_training = model.training
-    model.eval()
-    sums = torch.zeros(3, dtype=torch.float64)
-    for images, labels in loader:
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        logits = model(images)
-        sums += torch.tensor([float(nn.functional.cross_entropy(logits, labels, reduction="sum")),
-                              float((logits.argmax(1) == labels).sum()), len(labels)], dtype=torch.float64)
-    model.train(was_training)
-    distributed.all_reduce_mean_([sums], info)
-    return float(sums[0] / sums[2].clamp_min(1)), float(sums[1] / sums[2].clamp_min(1))
 
 
 def measure_trained(arch: Architecture, state: dict[str, torch.Tensor], config: TrainConfig,
@@ -188,37 +173,35 @@ def train(
     evaluation: tuple[float, float] | None = None
     stopped_by: str | None = None
     with StopSignal() as stop:
-        while step < total and stopped_by is None:
-            epoch = step // per_epoch
-            loader.sampler.set_position(epoch, (step % per_epoch) * config.batch_size)  # type: ignore[attr-defined]
-            set_drop_path(model, config.drop_path_prob * epoch / config.epochs)
-            for images, labels in loader:
-                loss, correct = _train_step(net, criterion, optimizer, config, images.to(device, non_blocking=True),
-                                            labels.to(device, non_blocking=True))
-                scheduler.step()
-                step += 1
-                if step % config.log_every == 0 or step == total:
-                    values = torch.stack([loss, correct]).double()  # the only host sync of a step: at log steps
-                    distributed.all_reduce_mean_([values], info)
-                    metrics.append({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                                    "loss": float(values[0]), "acc": float(values[1]),
-                                    "seconds": seconds_before + time.perf_counter() - started})
-                if step % per_epoch == 0 or step == total:
-                    evaluation = evaluate(model, test_loader, device, info)
-                    metrics.append({"step": step, "epoch": epoch, "test_loss": evaluation[0], "test_acc": evaluation[1],
-                                    "seconds": seconds_before + time.perf_counter() - started})
-                if on_step is not None:
-                    on_step(step)
-                if step == total:
-                    break  # a stop request now changes nothing: the run completes below
-                if distributed.any_rank(stop.requested, info):
-                    stopped_by = stop.name or "a signal on another rank"
-                    save(False)
-                    break
-                if step % config.checkpoint_every == 0:
-                    save(False)
-                if step % per_epoch == 0:
-                    break  # next epoch: new permutation, new drop-path probability
+        set_drop_path(model, config.drop_path_prob * (step // per_epoch) / config.epochs)
+        # one pass of the seeded loader per epoch, from where a resumed run stopped
+        batches = endless_from(loader, consumed=step)
+        for loss, correct in train_steps(net, batches, optimizer, scheduler, criterion, count=total - step, device=device,
+                                         grad_clip=config.grad_clip, auxiliary_weight=config.auxiliary_weight):
+            step += 1
+            epoch = (step - 1) // per_epoch
+            if step % config.log_every == 0 or step == total:
+                values = torch.stack([loss, correct]).double()  # the only host sync of a step: at log steps
+                distributed.all_reduce_mean_([values], info)
+                metrics.append({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                                "loss": float(values[0]), "acc": float(values[1]),
+                                "seconds": seconds_before + time.perf_counter() - started})
+            if step % per_epoch == 0 or step == total:
+                evaluation = evaluate(model, test_loader, device, info)
+                metrics.append({"step": step, "epoch": epoch, "test_loss": evaluation[0], "test_acc": evaluation[1],
+                                "seconds": seconds_before + time.perf_counter() - started})
+            if on_step is not None:
+                on_step(step)
+            if step == total:
+                break  # a stop request now changes nothing: the run completes below
+            if distributed.any_rank(stop.requested, info):
+                stopped_by = stop.name or "a signal on another rank"
+                save(False)
+                break
+            if step % config.checkpoint_every == 0:
+                save(False)
+            if step % per_epoch == 0:  # the next epoch's drop-path probability
+                set_drop_path(model, config.drop_path_prob * (step // per_epoch) / config.epochs)
     if stopped_by is not None:
         return TrainResult(run, step, total, stopped_by, None, None, None, seconds_before + time.perf_counter() - started)
     save(True, evaluation)
@@ -237,21 +220,6 @@ def train(
             "checkpoint": str(checkpoint_path), "arch": str(run / "arch.json"),
         })
     return result
-
-
-def _train_step(net: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step; (loss, batch accuracy) as detached 0-d tensors (no host sync)."""
-    output = net(images)
-    logits, auxiliary = output if isinstance(output, tuple) else (output, None)
-    loss = criterion(logits, labels)
-    if auxiliary is not None:
-        loss = loss + config.auxiliary_weight * criterion(auxiliary, labels)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-    optimizer.step()
-    return loss.detach(), (logits.argmax(1) == labels).float().mean().detach()
 
 
 def _check_resumable(state: dict[str, Any], arch: Architecture, data: Any, config: TrainConfig,

@@ -235,7 +235,7 @@ def ort_tensorrt_reason() -> str | None:
         return None
     return (
         f"ONNX Runtime {_ort().__version__}'s TensorRT EP links libnvinfer.so.10 and builds weakly typed fp16 networks "
-        f"(trt_fp16_enable), which TensorRT {tensorrt.__version__} removed: pip install 'hwnas[tensorrt]' "
+        f"(trt_fp16_enable), which TensorRT {tensorrt.__version__} removed: pip install 'hwnas[tensorrt-ort]' "
         "(pins TensorRT 10), or time TensorRT 11 with --backend tensorrt"
     )
 

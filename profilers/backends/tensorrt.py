@@ -36,7 +36,6 @@ import json
 import os
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from profilers._onnx import compare_outputs, onnx_for
 from profilers.backends.base import Backend, PrepareRequest, Runner, import_optional, random_input, wait_for_current_stream
 from profilers.errors import ProfilerError
 from profilers.result import LayerTime
+from search_spaces.files import atomic_write
 
 _TRT_HINT = "install it with pip install 'hwnas[tensorrt]' (needs an NVIDIA GPU and driver)"
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hwnas"
@@ -71,20 +71,6 @@ def _torch_dtype(trt: Any, data_type: Any) -> torch.dtype:
     if data_type not in table:
         raise ProfilerError(f"engine tensor type {data_type} is not supported by hwnas; rebuild with fp32/fp16 I/O")
     return table[data_type]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write through a temporary file with a unique name beside `path`, then rename:
-    concurrent writers (LUT shards on several GPUs) never write into one temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 Shape = tuple[int, ...]
@@ -151,9 +137,9 @@ def build_engine(
             raise ProfilerError(f"TensorRT failed to build an engine from {onnx_path.name}; see the TensorRT log above")
         cache = config.get_timing_cache()
         if cache is not None:
-            _atomic_write(timing_cache, bytes(cache.serialize()))
+            atomic_write(timing_cache, bytes(cache.serialize()))
         data = bytes(serialized)
-        _atomic_write(engine_path, data)
+        atomic_write(engine_path, data)
     return BuiltEngine(data, notes)
 
 

@@ -1,4 +1,4 @@
-"""The DARTS operations (DESIGN.md section 6; Liu et al. 2019, Sec. 3.1 and A.1),
+"""The DARTS operations (docs/design.md#61-spaces; Liu et al. 2019, Sec. 3.1 and A.1),
 all ReLU-Conv-BN, and the op sets of DARTS, UNAS and Amended-DARTS S2."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The DARTS cell space in four parameterizations (DESIGN.md sections 4 and 6).
+"""The DARTS cell space in four parameterizations (docs/design.md#61-spaces).
 
 - `edges` (DARTS, GDAS, DARTS-EGS): every node n in 2..5 has an edge from each
   earlier state j < n; each edge chooses an op. Decisions `normal.node3.edge1`.

@@ -1,0 +1,164 @@
+"""The latency model as RELAX's control variate: per-step variance of the latency gradient (#27 item 4).
+
+    python benchmarks/control_variate_variance.py --profile DIR             # DIR: a search-default profile
+    python benchmarks/control_variate_variance.py --profile DIR --draws 16 --steps 10   # a quick look
+
+The default search's setup (`hwnas.search.pipeline.prepare`: the cluttered-MNIST proxyless space, ORT
+latency on the CPU, the hinge penalty at the automatic target) with the given device profile. At two
+architecture distributions of a real search, the uniform start and the state after `--steps`
+architecture steps of `hwnas search`'s default estimators, `--draws` relaxed samples are drawn; each
+sampled network is timed once as the search times it (`LatencyOracle.latency_ms`), and that one reward
+feeds every estimator (a paired comparison):
+  * RELAX with the stored model of the profile (what `hwnas lut fit` chose on validation);
+  * RELAX with the calibrated per-op sum (one scale and offset on the profile's training split);
+  * REINFORCE with no control variate, and with the search's moving-average baseline.
+Reported per estimator: the mean over logits of the variance of the gradient d(latency term)/d(logits)
+across the draws, its ratio to REINFORCE without a control variate, the correlation between the
+measured penalty and the control variate's penalty at the sampled network, and between the measured and
+the predicted milliseconds (with the model's MAPE against the search's own measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import finish, machine, print_table  # noqa: E402
+
+from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, MovingAverageBaseline, relax, reinforce, sample_relaxed  # noqa: E402
+from hwnas.objectives import LatencyPenalty  # noqa: E402
+from hwnas.search import SearchConfig, run_search  # noqa: E402
+from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle, surrogate_from_table  # noqa: E402
+from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
+from hwnas.search.terms import choices_of  # noqa: E402
+from lut.fit import Dataset, features_from_names, is_test, make_dataset, op_vector  # noqa: E402
+from lut.models import fit_calibrated_lut  # noqa: E402
+from lut.samples import read_directory  # noqa: E402
+from lut.table import LinearModel, load  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "lut_models" / "control_variate_variance.json"
+
+
+def per_op_surrogate(setup: Setup) -> LinearSurrogate:
+    """The calibrated per-op sum as a linear surrogate: scale and offset fitted on the profile's training split."""
+    assert setup.profile is not None
+    table = load(setup.profile)
+    stored = table.model
+    assert stored is not None
+    features = features_from_names(setup.space.feature_names())
+    data: Dataset = make_dataset(read_directory(setup.profile).records, features, table,
+                                 str(stored.metrics.get("target_method", "block")))
+    fraction = float(stored.metrics.get("test_fraction", 0.2))
+    train = data.subset(np.array([not is_test(int(i), fraction) for i in data.indices]))
+    fit = fit_calibrated_lut(train.z, train.y, *op_vector(table, features))
+    model = LinearModel(fit.bias_ms, {f: float(c) for f, c in zip(features, fit.coef_ms, strict=True)}, fit.kind, 0.0,
+                        len(train), stored.target)
+    return surrogate_from_table(table.with_model(model), setup.space)
+
+
+def gradient(surrogate: torch.Tensor, logits: dict[str, torch.Tensor]) -> np.ndarray:
+    grads = torch.autograd.grad(surrogate, list(logits.values()), allow_unused=True, retain_graph=True)
+    return torch.cat([g if g is not None else torch.zeros_like(v) for g, v in zip(grads, logits.values())]).detach().numpy()
+
+
+def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPenalty, oracle: LatencyOracle,
+              models: dict[str, LinearSurrogate], draws: int, seed: int) -> dict[str, Any]:
+    """Gradient estimates of every estimator on the same `draws` samples and measured rewards."""
+    config = setup.config
+    tau = config.temperatures[0]
+    dist = ArchitectureDistribution(logits)
+    generator = torch.Generator().manual_seed(seed)
+    estimates: dict[str, list[np.ndarray]] = {name: [] for name in
+                                              [*(f"RELAX, {m}" for m in models), "REINFORCE, no control variate",
+                                               "REINFORCE, moving-average baseline"]}
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    ms_pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    baseline = MovingAverageBaseline(0.9)
+    for _ in range(draws):
+        sample = sample_relaxed(dist, tau, conditional=config.conditional, generator=generator)
+        arch = setup.space.architecture(choices_of(setup.space, sample.index))
+        measured = oracle.latency_ms(arch)
+        reward = penalty(measured)
+        for name, model in models.items():
+            control: Callable[[Any], Any] = lambda weights, g=model: penalty(g(weights))  # noqa: E731
+            estimates[f"RELAX, {name}"].append(gradient(relax(sample, reward, control).surrogate, logits))
+            with torch.no_grad():
+                predicted = float(model(sample.packed_hard()))
+            pairs[name].append((float(reward), float(penalty(predicted))))
+            ms_pairs[name].append((measured, predicted))
+        estimates["REINFORCE, no control variate"].append(gradient(reinforce(sample, reward, 0.0).surrogate, logits))
+        estimates["REINFORCE, moving-average baseline"].append(
+            gradient(reinforce(sample, reward, baseline.value).surrogate, logits))
+        baseline.update(reward)
+    none = float(np.stack(estimates["REINFORCE, no control variate"]).var(0).mean())
+    rows = {}
+    for name, values in estimates.items():
+        variance = float(np.stack(values).var(0).mean())
+        model = name.removeprefix("RELAX, ")
+        correlation = float(np.corrcoef(np.array(pairs[model]).T)[0, 1]) if model in pairs else None
+        ms = float(np.corrcoef(np.array(ms_pairs[model]).T)[0, 1]) if model in ms_pairs else None
+        mape = float(np.mean([abs(p - m) / m for m, p in ms_pairs[model]]) * 100) if model in ms_pairs else None
+        rows[name] = {"variance": variance, "ratio_to_none": variance / none, "correlation": correlation,
+                      "correlation_ms": ms, "mape_vs_search_measurement": mape}
+    rewards = [p[0] for p in next(iter(pairs.values()))]
+    return {"estimators": rows, "share_above_target": float(np.mean(np.array(rewards) > 0)), "draws": draws}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", type=Path, required=True, help="device profile of the default search's conditions")
+    parser.add_argument("--draws", type=int, default=48, help="samples per distribution (default 48)")
+    parser.add_argument("--steps", type=int, default=30, help="search steps before the second state (default 30)")
+    parser.add_argument("--warmup", type=int, default=20, help="weight-only warm-up steps (default 20)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    document: dict[str, Any] = {"benchmark": "control_variate_variance", "machine_at_start": machine(),
+                                "profile": str(args.profile), "args": {k: str(v) for k, v in vars(args).items()}}
+    setup = prepare(SearchConfig(seed=args.seed, progress=False, lut=str(args.profile)))
+    target = auto_target(args.profile)
+    config = setup.config
+    penalty = LatencyPenalty(target, config.latency_penalty, config.latency_weight, config.latency_beta)
+    assert setup.surrogate is not None
+    stored = load(args.profile).model
+    models = {f"stored model ({stored.name if stored else '?'})": setup.surrogate,
+              "calibrated per-op sum": per_op_surrogate(setup)}
+    oracle = LatencyOracle(setup.space, setup.conditions, config=SEARCH_MEASURE)
+    uniform = {d.name: torch.zeros(len(d.choices), dtype=torch.float64, requires_grad=True) for d in setup.space.decisions}
+    states = {"uniform (step 0)": uniform}
+    with tempfile.TemporaryDirectory() as work:
+        result = run_search(config.replace(steps=args.steps, warmup_steps=args.warmup, latency_target_ms=target),
+                            Path(work) / "search", data=setup.data, surrogate=setup.surrogate, measure_final=False)
+    states[f"after {args.steps} search steps"] = {
+        name: torch.log(torch.tensor(list(p.values()), dtype=torch.float64)).requires_grad_(True)
+        for name, p in result.probabilities.items()}
+    document.update(target_ms=target, tau=config.temperatures[0], states={})
+    for label, logits in states.items():
+        outcome = variances(setup, logits, penalty, oracle, models, args.draws, args.seed + 1)
+        document["states"][label] = outcome
+        print_table(f"latency-gradient variance, {label} ({args.draws} draws, "
+                    f"{100 * outcome['share_above_target']:.0f}% of samples above the {target:.4f} ms target)",
+                    ["estimator", "mean variance per logit", "x no control variate", "corr(measured, control) penalty",
+                     "corr(measured, model) ms", "model vs search's measurement, MAPE %"],
+                    [[name, r["variance"], r["ratio_to_none"], *("-" if r[key] is None else r[key]
+                                                                 for key in ("correlation", "correlation_ms",
+                                                                             "mape_vs_search_measurement"))]
+                     for name, r in outcome["estimators"].items()])
+    oracle.close() if hasattr(oracle, "close") else None
+    return finish(document, args.out, started)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
