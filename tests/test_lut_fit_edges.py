@@ -10,7 +10,11 @@ from sklearn.linear_model import RidgeCV
 from test_lut_fit import FEATURES, _records, _table, _truth
 
 from lut.errors import LutError
-from lut.fit import MIN_TRAIN, design_matrix, features_from_names, fit_and_evaluate, fit_ridge, is_test
+from lut.fit import MIN_TRAIN, design_matrix, features_from_names, fit_and_evaluate, is_test
+from lut.models import Candidate, fit_ridge
+
+
+RIDGE = Candidate("linear (ridge)", True, fit_ridge)
 
 
 def test_a_choice_may_contain_an_equals_sign() -> None:
@@ -47,7 +51,8 @@ def test_the_fewest_training_nets_a_fit_accepts() -> None:
 def test_ridge_to_lut_learns_the_part_the_scaled_lut_misses() -> None:
     """y = 1.5 x LUT sum + 0.2 + a per-op correction the LUT does not know: the fit beats the scaled LUT
     by far, and its coefficients move from 1.5 x LUT toward 1.5 x LUT + correction."""
-    from lut.fit import _line, fit_ridge_to_lut  # noqa: PLC0415
+    from lut.models import fit_ridge_to_lut  # noqa: PLC0415
+    from lut.models import line as _line  # noqa: PLC0415
 
     rng = np.random.default_rng(8)
     op_ms = np.array([_truth(np.random.default_rng(8))[f] for f in FEATURES])
@@ -73,29 +78,20 @@ def test_an_op_the_lut_lacks_counts_zero_milliseconds() -> None:
     assert ops[0] == 0.0 and ops[1:] == pytest.approx([truth[f] for f in FEATURES[1:]]) and fixed == 0.5
 
 
-@pytest.mark.parametrize("table", ["none", "no ops"])
-def test_without_a_per_op_lut_only_plain_ridge_is_fitted(table: str) -> None:
-    import dataclasses  # noqa: PLC0415
-
-    records = _records(60, _truth(np.random.default_rng(5)), noise=0.02, drift=0.0, seed=3)
-    lut = None if table == "none" else dataclasses.replace(_table(_truth(np.random.default_rng(5)), 1.0), ops=())
-    report = fit_and_evaluate(records, FEATURES, lut, test_fraction=0.25)
-    assert set(report.cv_rmse_ms) == {"ridge"} and report.chosen == "linear (ridge)"
-
-
 @pytest.mark.parametrize("n", [60, 4])
-def test_cv_rmse_is_the_rmse_of_sklearns_out_of_fold_predictions(n: int) -> None:
+def test_validation_predictions_are_sklearns_out_of_fold_predictions(n: int) -> None:
     """Reference: cross_val_predict over the same folds (shuffled K-fold, seed 0, K = min(5, n))."""
     from sklearn.model_selection import KFold, cross_val_predict  # noqa: PLC0415
 
-    from lut.fit import ALPHAS, cv_rmse  # noqa: PLC0415
+    from lut.fit import out_of_fold  # noqa: PLC0415
+    from lut.models import ALPHAS  # noqa: PLC0415
 
     records = _records(n, _truth(np.random.default_rng(2)), noise=0.05, drift=0.0, seed=4)
     z = design_matrix([r.choices for r in records], FEATURES)
     y = np.array([r.latency_ms for r in records])
     folds = KFold(n_splits=min(5, n), shuffle=True, random_state=0)
     predicted = cross_val_predict(RidgeCV(alphas=ALPHAS), z, y, cv=folds)
-    assert cv_rmse(fit_ridge, z, y) == pytest.approx(float(np.sqrt(np.mean((predicted - y) ** 2))), rel=1e-9)
+    assert out_of_fold(fit_ridge, z, y) == pytest.approx(predicted, rel=1e-9)
 
 
 def test_the_learning_curve_doubles_from_ten_and_ends_at_the_whole_training_split() -> None:
@@ -104,9 +100,9 @@ def test_the_learning_curve_doubles_from_ten_and_ends_at_the_whole_training_spli
     records = _records(5230, _truth(np.random.default_rng(5)), noise=0.02, drift=0.0, seed=3)
     data = make_dataset(records, FEATURES, None)
     train, test = data.subset(np.arange(len(data)) < 5200), data.subset(np.arange(len(data)) >= 5200)
-    points = learning_curve({"ridge": fit_ridge}, train, test, repeats=1)
+    points = learning_curve([RIDGE], train, test, repeats=1)
     assert [p.n_train for p in points] == [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 5200]
-    assert {p.kind for p in points} == {"ridge"}
+    assert {p.kind for p in points} == {RIDGE.name}
     assert points[-1].mape < points[0].mape
 
 
@@ -116,8 +112,8 @@ def test_points_below_the_whole_split_average_their_repeats_and_the_whole_split_
     records = _records(130, _truth(np.random.default_rng(5)), noise=0.05, drift=0.0, seed=3)
     data = make_dataset(records, FEATURES, None)
     train, test = data.subset(np.arange(len(data)) < 100), data.subset(np.arange(len(data)) >= 100)
-    once = learning_curve({"ridge": fit_ridge}, train, test, repeats=1)
-    averaged = learning_curve({"ridge": fit_ridge}, train, test, repeats=5)
+    once = learning_curve([RIDGE], train, test, repeats=1)
+    averaged = learning_curve([RIDGE], train, test, repeats=5)
     # n = 100: the whole training split (in another row order), whatever the repeats
     assert once[-1].n_train == averaged[-1].n_train == 100
     assert once[-1].mape == pytest.approx(averaged[-1].mape, rel=1e-9)
@@ -130,28 +126,6 @@ def test_defaults_hold_out_a_fifth_and_every_learning_point_is_a_number() -> Non
     assert report.model.metrics["test_fraction"] == 0.2 and 0.12 <= report.n_test / 200 <= 0.28
     assert report.n_test == sum(is_test(i, 0.2) for i in range(200))
     assert all(np.isfinite(p.mape) and np.isfinite(p.spearman) for p in report.learning)
-
-
-def test_baselines_and_the_chosen_model_against_numpy() -> None:
-    """Each one-variable baseline is numpy's least-squares line fitted on the training nets; the model
-    kept is the one of lowest CV error; the spread is std / mean of every first-pass target."""
-    from lut.fit import make_dataset  # noqa: PLC0415
-
-    truth = _truth(np.random.default_rng(5))
-    records = _records(120, truth, noise=0.03, drift=0.0, seed=3)
-    table = _table(truth, 0.8)
-    report = fit_and_evaluate(records, FEATURES, table, test_fraction=0.25)
-    data = make_dataset(records, FEATURES, table)
-    mask = np.array([is_test(int(i), 0.25) for i in data.indices])
-    train, test = data.subset(~mask), data.subset(mask)
-    for name, train_x, test_x in (("LUT sum, calibrated", train.lut_sum, test.lut_sum),
-                                  ("MACs (linear)", train.macs, test.macs), ("params (linear)", train.params, test.params)):
-        expected = np.polyval(np.polyfit(train_x, train.y, 1), test_x)
-        assert report.predictions[name] == pytest.approx(expected, rel=1e-6), name
-    assert report.predictions["LUT sum"] == pytest.approx(test.lut_sum)
-    assert report.chosen == f"linear ({min(report.cv_rmse_ms, key=report.cv_rmse_ms.get)})"
-    assert report.spread == pytest.approx(float(np.std(data.y) / np.mean(data.y)))
-    assert report.model.metrics["spread_cv"] == pytest.approx(report.spread)
 
 
 def test_samples_of_another_space_configuration_are_refused_by_name() -> None:
