@@ -37,7 +37,7 @@ def test_default_search_objective_is_l_gen_with_lambda_one_half(source: str) -> 
     config = SearchConfig() if source == "SearchConfig()" else config_from_args(build_parser().parse_args(["search"]))
     net, weights = PathNet(), {"scale": torch.tensor(1.7)}
     train_batch, val_batch = _batch(1), _batch(2)
-    term = AccuracyTerm(net, config.objective, config.gen_lambda, train_batch, val_batch)
+    term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
     with torch.no_grad():
         l_train = functional.cross_entropy(net(train_batch[0], weights), train_batch[1]).item()
         l_val = functional.cross_entropy(net(val_batch[0], weights), val_batch[1]).item()
