@@ -106,7 +106,10 @@ def test_parity_record_reads_and_serialises_what_was_compared(tmp_path: Path) ->
     result = _parity(net, _export(net, tmp_path / "same.onnx"), tmp_path)
     assert result.runtime == "onnxruntime" and result.provider == "CPUExecutionProvider"
     assert result.batch_size == SHAPE[0] and result.precision == "fp32" and result.device == "cpu"
-    assert result.input_spread is not None and result.input_spread > 0
+    x = random_input(SHAPE, torch.float32, CPU, CONFIG.seed)
+    with torch.inference_mode():
+        outputs = net(x)  # (batch, classes): the spread is across the batch, per output, then averaged
+    assert result.input_spread == pytest.approx(float(outputs.std(dim=0).mean()), rel=1e-5)
     data = result.to_dict()
     assert data["passed"] is True and data["bound_rel"] == 1e-3 and "PyTorch eager, fp32 on cpu" in data["reference"]
     assert result.line().startswith("parity onnxruntime (CPUExecutionProvider) on cpu, fp32, batch 2: max abs ")

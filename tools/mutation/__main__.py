@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace
     parser.add_argument("--survivors-of", type=Path, metavar="JSON",
                         help="re-run only the mutants that survived in this result file (after adding tests: a killed "
                         "mutant stays killed when tests are only added) and merge into its counts")
+    parser.add_argument("--reclassify", action="store_true",
+                        help="run nothing: move the survivors of --out whose keys are now in the equivalents file "
+                        "into its equivalent / CUDA-only lists and recompute the rates")
     parser.add_argument("--out", type=Path, default=None, help="result JSON to create or merge into")
     return parser.parse_args(argv)
 
@@ -158,6 +161,29 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
     return result
 
 
+def reclassify(result: dict, equivalent: dict[str, dict[str, str]]) -> dict:
+    """`result` with its survivors judged since the run moved to the equivalent / CUDA-only lists."""
+    result = dict(result)
+    kept = []
+    for survivor in result["survivors"]:
+        entry = equivalent.get(survivor["key"])
+        if entry is None:
+            kept.append(survivor)
+            continue
+        gpu = entry["kind"] == "cuda-only"
+        result["cuda_only" if gpu else "equivalent"] = result.get("cuda_only" if gpu else "equivalent", 0) + 1
+        listed = "cuda_only_mutants" if gpu else "equivalents"
+        result[listed] = [*result.get(listed, []), {**survivor, "why": entry["why"]}]
+        result["survived"] -= 1
+        result["uncovered"] -= 0 if survivor["covered"] else 1
+    result["survivors"] = kept
+    judged = result["mutants_run"] - result["equivalent"] - result.get("cuda_only", 0)
+    result["rate"] = round(result["killed"] / judged, 4) if judged else None
+    if "old_tests" in result:
+        result["old_tests"]["rate"] = round(result["old_tests"]["killed"] / judged, 4) if judged else None
+    return result
+
+
 def _exists_at(rev: str, path: str) -> bool:
     return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
 
@@ -174,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     for module in config["preload"]:  # imported once here, inherited by every forked child
         importlib.import_module(module)
     equivalent = load_equivalent(config)
+    if args.reclassify:
+        stored = json.loads(args.out.read_text())
+        for name in names:
+            if name in stored["targets"]:
+                stored["targets"][name] = reclassify(stored["targets"][name], equivalent)
+        args.out.write_text(json.dumps(stored, indent=1) + "\n")
+        return 0
     logs = ROOT / ".mutation" / f"logs-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
     results = {name: run_target(name, targets[name], args, equivalent, logs) for name in names}
