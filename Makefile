@@ -22,7 +22,7 @@ TORCH_INDEX ?=
 WHEELS ?= .whl
 SUITE_ARGS ?=
 
-.PHONY: run test gpu-suite gpu-suite-dry-run clean
+.PHONY: run test mutation gpu-suite gpu-suite-dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# Mutation testing of the numeric core (issue #31; docs/contributing.md): every target of
+# [tool.hwnas.mutation] in pyproject.toml against its own tests, about an hour on 2 cores; not run by CI.
+#   make mutation MUTATION_ARGS="--target profiler-stats"     (one target, minutes)
+MUTATION_ARGS ?=
+MUTATION_OUT ?= benchmarks/results/mutation/$(shell date -u +%Y-%m-%d).json
+mutation: $(VENV)/.installed-dev
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 nice -n 15 $(BIN)/python -m tools.mutation --out $(MUTATION_OUT) $(MUTATION_ARGS)
 
 gpu-suite:
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --no-index -e . \

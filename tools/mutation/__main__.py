@@ -1,0 +1,230 @@
+"""Mutation testing of hwnas's numeric core: `python -m tools.mutation [--target NAME ...]`.
+
+Targets, their modules and their own test files are in pyproject.toml under
+``[tool.hwnas.mutation]``; mutants judged equivalent (no test can tell them
+apart from the original) are in tools/mutation/equivalent.toml, each with why,
+beside those that only a CUDA machine can run (kind = "cuda-only": listed,
+left out of the rate on a machine without a GPU, never called equivalent).
+The result JSON (per target: mutants, killed, survived with diffs, equivalent,
+rate = killed / non-equivalent mutants) is merged into `--out`, so targets can
+be run one at a time. See docs/contributing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from tools.mutation.operators import Mutant, mutants
+from tools.mutation.runner import baseline, run_mutant, workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_config() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hwnas"]["mutation"]
+
+
+def load_equivalent(config: dict) -> dict[str, dict[str, str]]:
+    """key -> {"kind": "equivalent" or "cuda-only", "why": ...}, from the equivalents file."""
+    path = ROOT / config["equivalent"]
+    if not path.exists():
+        return {}
+    entries = tomllib.loads(path.read_text()).get("equivalent", [])
+    return {entry["key"]: {"kind": entry.get("kind", "equivalent"), "why": entry["why"]} for entry in entries}
+
+
+def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__.splitlines()[0])
+    parser.add_argument("--target", action="append", choices=targets, help="run this target only (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the targets and their mutant counts, run nothing")
+    parser.add_argument("--sample", type=int, default=None, help="at most this many mutants per target, drawn at random")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample's draw")
+    parser.add_argument("--line", type=int, action="append", help="only the mutants on these lines (quick re-checks)")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="tree whose files are mutated and tested (default: this one; e.g. an export of an older "
+                        "commit, to measure the rate before a change); its missing test files are left out")
+    parser.add_argument("--old-tests-from", metavar="REV",
+                        help="also report the rate of the test files that exist at git revision REV (list them first)")
+    parser.add_argument("--survivors-of", type=Path, metavar="JSON",
+                        help="re-run only the mutants that survived in this result file (after adding tests: a killed "
+                        "mutant stays killed when tests are only added) and merge into its counts")
+    parser.add_argument("--reclassify", action="store_true",
+                        help="run nothing: move the survivors of --out whose keys are now in the equivalents file "
+                        "into its equivalent / CUDA-only lists and recompute the rates")
+    parser.add_argument("--out", type=Path, default=None, help="result JSON to create or merge into")
+    return parser.parse_args(argv)
+
+
+def target_mutants(spec: dict, source: Path = ROOT) -> list[Mutant]:
+    found: list[Mutant] = []
+    for module in spec["modules"]:
+        found.extend(mutants(module, (source / module).read_text()))
+    return found
+
+
+def run_target(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, dict[str, str]], logs: Path) -> dict:
+    every = target_mutants(spec, args.source)
+    if args.survivors_of is not None:
+        previous = json.loads(args.survivors_of.read_text())["targets"][name]
+        return merge_rerun(previous, run_target_on(name, spec, args, equivalent, logs, every,
+                                                   {s["key"] for s in previous["survivors"]}))
+    return run_target_on(name, spec, args, equivalent, logs, every, None)
+
+
+def merge_rerun(previous: dict, rerun: dict) -> dict:
+    """The full-set result after re-running its survivors: earlier kills stand, the survivors' verdicts are new."""
+    merged = dict(previous)
+    for field in ("killed", "timeout", "equivalent", "cuda_only"):
+        merged[field] = previous.get(field, 0) + rerun[field]
+    merged["cuda_only_mutants"] = previous.get("cuda_only_mutants", []) + rerun["cuda_only_mutants"]
+    merged["survived"], merged["uncovered"] = rerun["survived"], rerun["uncovered"]
+    merged["survivors"], merged["equivalents"] = rerun["survivors"], previous["equivalents"] + rerun["equivalents"]
+    merged["tests"] = rerun["tests"]
+    files = dict(previous["killed_by_file"])
+    for file, count in rerun["killed_by_file"].items():
+        files[file] = files.get(file, 0) + count
+    merged["killed_by_file"] = dict(sorted(files.items()))
+    judged = merged["mutants_run"] - merged["equivalent"] - merged["cuda_only"]
+    merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
+    merged["reruns"] = [*previous.get("reruns", []), {"date": dt.date.today().isoformat(),
+                                                       "survivors_rerun": rerun["mutants_run"],
+                                                       "seconds": rerun["seconds"]}]
+    if "old_tests" in previous:
+        merged["old_tests"] = previous["old_tests"]
+        merged["old_tests"]["rate"] = round(previous["old_tests"]["killed"] / judged, 4) if judged else None
+    return merged
+
+
+def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: dict[str, dict[str, str]], logs: Path,
+                  every: list[Mutant], only: set[str] | None) -> dict:
+    tests = [test for test in spec["tests"] if (args.source / test).exists()]
+    if tests != spec["tests"]:
+        print(f"{name}: not in {args.source}: {', '.join(sorted(set(spec['tests']) - set(tests)))}", flush=True)
+    chosen = every if only is None else [m for m in every if m.key in only]
+    if args.line:
+        chosen = [m for m in chosen if m.line in args.line]
+    if args.sample is not None and len(chosen) > args.sample:
+        chosen = sorted(random.Random(args.seed).sample(chosen, args.sample), key=lambda m: (m.path, m.line, m.col))
+    start = time.monotonic()
+    with workspace(args.source) as copy:
+        clean_s, covered = baseline(copy, spec["modules"], tests, logs / f"{name}-baseline.log")
+        limit = 3.0 * clean_s + 30.0
+        print(f"{name}: {len(chosen)} of {len(every)} mutants, clean tests {clean_s:.1f} s", flush=True)
+        counts = {"killed": 0, "timeout": 0, "survived": 0, "uncovered": 0, "equivalent": 0, "cuda_only": 0}
+        survived, equivalents, cuda_only = [], [], []
+        killed_by_file: dict[str, int] = {}
+        for number, mutant in enumerate(chosen, 1):
+            if mutant.key in equivalent:
+                entry = equivalent[mutant.key]
+                gpu = entry["kind"] == "cuda-only"
+                counts["cuda_only" if gpu else "equivalent"] += 1
+                (cuda_only if gpu else equivalents).append({**mutant.to_dict(), "why": entry["why"]})
+                continue
+            outcome = run_mutant(copy, mutant, tests, limit, logs / f"{name}-mutant.log", covered)
+            counts[outcome.status] += 1
+            if outcome.status == "killed":
+                killer = (outcome.killed_by or "unknown").split("::")[0]
+                killed_by_file[killer] = killed_by_file.get(killer, 0) + 1
+            if outcome.status in ("survived", "uncovered"):
+                survived.append({**mutant.to_dict(), "covered": outcome.status == "survived"})
+            print(f"  [{number}/{len(chosen)}] {outcome.status:9s} {outcome.seconds:5.1f} s  "
+                  f"{mutant.path}:{mutant.line} {mutant.original!r} -> {mutant.replacement!r}", flush=True)
+    judged = len(chosen) - counts["equivalent"] - counts["cuda_only"]
+    killed = counts["killed"] + counts["timeout"]
+    result = {
+        "modules": spec["modules"], "tests": tests, "mutants_total": len(every), "mutants_run": len(chosen),
+        "sampled": len(chosen) < len(every), "killed": killed, "timeout": counts["timeout"],
+        "survived": counts["survived"] + counts["uncovered"], "uncovered": counts["uncovered"],
+        "equivalent": counts["equivalent"], "cuda_only": counts["cuda_only"], "rate": round(killed / judged, 4) if judged else None,
+        "clean_tests_s": round(clean_s, 1), "seconds": round(time.monotonic() - start, 1),
+        "killed_by_file": dict(sorted(killed_by_file.items())), "survivors": survived, "equivalents": equivalents,
+        "cuda_only_mutants": cuda_only,
+    }
+    if args.old_tests_from:
+        # The rate the tests of an older commit reach: the tests run old files first with -x, so a
+        # mutant those files kill is reported as killed by one of them.
+        old = [test for test in tests if _exists_at(args.old_tests_from, test)]
+        old_killed = sum(n for file, n in killed_by_file.items() if file in old) + counts["timeout"]
+        result["old_tests"] = {"rev": args.old_tests_from, "files": old, "killed": old_killed,
+                               "rate": round(old_killed / judged, 4) if judged else None}
+    return result
+
+
+def reclassify(result: dict, equivalent: dict[str, dict[str, str]]) -> dict:
+    """`result` with its survivors judged since the run moved to the equivalent / CUDA-only lists."""
+    result = dict(result)
+    kept = []
+    for survivor in result["survivors"]:
+        entry = equivalent.get(survivor["key"])
+        if entry is None:
+            kept.append(survivor)
+            continue
+        gpu = entry["kind"] == "cuda-only"
+        result["cuda_only" if gpu else "equivalent"] = result.get("cuda_only" if gpu else "equivalent", 0) + 1
+        listed = "cuda_only_mutants" if gpu else "equivalents"
+        result[listed] = [*result.get(listed, []), {**survivor, "why": entry["why"]}]
+        result["survived"] -= 1
+        result["uncovered"] -= 0 if survivor["covered"] else 1
+    result["survivors"] = kept
+    judged = result["mutants_run"] - result["equivalent"] - result.get("cuda_only", 0)
+    result["rate"] = round(result["killed"] / judged, 4) if judged else None
+    if "old_tests" in result:
+        result["old_tests"]["rate"] = round(result["old_tests"]["killed"] / judged, 4) if judged else None
+    return result
+
+
+def _exists_at(rev: str, path: str) -> bool:
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load_config()
+    targets = config["targets"]
+    args = parse_args(argv, list(targets))
+    names = args.target or list(targets)
+    if args.list:
+        for name in names:
+            print(f"{name:14s} {len(target_mutants(targets[name])):4d} mutants  tests: {' '.join(targets[name]['tests'])}")
+        return 0
+    for module in config["preload"]:  # imported once here, inherited by every forked child
+        importlib.import_module(module)
+    equivalent = load_equivalent(config)
+    if args.reclassify:
+        stored = json.loads(args.out.read_text())
+        for name in names:
+            if name in stored["targets"]:
+                stored["targets"][name] = reclassify(stored["targets"][name], equivalent)
+        args.out.write_text(json.dumps(stored, indent=1) + "\n")
+        return 0
+    logs = ROOT / ".mutation" / f"logs-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    results = {name: run_target(name, targets[name], args, equivalent, logs) for name in names}
+    for name, result in results.items():
+        judged = result["mutants_run"] - result["equivalent"] - result.get("cuda_only", 0)
+        print(f"{name:14s} {result['killed']:4d}/{judged:4d} killed ({result['rate']:.1%}), {result['equivalent']} "
+              f"equivalent, {result.get('cuda_only', 0)} CUDA-only, {result['survived']} survived")
+    if args.out is not None:
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {"targets": {}}
+        previous.update({
+            "date": dt.date.today().isoformat(), "tool": "tools/mutation (in-repo AST mutation, fork per mutant)",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        })
+        previous["targets"].update(results)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(previous, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
