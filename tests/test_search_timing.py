@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from hwnas.search.engines import EngineCache, engine_key
+from hwnas.errors import UsageError
 from hwnas.search.latency import (SEARCH_MEASURE, LatencyConditions, LatencyOracle, SampleTiming, SearchTiming,
-                                  default_cuda_graphs)
+                                  default_cuda_graphs, resolve_cuda_graphs)
 from lut.profile import launch_bound_note
 from lut.samples import SampleRecord
 from profilers.result import mostly_launch_bound
@@ -37,6 +38,20 @@ def cpu_result():
 def test_graph_replays_are_the_default_exactly_where_eager_can_replay(device: str, backend: str, graphs: bool) -> None:
     assert default_cuda_graphs(device, backend) is graphs
     LatencyConditions(device=device, backend=backend, cuda_graphs=graphs)  # the default is always a valid condition
+
+
+@pytest.mark.parametrize(("device", "backend"), [("cpu", "eager"), ("cpu", "ort"), ("cuda:0", "tensorrt")])
+def test_asking_for_graph_replays_where_nothing_replays_is_refused_in_one_line(device: str, backend: str) -> None:
+    with pytest.raises(UsageError, match=f"^--cuda-graphs: CUDA-graph replay times eager PyTorch on a CUDA device, "
+                                         f"not --device {device} --backend {backend}; drop the flag") as error:
+        resolve_cuda_graphs(True, device, backend)
+    assert "\n" not in str(error.value)
+    assert resolve_cuda_graphs(False, device, backend) is False and resolve_cuda_graphs(None, device, backend) is False
+
+
+def test_the_flags_choose_on_cuda_and_neither_takes_the_default() -> None:
+    assert resolve_cuda_graphs(None, "cuda:0", "eager") is True
+    assert resolve_cuda_graphs(False, "cuda:0", "eager") is False and resolve_cuda_graphs(True, "cuda:0", "eager") is True
 
 
 def test_a_cpu_timing_knows_no_launch_bound_and_builds_nothing(cpu_result) -> None:

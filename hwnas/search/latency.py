@@ -38,6 +38,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from hwnas.errors import UsageError
 from hwnas.estimators import LinearSurrogate
 from hwnas.search.engines import EngineCache, engine_key
 from lut.models import fit_ridge
@@ -115,6 +116,17 @@ def default_cuda_graphs(device: str, backend: str) -> bool:
     batches replays graphs (or builds a TensorRT engine), so graph replays are also the number users
     deploy; `--no-cuda-graphs` times plain eager for those who launch op by op."""
     return cuda_graphs_refusal(device, backend) is None
+
+
+def resolve_cuda_graphs(requested: bool | None, device: str, backend: str) -> bool:
+    """The search's timing mode from `--cuda-graphs` (True), `--no-cuda-graphs` (False) or neither (None:
+    `default_cuda_graphs`). Asking for graph replays where nothing replays is refused in one line."""
+    if requested is None:
+        return default_cuda_graphs(device, backend)
+    refusal = cuda_graphs_refusal(device, backend) if requested else None
+    if refusal is not None:
+        raise UsageError(f"--cuda-graphs: {refusal}; drop the flag (the CPU and ONNX backends are timed as they run)")
+    return requested
 
 
 @dataclass(frozen=True)
