@@ -73,7 +73,7 @@ def test_the_closing_note_says_most_were_launch_bound_and_what_to_do(cpu_result)
     assert "graph replays (drop --no-cuda-graphs)" in lines[0] and "--latency-batch-size" in lines[0]
     graphs = replace(plain, cuda_graphs=True)  # replays already: the way out is an engine or a larger batch
     note = SearchTiming(graphs, _timings(cpu_result, [True, True])).launch_bound_note()
-    assert note is not None and "--latency-backend tensorrt" in note and "no-cuda-graphs" not in note
+    assert note is not None and "--backend tensorrt" in note and "no-cuda-graphs" not in note
 
 
 @pytest.mark.parametrize("flags", [[True, False], [False, False, True], [None, None, None], []])

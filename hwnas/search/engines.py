@@ -1,4 +1,4 @@
-"""TensorRT engines of sampled networks, cached by architecture (`hwnas search --latency-backend tensorrt`).
+"""TensorRT engines of sampled networks, cached by architecture (`hwnas search --backend tensorrt`).
 
 Timing a sampled network with TensorRT means building an engine for it first, and a build
 takes seconds to minutes where the timing takes a fraction of a second. The search's memo

@@ -172,7 +172,7 @@ class SearchTiming:
         bound, known = share
         c = self.conditions
         fixes = ("time graph replays (drop --no-cuda-graphs)" if c.backend == "eager" and not c.cuda_graphs
-                 else "time a TensorRT engine (--latency-backend tensorrt)")
+                 else "time a TensorRT engine (--backend tensorrt)")
         return (f"{bound} of {known} sampled networks were launch-bound (host enqueue >= GPU time): the search "
                 "optimised the host's launch speed, which drifts, not the GPU's work; "
                 f"{fixes}, or search at a larger --latency-batch-size")
