@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_contract import refused
+from hwnas.cli import build_parser
+from hwnas.cli.search import config_from_args
 from hwnas.search.engines import EngineCache, engine_key
 from hwnas.errors import UsageError
 from hwnas.search.latency import (SEARCH_MEASURE, LatencyConditions, LatencyOracle, SampleTiming, SearchTiming,
@@ -42,8 +45,8 @@ def test_graph_replays_are_the_default_exactly_where_eager_can_replay(device: st
 
 @pytest.mark.parametrize(("device", "backend"), [("cpu", "eager"), ("cpu", "ort"), ("cuda:0", "tensorrt")])
 def test_asking_for_graph_replays_where_nothing_replays_is_refused_in_one_line(device: str, backend: str) -> None:
-    with pytest.raises(UsageError, match=f"^--cuda-graphs: CUDA-graph replay times eager PyTorch on a CUDA device, "
-                                         f"not --device {device} --backend {backend}; drop the flag") as error:
+    with pytest.raises(UsageError, match=f"^--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device, "
+                                         f"not {backend} on {device}; drop the flag") as error:
         resolve_cuda_graphs(True, device, backend)
     assert "\n" not in str(error.value)
     assert resolve_cuda_graphs(False, device, backend) is False and resolve_cuda_graphs(None, device, backend) is False
@@ -52,6 +55,26 @@ def test_asking_for_graph_replays_where_nothing_replays_is_refused_in_one_line(d
 def test_the_flags_choose_on_cuda_and_neither_takes_the_default() -> None:
     assert resolve_cuda_graphs(None, "cuda:0", "eager") is True
     assert resolve_cuda_graphs(False, "cuda:0", "eager") is False and resolve_cuda_graphs(True, "cuda:0", "eager") is True
+
+
+@pytest.mark.parametrize(("argv", "graphs"), [
+    (["--latency-device", "cuda:0", "--backend", "eager"], True),
+    (["--latency-device", "cuda:1", "--backend", "eager", "--cuda-graphs"], True),
+    (["--latency-device", "cuda:0", "--backend", "eager", "--no-cuda-graphs"], False),
+    (["--latency-device", "cuda:0", "--backend", "ort"], False),
+    ([], False),  # the CPU default run is unchanged
+    (["--no-cuda-graphs"], False),
+])
+def test_search_flags_set_the_timing_mode_in_the_conditions(argv: list[str], graphs: bool) -> None:
+    config = config_from_args(build_parser().parse_args(["search", *argv]))
+    assert config.latency.conditions.cuda_graphs is graphs
+
+
+@pytest.mark.parametrize("argv", [["--cuda-graphs"], ["--latency-device", "cuda:0", "--backend", "ort", "--cuda-graphs"]])
+def test_search_refuses_graph_replays_where_nothing_replays_in_one_line(argv: list[str], tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(["search", *argv, "--out", str(tmp_path / "run")], capsys, absent=[tmp_path / "run"])
+    assert "--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device" in line
 
 
 def test_a_cpu_timing_knows_no_launch_bound_and_builds_nothing(cpu_result) -> None:

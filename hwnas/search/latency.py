@@ -123,9 +123,9 @@ def resolve_cuda_graphs(requested: bool | None, device: str, backend: str) -> bo
     `default_cuda_graphs`). Asking for graph replays where nothing replays is refused in one line."""
     if requested is None:
         return default_cuda_graphs(device, backend)
-    refusal = cuda_graphs_refusal(device, backend) if requested else None
-    if refusal is not None:
-        raise UsageError(f"--cuda-graphs: {refusal}; drop the flag (the CPU and ONNX backends are timed as they run)")
+    if requested and cuda_graphs_refusal(device, backend) is not None:
+        raise UsageError(f"--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device, not {backend} on {device}; "
+                         "drop the flag, or use --latency-device cuda:N --backend eager")
     return requested
 
 
