@@ -180,3 +180,16 @@ def test_the_supernet_step_runs_on_a_cpu_at_224() -> None:
     costs = {cost["variant"]: cost for cost in outcome.data["costs"]}
     assert set(costs) == {"standalone", "single-path", "soft (all paths)"}
     assert all(cost["median_ms"] > 0 and cost["saved_mb"] > 0 for cost in costs.values())
+
+
+def test_the_suite_searches_with_the_command_a_user_types() -> None:
+    """The search step's config is `hwnas search ARGV` parsed: graph replays at batch 32 on a GPU, plain on a CPU."""
+    from hwnas.cli import build_parser  # noqa: PLC0415
+    from hwnas.cli.search import config_from_args  # noqa: PLC0415
+
+    suite = _suite()
+    gpu = config_from_args(build_parser().parse_args(suite.search_argv("cuda:0", True, suite.GPU_SCALE)))
+    assert (gpu.latency.conditions.cuda_graphs, gpu.latency.conditions.batch_size, gpu.latency.conditions.backend) == (True, 32, "eager")
+    assert (gpu.loop.steps, gpu.loop.warmup_steps, gpu.loop.device) == (300, 150, "cuda:0")
+    cpu = config_from_args(build_parser().parse_args(suite.search_argv("cpu", False, suite.CPU_SCALE)))
+    assert (cpu.latency.conditions.cuda_graphs, cpu.latency.conditions.batch_size, cpu.latency.conditions.device) == (False, 1, "cpu")
