@@ -241,5 +241,5 @@ def test_architecture_steps_use_their_own_batch_size(tmp_path: Path) -> None:
     assert all(abs(t * 8 - round(t * 8)) < 1e-4 for t in train)
     from hwnas.search.config import check_combination  # noqa: PLC0415
 
-    with pytest.raises(UsageError, match="arch-batch-size"):
+    with pytest.raises(UsageError, match="loop.arch_batch_size must be >= 1"):
         check_combination(_search_config(arch_batch_size=0))
