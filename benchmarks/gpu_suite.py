@@ -36,6 +36,26 @@ without them cannot pass by skipping; `--allow-missing` makes such a runtime a
 skip with its reason. The UNAS Table 3 step reports the Kendall tau of its
 measured order against the paper's, not a bare "ok". Later issues add a step by writing `step(context) ->
 StepOutcome` and appending it to `STEPS`.
+
+What #27 item 5 asks of one GPU call, and how each step is sized to fit 8 minutes on one H100 or H200
+(`GPU_SCALE`; the seconds are estimates from the H200 runs of 2026-11-27, docs/benchmark-log.md "GPU suite"):
+
+1. timings: torchvision references at batch 32, eager plain and as graph replays, ORT's CUDA provider and
+   TensorRT fp32/fp16 rows where they load (~40 s: 2.5 s per variant, engines built once).
+2. UNAS Table 3: the paper's set as graph replays at batch 32 and batch 1, each with Kendall tau against
+   the paper's order (~30 s: 8 networks x 2 batches x 1.2 s, interleaved).
+3. supernet: the single-path supernet's weight step at 224x224 against the standalone sampled network's
+   training step, time and memory (`supernet_cost`; ~15 s: 3 + 8 steps of each variant).
+4. profile: a graph-replay device profile of 400 networks (batch 32, 224x224, 0.12 s per network, the op
+   table at 0.05 s per op), fitted, with the latency-model comparison table (~150 s; graph replays have a
+   0.06% retest floor, so short budgets cost no accuracy).
+5. search: a 3-minute `hwnas search` (the default run: profile 30 networks, 300 steps after 150 warm-up
+   steps with graph-replay latency in the loop, train, export) and its derived network's measured
+   latency against the target (~180 s; a search step plus an in-line graph replay is ~0.4 s on a GPU).
+6. GPU tests, then export: whatever time is left (each caps itself by `seconds_left`).
+
+`--device cpu` runs the same steps at `CPU_SCALE` (tiny inputs, a few networks, plain timing: the CPU has
+no graph replays), so every step's code is exercised without a GPU; its numbers are not evidence.
 """
 
 from __future__ import annotations
@@ -47,7 +67,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +85,34 @@ GPU_MARKERS = "cuda or tensorrt or ort_provider"
 BATCH_SHAPE = (32, 3, 224, 224)
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How big each step is on the device it runs on (the module docstring gives the GPU budget)."""
+
+    timing_shape: tuple[int, int, int, int]
+    unas_batches: tuple[int, ...]
+    unas_budget_s: float
+    supernet_side: int
+    supernet_batch: int
+    supernet_steps: int
+    profile_networks: int
+    profile_side: int
+    profile_batch: int
+    profile_budget_s: float
+    search_steps: int
+    search_warmup: int
+    search_train_steps: int
+
+
+GPU_SCALE = Scale(timing_shape=BATCH_SHAPE, unas_batches=(32, 1), unas_budget_s=1.2, supernet_side=224, supernet_batch=32,
+                  supernet_steps=8, profile_networks=400, profile_side=224, profile_batch=32, profile_budget_s=0.12,
+                  search_steps=300, search_warmup=150, search_train_steps=150)
+CPU_SCALE = Scale(timing_shape=(1, 3, 64, 64), unas_batches=(2, 1), unas_budget_s=0.3, supernet_side=224, supernet_batch=2,
+                  supernet_steps=2, profile_networks=24, profile_side=32, profile_batch=1, profile_budget_s=0.05,
+                  search_steps=4, search_warmup=2, search_train_steps=2)
+"""`--device cpu`: the same steps on inputs small enough for a shared 2-core machine (minutes, not hours)."""
+
+
 @dataclass
 class SuiteContext:
     """What steps share: the device, the deadline, the options, and the running step's data so far
@@ -77,6 +125,15 @@ class SuiteContext:
     allow_missing: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> Scale:
+        return GPU_SCALE if self.device.startswith("cuda") else CPU_SCALE
+
+    @property
+    def graphs(self) -> bool:
+        """Time eager as CUDA-graph replays (the search's default on CUDA); the CPU times plain."""
+        return self.device.startswith("cuda")
     """The suite's record: `table` puts every printed table in `record["tables"]`."""
 
     def missing(self, runtime: str, reason: str) -> str | None:
@@ -159,7 +216,8 @@ TIMING_VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def gpu_timings(context: SuiteContext) -> StepOutcome:
-    """Batch-32 latency of torchvision reference models with every backend that works here."""
+    """Batch-32 latency of torchvision reference models with every backend that works here (ORT CUDA and
+    TensorRT rows where they load)."""
     import torchvision  # noqa: PLC0415
 
     from profilers import MeasureConfig, measure  # noqa: PLC0415
@@ -176,6 +234,9 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
         for backend, precision, options in TIMING_VARIANTS:
             label = backend + (" +graphs" if options.get("cuda_graphs") else "")
             key = f"{name}/{label}/{precision}"
+            if options.get("cuda_graphs") and not context.graphs:
+                skips.append(f"{key}: CUDA-graph replays need a CUDA device, not {context.device}")
+                continue
             if reasons.get(backend) is not None:
                 failure = context.missing(backend, reasons[backend]) if backend in RUNTIMES else None
                 (skips if failure is None else failures).append(f"{key}: {failure or reasons[backend]}")
@@ -188,7 +249,7 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
                 continue
             config = MeasureConfig(budget_s=1.5 if context.quick else 2.5, remeasure=0, **options)
             try:
-                result = measure(model, backend=backend, device=context.device, input_shape=BATCH_SHAPE,
+                result = measure(model, backend=backend, device=context.device, input_shape=context.scale.timing_shape,
                                  precision=precision, config=config, name=name)
             except Exception as error:  # noqa: BLE001 - OOM, graph capture, ORT's native errors: this variant only
                 failures.append(f"{key}: {type(error).__name__}: {str(error).strip()[:300]}")
@@ -196,7 +257,8 @@ def gpu_timings(context: SuiteContext) -> StepOutcome:
             results.append({"variant": key, **result.to_dict()})
             rows.append(_row(name, label, precision, result))
     if rows:
-        table(context.record, f"batch 32, 224x224 on {_gpu_name(context.device)}", ROW_COLUMNS, rows)
+        batch, _, side, _ = context.scale.timing_shape
+        table(context.record, f"batch {batch}, {side}x{side} on {_gpu_name(context.device)}", ROW_COLUMNS, rows)
         _print_graph_speedups(results)
     status = "failed" if failures else ("ok" if rows else "skipped")
     summary = f"{len(rows)} timings, {len(skips)} skipped, {len(failures)} failed"
@@ -231,18 +293,20 @@ def against_paper(measured_ms: dict[str, float]) -> tuple[float, list[str]]:
 
 
 def unas_table3(context: SuiteContext) -> StepOutcome:
-    """CUDA eager batch-32 latency of the UNAS Table 3 networks, timed interleaved (plain, then graph
-    replay), against the paper's order."""
+    """The UNAS Table 3 networks timed interleaved as graph replays (plain eager on a CPU) at batch 32 and
+    batch 1 (`Scale.unas_batches`), each batch's order against the paper's by Kendall tau."""
     import torchvision  # noqa: PLC0415
 
     import search_spaces  # noqa: PLC0415
     from profilers import MeasureConfig, measure_interleaved  # noqa: PLC0415
 
+    timing = "graph replays" if context.graphs else "plain eager (no CUDA graphs here)"
+    batches = context.scale.unas_batches
+    if context.dry_run:
+        return StepOutcome("skipped", f"dry run (would time 8 networks as {timing} at batch {' and '.join(map(str, batches))})")
     reason = _backend_reasons(context.device)["eager"]
     if reason is not None:
         return StepOutcome("skipped", f"eager on {context.device}: {reason}")
-    if context.dry_run:
-        return StepOutcome("skipped", "dry run (would time 8 networks, plain and graph replay)")
 
     def named(name: str) -> torch.nn.Module:
         arch = search_spaces.named_architecture(name)
@@ -258,38 +322,70 @@ def unas_table3(context: SuiteContext) -> StepOutcome:
         "proxyless_gpu": named("proxyless_gpu"),
         "unas_gpu": named("unas_gpu"),
     }
-    passes: dict[str, dict[str, Any]] = {}
-    for label, graphs in (("eager", False), ("eager +graphs", True)):
+    measured: dict[int, dict[str, Any]] = {}
+    for batch in batches:
         if context.seconds_left() < 45:
-            context.data.setdefault("skipped", []).append(f"{label}: under 45 s of the suite left")
+            context.data.setdefault("skipped", []).append(f"batch {batch}: under 45 s of the suite left")
             continue
         # 10-run turns: each turn starts from an empty launch queue, and in the H200 run of 2026-11-27 the
         # first timed run of a 2-run turn was 2-6% slower than the second for launch-bound nets.
-        config = MeasureConfig(budget_s=1.0 if context.quick else 1.5, remeasure=0, cuda_graphs=graphs, runs_per_round=10)
+        config = MeasureConfig(budget_s=context.scale.unas_budget_s, remeasure=0, cuda_graphs=context.graphs,
+                               runs_per_round=10)
         results = measure_interleaved(list(models.values()), backend="eager", device=context.device,
-                                      input_shapes=BATCH_SHAPE, config=config, names=list(models))
-        passes[label] = {result.model: result for result in results}
-        context.data[label] = [result.to_dict() for result in results]
-    if "eager" not in passes:
+                                      input_shapes=(batch, *BATCH_SHAPE[1:]), config=config, names=list(models))
+        measured[batch] = {result.model: result for result in results}
+        context.data[f"batch {batch}"] = [result.to_dict() for result in results]
+    if not measured:
         return StepOutcome("skipped", "out of the suite's time", dict(context.data))
-    measured = passes["eager"]
-    graphed = passes.get("eager +graphs", {})
-    order = sorted(measured, key=lambda name: measured[name].median_ms)
-    rows = [[name, measured[name].median_ms, graphed[name].median_ms if name in graphed else "-",
-             f"{measured[name].p90_ms:.2f}/{measured[name].p99_ms:.2f}",
-             "-" if measured[name].enqueue_ms is None else f"{measured[name].enqueue_ms:.3f}",
-             "yes" if measured[name].launch_bound else "no",
-             UNAS_TABLE3_MS.get(name, "-"), order.index(name) + 1] for name in order]
-    table(context.record, f"UNAS Table 3 set, CUDA eager fp32 batch 32 on {_gpu_name(context.device)} (paper: V100)",
-                ["network", "median ms", "graph replay ms", "p90/p99 ms", "enqueue ms", "launch-bound", "UNAS V100 ms",
-                 "rank here"], rows)
-    here = [name for name in order if name in UNAS_TABLE3_MS]
-    tau, flipped = against_paper({name: measured[name].median_ms for name in here})
-    summary = (f"Kendall tau {tau:+.2f} against UNAS Table 3's order over {len(here)} networks"
-               + (f", {len(flipped)} pair(s) unlike it ({'; '.join(flipped)}): " if flipped else ": "))
-    summary += " < ".join(f"{name} {measured[name].median_ms:.1f}" for name in here)
-    return StepOutcome(f"tau {tau:+.2f}", summary, {**context.data, "paper_ms": UNAS_TABLE3_MS, "order_here": order,
-                                                    "kendall_tau": tau, "pairs_unlike_paper": flipped})
+    taus: dict[int, float] = {}
+    flips: dict[int, list[str]] = {}
+    for batch, results in measured.items():
+        here = [name for name in results if name in UNAS_TABLE3_MS]
+        taus[batch], flips[batch] = against_paper({name: results[name].median_ms for name in here})
+    first = measured[next(iter(measured))]
+    order = sorted(first, key=lambda name: first[name].median_ms)
+    rows = [[name, *(f"{measured[b][name].median_ms:.3f}" for b in measured),
+             *(sorted(measured[b], key=lambda n, b=b: measured[b][n].median_ms).index(name) + 1 for b in measured),
+             UNAS_TABLE3_MS.get(name, "-")] for name in order]
+    table(context.record, f"UNAS Table 3 set, {timing}, fp32 on {_gpu_name(context.device)} (paper: V100, batch 32)",
+          ["network", *(f"b{b} ms" for b in measured), *(f"rank b{b}" for b in measured), "UNAS V100 ms"], rows)
+    summary = "; ".join(f"batch {b}: Kendall tau {taus[b]:+.2f} against UNAS Table 3's order"
+                        + (f", {len(flips[b])} pair(s) unlike it ({', '.join(flips[b])})" if flips[b] else "")
+                        for b in measured)
+    status = " ".join(f"tau(b{b}) {taus[b]:+.2f}" for b in measured)
+    return StepOutcome(status, summary, {**context.data, "paper_ms": UNAS_TABLE3_MS, "timing": timing,
+                                         "kendall_tau": {str(b): t for b, t in taus.items()},
+                                         "pairs_unlike_paper": {str(b): f for b, f in flips.items()}})
+
+
+def supernet_step(context: SuiteContext) -> StepOutcome:
+    """The single-path supernet's weight step at 224x224 against the standalone sampled network's training
+    step: time and memory (`benchmarks/supernet_cost.py`'s measurement, proxyless space)."""
+    from supernet_cost import run_space  # noqa: PLC0415 - the benchmark beside this one
+
+    scale = context.scale
+    what = f"proxyless at {scale.supernet_side}x{scale.supernet_side}, batch {scale.supernet_batch}"
+    if context.dry_run:
+        return StepOutcome("skipped", f"dry run (would time {scale.supernet_steps} training steps of the supernet "
+                                      f"and the standalone network, {what})")
+    if context.seconds_left() < 30:
+        return StepOutcome("skipped", "under 30 s of the suite left")
+    costs = run_space("proxyless", scale.supernet_batch, torch.device(context.device), 1, scale.supernet_steps, 0,
+                      resolution=scale.supernet_side)
+    base = {cost.variant: cost for cost in costs}["standalone"]
+
+    def memory(cost: Any) -> float:
+        return cost.cuda_peak_mb if cost.cuda_peak_mb is not None else cost.saved_mb
+
+    rows = [[cost.variant, cost.median_ms, f"{cost.p10_ms:.1f}-{cost.p90_ms:.1f}", cost.saved_mb,
+             "-" if cost.cuda_peak_mb is None else f"{cost.cuda_peak_mb:.1f}", cost.median_ms / base.median_ms,
+             memory(cost) / memory(base)] for cost in costs]
+    table(context.record, f"training step, {what} on {_gpu_name(context.device)}",
+          ["step", "median ms", "p10-p90 ms", "saved for backward MB", "CUDA peak MB", "time x", "memory x"], rows)
+    single = {cost.variant: cost for cost in costs}["single-path"]
+    summary = (f"{what}: supernet weight step {single.median_ms:.1f} ms = {single.median_ms / base.median_ms:.2f}x the "
+               f"standalone step, memory {memory(single) / memory(base):.2f}x")
+    return StepOutcome("ok", summary, {"costs": [asdict(cost) for cost in costs]})
 
 
 def export_found_networks(context: SuiteContext) -> StepOutcome:
@@ -339,84 +435,99 @@ def export_found_networks(context: SuiteContext) -> StepOutcome:
     return StepOutcome(status, summary, dict(context.data))
 
 
-def search_step_cost(context: SuiteContext) -> StepOutcome:
-    """A few steps of `hwnas.search.run_search` on the GPU (#15): seconds per step, and per phase
-    where the run records them (metrics.jsonl "phases")."""
-    import json  # noqa: PLC0415
+def search_in_the_loop(context: SuiteContext) -> StepOutcome:
+    """The default `hwnas search` run for ~3 minutes with eager latency timed as graph replays in the loop
+    (plain on a CPU), and its derived network's measured latency against the target."""
+    from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
 
-    from hwnas.search import SearchConfig, run_search  # noqa: PLC0415
-
+    scale = context.scale
+    argv = search_argv(context.device, context.graphs, scale)
+    what = (f"{scale.search_steps} steps after {scale.search_warmup} warm-up, latency eager "
+            f"{'graph replays' if context.graphs else 'plain'} batch {32 if context.graphs else 1} on {context.device}")
+    if context.dry_run:
+        return StepOutcome("skipped", f"dry run (would search: {what}; target auto: hwnas {' '.join(argv)})")
     reasons = _backend_reasons(context.device)
     if reasons["eager"] is not None:
         return StepOutcome("skipped", f"{context.device}: {reasons['eager']}")
-    steps = 6 if context.quick else 12
-    config = SearchConfig.from_flat(space="proxyless", dataset="digits", data_limit=600, estimator="rebar", latency_estimator="relax",
-                                    latency_target_ms=5.0, steps=steps, warmup_steps=2, batch_size=32, device=context.device,
-                                    latency_device=context.device, latency_backend="eager", latency_batch_size=32,
-                                    progress=False, checkpoint_every=1000)
-    if context.dry_run:
-        return StepOutcome("skipped", f"dry run (would run {steps} search steps on {context.device})")
-    if context.seconds_left() < 60:
-        return StepOutcome("skipped", "under 60 s of the suite left")
-    out = Path(tempfile.mkdtemp(prefix="hwnas-gpu-search-")) / "run"
+    if context.seconds_left() < 150:
+        return StepOutcome("skipped", "under 150 s of the suite left for a search")
+    from hwnas.cli import build_parser  # noqa: PLC0415
+    from hwnas.cli.search import config_from_args  # noqa: PLC0415
+
+    config = config_from_args(build_parser().parse_args(argv))
+    root = Path(tempfile.mkdtemp(prefix="hwnas-gpu-search-"))
     started = time.perf_counter()
-    result = run_search(config, out, measure_final=False)
+    result = run_pipeline(config, out=root / "run", profile_root=root / "profiles", train_steps=scale.search_train_steps)
     seconds = time.perf_counter() - started
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()] \
-        if (out / "metrics.jsonl").exists() else []
-    phases: dict[str, list[float]] = {}
-    for record in records:
-        for phase, value in (record.get("phases") or {}).items():
-            phases.setdefault(phase, []).append(float(value))
-    per_phase = {phase: sum(values) / len(values) for phase, values in phases.items()}
-    if per_phase:
-        table(context.record, f"search step on {_gpu_name(context.device)}, mean seconds per phase over {len(records)} steps",
-                    ["phase", "s per step"], [[phase, value] for phase, value in sorted(per_phase.items())])
-    summary = f"{steps} steps in {seconds:.1f} s ({seconds / steps:.3f} s per step incl. start-up)"
-    summary += f"; phases recorded: {', '.join(sorted(per_phase))}" if per_phase else "; no per-phase times in metrics.jsonl"
-    return StepOutcome("ok", summary, {"seconds": seconds, "steps": steps, "phases_mean_s": per_phase,
-                                       "arch": result.arch.choices, "out": str(out)})
+    assert result is not None  # one process: rank 0
+    measured = result.measured
+    off = None if result.target_ms is None else measured.value_ms / result.target_ms - 1.0
+    lines = result.lines()
+    print("\n".join(lines))
+    context.record.setdefault("notes", []).append("search in the loop:\n" + "\n".join(lines))
+    summary = (f"{what}: derived network {measured.value_ms:.3f} ms measured "
+               f"({'graph replays' if measured.context.cuda_graphs else 'plain'}), target {result.target_ms:.3f} ms "
+               f"({result.target_source}): {off:+.1%}, {'within' if off is not None and abs(off) <= 0.05 else 'NOT within'} 5%"
+               f"; {seconds:.0f} s")
+    closing = [line.removeprefix("timing").strip() for line in lines if line.startswith("timing ")]
+    return StepOutcome("ok" if result.accepted else "failed", "; ".join([summary, *closing]),
+                       {"seconds": seconds, "target_ms": result.target_ms, "measured_ms": measured.value_ms,
+                        "relative_error": off, "accepted": result.accepted, "arch": result.search.arch.choices,
+                        "measurement": measured.to_dict(), "out": str(root), "closing_lines": closing, "argv": argv})
+
+
+def search_argv(device: str, graphs: bool, scale: Scale) -> list[str]:
+    """The `hwnas search` command of `search_in_the_loop`: the default run's data and space, eager latency
+    measured on `device` (as graph replays where `graphs`), the target auto."""
+    return ["search", "--steps", str(scale.search_steps), "--warmup-steps", str(scale.search_warmup), "--device", device,
+            "--latency-device", device, "--backend", "eager", "--no-progress", *(["--cuda-graphs"] if graphs else [])]
 
 
 def lut_profile(context: SuiteContext) -> StepOutcome:
-    """`hwnas profile --device cuda` on the proxyless space, eager batch 32, 96 samples; print the fit table."""
+    """A graph-replay device profile of the proxyless space (`Scale.profile_networks`, >= 400 on a GPU) at
+    batch 32, 224x224, fitted, with the latency-model comparison table (`hwnas lut fit`'s) and learning curve."""
     from lut.profile import profile_device, resolve_settings  # noqa: PLC0415
-    from lut.report import fit_table  # noqa: PLC0415
+    from lut.report import fit_table, learning_table  # noqa: PLC0415
 
+    scale = context.scale
+    what = (f"{scale.profile_networks} networks, eager {'graph replays' if context.graphs else 'plain'} batch "
+            f"{scale.profile_batch}, {scale.profile_side}x{scale.profile_side}")
+    if context.dry_run:
+        return StepOutcome("skipped", f"dry run (would profile {what} and the per-op LUT, then compare the latency models)")
     reasons = _backend_reasons(context.device)
     if reasons["eager"] is not None:
         return StepOutcome("skipped", f"{context.device}: {reasons['eager']}")
-    if context.dry_run:
-        return StepOutcome("skipped", "dry run (would profile 96 networks and the per-op LUT, batch 32)")
-    if context.seconds_left() < 150:
-        return StepOutcome("skipped", "under 150 s of the suite left for a device profile")
-    settings = resolve_settings(space="proxyless", device=context.device, backend="eager", batch_size=32,
-                                samples=96, retest=16, out=tempfile.mkdtemp(prefix="hwnas-gpu-profile-"),
-                                progress=False)
-    # Short budgets and a short warm-up for the hundreds of single-op timings; no host-wall runs (not fitted).
-    settings = replace(settings, net_config=replace(settings.net_config, budget_s=0.4, host_runs=0),
-                       op_config=replace(settings.op_config, budget_s=0.2, warmup_s=0.05, warmup_runs=5, host_runs=0))
+    if context.seconds_left() < 120:
+        return StepOutcome("skipped", "under 120 s of the suite left for a device profile")
+    settings = resolve_settings(space="proxyless", device=context.device, backend="eager", batch_size=scale.profile_batch,
+                                input_size=scale.profile_side, samples=scale.profile_networks,
+                                retest=max(4, scale.profile_networks // 25), out=tempfile.mkdtemp(prefix="hwnas-gpu-profile-"),
+                                progress=False, cuda_graphs=context.graphs)
+    # Short budgets: graph replays repeat to 0.06%; no host-wall runs (not fitted); a short warm-up for the op table.
+    settings = replace(settings, net_config=replace(settings.net_config, budget_s=scale.profile_budget_s, host_runs=0),
+                       op_config=replace(settings.op_config, budget_s=scale.profile_budget_s / 2, warmup_s=0.05,
+                                         warmup_runs=5, host_runs=0))
     outcome = profile_device(settings)
     if outcome.fit is None:
         return StepOutcome("failed", "; ".join(outcome.notes) or "no fit", {"out": str(outcome.out)})
-    print(f"\nproxyless, {context.device} eager fp32 batch 32, {outcome.samples} samples ({outcome.seconds:.0f} s):")
-    print(fit_table(outcome.fit))
-    context.record.setdefault("notes", []).append(f"proxyless, {context.device} eager fp32 batch 32, {outcome.samples} "
-                                                  f"samples ({outcome.seconds:.0f} s):\n{fit_table(outcome.fit)}")
-    linear = outcome.fit.metrics[outcome.fit.chosen]
-    summary = (f"{outcome.samples} nets; {outcome.fit.chosen}: MAPE {linear.mape:.1f}% Spearman {linear.spearman:.3f}"
-               + ("" if outcome.fit.noise is None else f"; noise floor Spearman {outcome.fit.noise.spearman:.3f}"))
+    text = f"{what}, {outcome.samples} timings ({outcome.seconds:.0f} s):\n{fit_table(outcome.fit)}\n{learning_table(outcome.fit)}"
+    print("\n" + text)
+    context.record.setdefault("notes", []).append(text)
+    chosen = outcome.fit.metrics[outcome.fit.chosen]
+    summary = (f"{what}; {outcome.fit.chosen}: MAPE {chosen.mape:.2f}% Spearman {chosen.spearman:.3f}"
+               + ("" if outcome.fit.noise is None else f"; retest floor Spearman {outcome.fit.noise.spearman:.3f}"))
     return StepOutcome("ok", summary, {"out": str(outcome.out), "metrics": dict(outcome.fit.model.metrics)})
 
 
-# Ordered by what a short lease must not miss; the device profile, the longest, uses what is left.
+# Ordered as #27 item 5 lists what one GPU call must show; the GPU tests and the export use what is left.
 STEPS: list[tuple[str, Step]] = [
+    ("profilers: eager (plain and CUDA graphs) / ORT CUDA / TensorRT timings", gpu_timings),
+    ("UNAS Table 3 set: graph replays at batch 32 and 1 vs the paper's order", unas_table3),
+    ("supernet: weight step at 224x224 vs the standalone network's step", supernet_step),
+    ("lut: graph-replay profile of 400 networks, latency models compared", lut_profile),
+    ("search: 3 minutes with graph-replay latency in the loop, derived vs target", search_in_the_loop),
     ("GPU tests (pytest -m 'cuda or tensorrt or ort_provider')", gpu_tests),
-    ("profilers: eager (plain and CUDA graphs) / ORT / TensorRT timings", gpu_timings),
-    ("UNAS Table 3 set: CUDA eager batch 32 vs the paper's order", unas_table3),
     ("export: proxyless_gpu and unas_gpu to ONNX/TensorRT, timed", export_found_networks),
-    ("search: a few run_search steps on the GPU (#15)", search_step_cost),
-    ("lut: proxyless CUDA eager batch-32 profile and fit", lut_profile),
 ]
 
 
@@ -471,12 +582,27 @@ def run_steps(steps: Sequence[tuple[str, Step]], context: SuiteContext, out: Pat
             break
     table(context.record, "GPU suite" + (" (dry run: nothing measured)" if context.dry_run else ""),
           ["step", "status", "time", "summary"], rows)
+    counts = status_counts([entry["status"] for entry in document["steps"]])
+    document["counts"] = context.record["counts"] = counts
+    write_json(out / "suite.json", document)
+    print(", ".join(f"{count} {status}" for status, count in counts.items()))
     return code
+
+
+def status_counts(statuses: Sequence[str]) -> dict[str, int]:
+    """Passed, skipped, failed and interrupted steps, each counted apart: a skip (a missing runtime with
+    --allow-missing, no time left, a dry run) is never a pass. A step whose status is a measured verdict
+    (UNAS's "tau(b32) +0.90") ran to its end: passed."""
+    counts = {"passed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
+    for status in statuses:
+        counts[status if status in counts else "passed"] += 1
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every GPU-dependent test and benchmark of hwnas.")
-    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--device", default="cuda:0",
+                        help="cuda:N, or cpu: every step at CPU_SCALE (tiny sizes, plain timing) to exercise the code")
     parser.add_argument("--out", default="gpu_suite", help="folder for suite.json and one JSON file per step")
     parser.add_argument("--quick", action="store_true", help="fewer models, shorter budgets")
     parser.add_argument("--dry-run", action="store_true",
@@ -490,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is None:
             parser.error("--report-only needs --json FILE (a file under benchmarks/results/gpu_suite)")
         return report_only(args.json)
-    if not args.dry_run:
+    if not args.dry_run and args.device.startswith("cuda"):
         from profilers._device import cuda_unavailable_reason  # noqa: PLC0415
 
         reason = cuda_unavailable_reason()

@@ -190,7 +190,7 @@ def retest(setup: Setup, args: argparse.Namespace, backend: str) -> tuple[list[l
                 keys = [tuple(a.choices[d.name] for d in space.decisions) + (str(i),) for i, a in enumerate(archs)]
                 for key, arch in zip(keys, archs, strict=True):
                     worker.submit(key, dict(arch.choices))
-                passes["worker, training on the other core (after)"].append([worker.result(key)[0] for key in keys])
+                passes["worker, training on the other core (after)"].append([worker.result(key).latency_ms for key in keys])
             finally:
                 stop.set()
                 load.join()

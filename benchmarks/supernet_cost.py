@@ -111,9 +111,11 @@ def make_step(model: nn.Module, x: Tensor, y: Tensor, weights: Callable[[], dict
     return step
 
 
-def run_space(key: str, batch_size: int, device: torch.device, warmup: int, steps: int, seed: int) -> list[StepCost]:
+def run_space(key: str, batch_size: int, device: torch.device, warmup: int, steps: int, seed: int,
+              resolution: int | None = None) -> list[StepCost]:
+    """The three variants of `key`'s space (`resolution`: another input side than `SPACES`', e.g. 224 on a GPU)."""
     name, config = SPACES[key]
-    space = get_space(name, **config)
+    space = get_space(name, **{**config, **({} if resolution is None else {"resolution": resolution})})
     torch.manual_seed(seed)
     supernet = space.supernet().to(device).train()
     arch = space.sample(np.random.default_rng(seed))

@@ -37,6 +37,7 @@ from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
 from lut.table import (Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, cuda_graphs_refusal, load, save,
                        write_json_atomic)
 from profilers import MeasureConfig, check, measure_interleaved
+from profilers.result import mostly_launch_bound
 from search_spaces.files import append_jsonl, drop_torn_tail, finite_number, read_json, read_jsonl, run_lock
 from search_spaces.architecture import Architecture
 from search_spaces.base import SearchSpace
@@ -473,12 +474,12 @@ def launch_bound_note(records: Sequence[SampleRecord]) -> str | None:
     drifts: on the H200 run of 2026-11-27 the raw retest of 16 nets disagreed with their first
     pass by 26% (MAPE), against 4.7% once corrected by the reference net of each block, while
     graph replays of every network timed there had a cv of 0.1-0.4%."""
-    flags = [r.result.get("launch_bound") for r in records if not r.result.get("context", {}).get("cuda_graphs")]
-    known = [flag for flag in flags if isinstance(flag, bool)]
-    bound = sum(known)
-    if not known or bound * 2 <= len(known):
+    share = mostly_launch_bound([r.result.get("launch_bound") for r in records
+                                 if not r.result.get("context", {}).get("cuda_graphs")])
+    if share is None:
         return None
-    return (f"note: {bound} of {len(known)} networks were launch-bound (host enqueue >= GPU time): their eager "
+    bound, known = share
+    return (f"note: {bound} of {known} networks were launch-bound (host enqueue >= GPU time): their eager "
             "latency follows the host's launch speed, which drifts; the fit uses the reading with the lowest "
             "retest noise (lut.targets), and `--cuda-graphs` times the GPU's work alone")
 

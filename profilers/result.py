@@ -9,6 +9,7 @@ through `to_dict()` / `from_dict()`; no pickles.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -175,3 +176,18 @@ class LatencyResult:
         if values.get("layers") is not None:
             values["layers"] = tuple(LayerTime(**layer) for layer in values["layers"])
         return cls(**values)
+
+
+def mostly_launch_bound(flags: Sequence[bool | None]) -> tuple[int, int] | None:
+    """(launch-bound, known) when more than half of the known `launch_bound` flags are True, else None.
+
+    A None flag (the CPU, a graph replay, no host runs) is not evidence either way. When most
+    timings were launch-bound their GPU time is the host's launch speed, which drifts (the
+    H200 run of 2026-11-27: 9.2% retest noise for plain eager against 0.06% for graph
+    replays); the profile's and the search's closing notes both say so from this count."""
+    known = [flag for flag in flags if isinstance(flag, bool)]
+    bound = sum(known)
+    if not known or bound * 2 <= len(known):
+        return None
+    return bound, len(known)
+

@@ -137,4 +137,59 @@ def test_dry_run_walks_every_step_and_writes_the_per_step_json(tmp_path: Path) -
     document = files["suite.json"]
     assert document["dry_run"] is True and [s["step"] for s in document["steps"]] == [t for t, _ in suite.STEPS]
     assert all(s["status"] in ("ok", "skipped") for s in document["steps"])
-    assert "collected" in document["steps"][0]["summary"]  # the GPU tests were collected, not run
+    steps = {s["step"]: s["summary"] for s in document["steps"]}
+    assert "collected" in steps[next(t for t, step in suite.STEPS if step is suite.gpu_tests)]  # collected, not run
+    assert document["counts"] == {"passed": 0, "skipped": len(suite.STEPS), "failed": 0, "interrupted": 0}
+
+
+def test_the_dry_run_lists_what_item_5_asks_of_one_gpu_call(tmp_path: Path) -> None:
+    """#27 item 5 at GPU scale: a 400-network graph-replay profile, a search with graph replays in the loop,
+    UNAS Table 3 as graph replays at batch 32 and 1, the supernet step at 224x224, ORT CUDA and TensorRT rows."""
+    suite = _suite()
+    steps = [(title, step) for title, step in suite.STEPS if step is not suite.gpu_tests]
+    suite.run_steps(steps, _context(), tmp_path, {"suite": "test"})
+    said = " | ".join(entry["summary"] for entry in _read(tmp_path)["suite.json"]["steps"])
+    for expected in ("would profile 400 networks, eager graph replays batch 32, 224x224",
+                     "would search: 300 steps after 150 warm-up, latency eager graph replays batch 32 on cuda:0",
+                     "would time 8 networks as graph replays at batch 32 and 1",
+                     "proxyless at 224x224, batch 32"):
+        assert expected in said
+    timings = _read(tmp_path)["01-profilers.json"]["data"]["skipped"]
+    assert any("/ort/fp32" in s for s in timings) and any("/tensorrt/fp16" in s for s in timings)
+
+
+def test_on_a_cpu_the_steps_are_cpu_sized_and_time_plain() -> None:
+    suite = _suite()
+    cpu = suite.SuiteContext("cpu", time.monotonic() + 300)
+    assert cpu.scale is suite.CPU_SCALE and not cpu.graphs
+    assert _context().scale is suite.GPU_SCALE and _context().graphs
+    assert suite.GPU_SCALE.profile_networks >= 400 and suite.GPU_SCALE.unas_batches == (32, 1)
+    assert suite.GPU_SCALE.supernet_side == suite.CPU_SCALE.supernet_side == 224
+
+
+def test_skips_and_failures_are_counted_apart_from_passes() -> None:
+    counts = _suite().status_counts(["ok", "tau(b32) +0.90 tau(b1) +0.60", "skipped", "skipped", "failed"])
+    assert counts == {"passed": 2, "skipped": 2, "failed": 1, "interrupted": 0}
+
+
+@pytest.mark.slow
+def test_the_supernet_step_runs_on_a_cpu_at_224() -> None:
+    suite = _suite()
+    outcome = suite.supernet_step(suite.SuiteContext("cpu", time.monotonic() + 300))
+    assert outcome.status == "ok" and "proxyless at 224x224, batch 2" in outcome.summary
+    costs = {cost["variant"]: cost for cost in outcome.data["costs"]}
+    assert set(costs) == {"standalone", "single-path", "soft (all paths)"}
+    assert all(cost["median_ms"] > 0 and cost["saved_mb"] > 0 for cost in costs.values())
+
+
+def test_the_suite_searches_with_the_command_a_user_types() -> None:
+    """The search step's config is `hwnas search ARGV` parsed: graph replays at batch 32 on a GPU, plain on a CPU."""
+    from hwnas.cli import build_parser  # noqa: PLC0415
+    from hwnas.cli.search import config_from_args  # noqa: PLC0415
+
+    suite = _suite()
+    gpu = config_from_args(build_parser().parse_args(suite.search_argv("cuda:0", True, suite.GPU_SCALE)))
+    assert (gpu.latency.conditions.cuda_graphs, gpu.latency.conditions.batch_size, gpu.latency.conditions.backend) == (True, 32, "eager")
+    assert (gpu.loop.steps, gpu.loop.warmup_steps, gpu.loop.device) == (300, 150, "cuda:0")
+    cpu = config_from_args(build_parser().parse_args(suite.search_argv("cpu", False, suite.CPU_SCALE)))
+    assert (cpu.latency.conditions.cuda_graphs, cpu.latency.conditions.batch_size, cpu.latency.conditions.device) == (False, 1, "cpu")

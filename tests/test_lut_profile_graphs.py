@@ -135,7 +135,8 @@ def test_search_refuses_a_graph_replay_profile_in_one_line(tmp_path: Path, capsy
     # before: the search took the graph profile's model as plain eager's and went on to time (and failed later)
     space = prepare(config_from_args(build_parser().parse_args(_search_argv(tmp_path, Path("none"))))).space
     profile = _graph_profile(tmp_path / "prof", space)
-    line = refused(_search_argv(tmp_path, profile), capsys, keep=[profile], absent=[tmp_path / "run"])
+    plain = [*_search_argv(tmp_path, profile), "--no-cuda-graphs"]  # graph replays are the CUDA default (#27)
+    line = refused(plain, capsys, keep=[profile], absent=[tmp_path / "run"])
     assert "cuda_graphs differs" in line and "cuda_graphs=True" in line and "without --cuda-graphs" in line
     graphs = LatencyConditions(device="cuda:0", batch_size=32, cuda_graphs=True)
     table, _ = load_surrogate(profile, space, graphs)  # conditions that time graph replays take it

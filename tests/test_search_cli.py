@@ -33,7 +33,7 @@ def test_the_parser_builds_the_config_with_its_defaults() -> None:
 
 NOT_FLAGS = {"data.val_fraction", "data.test_fraction", "estimator.rebar_eta", "estimator.conditional",
              "estimator.baseline_decay", "estimator.gen_lambda", "latency.measure_budget_s",
-             "latency.conditions.cuda_graphs", "loop.w_momentum", "loop.w_weight_decay", "loop.arch_weight_decay",
+             "loop.w_momentum", "loop.w_weight_decay", "loop.arch_weight_decay",
              "loop.torch_threads"}
 """Config fields the CLI does not expose (the papers' constants and the library's knobs)."""
 

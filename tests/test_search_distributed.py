@@ -25,7 +25,7 @@ def _worker(rank: int, port: int, out: str) -> None:
 
     def fake_measure(self, arch, config, **kwargs):  # noqa: ANN001, ANN003, ARG001
         calls.append(rank)
-        return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1)
+        return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1, launch_bound=None)
 
     LatencyOracle.measure = fake_measure
     LatencyOracle.measure_sample = lambda self, arch: fake_measure(self, arch, None)  # the per-sample path (ORT parts)

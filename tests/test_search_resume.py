@@ -26,7 +26,7 @@ TINY = {"widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1, 1, 1], "s
 
 
 def _fake_measure(self, arch, config, **kwargs):  # noqa: ANN001, ANN003, ARG001
-    return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1)
+    return SimpleNamespace(value_ms=1.0 + 0.1 * sum(len(c) for c in arch.choices.values()), cv=0.0, runs=1, launch_bound=None)
 
 
 def _fake_measure_sample(self, arch):  # noqa: ANN001, ANN202 - the search's per-sample path (parts for ORT)

@@ -24,6 +24,7 @@ from hwnas.cli._options import (
 )
 from hwnas.errors import UsageError
 from hwnas.search.config import ConfigError, SearchConfig
+from hwnas.search.latency import resolve_cuda_graphs
 from hwnas.search.pipeline import PROFILE_SAMPLES, TRAIN_STEPS
 from hwnas.search.strategies import get_strategy, list_strategies
 
@@ -120,6 +121,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _field(latency, "--latency-batch-size", "latency.conditions.batch_size", type=positive_int, default=None,
            help="batch of the latency (default: 1 on CPU, 32 on GPU)")
     _field(latency, "--precision", "latency.conditions.precision", help="fp32 or fp16 (default: %(default)s)")
+    _field(latency, "--cuda-graphs", "latency.conditions.cuda_graphs", action=argparse.BooleanOptionalAction, default=None,
+           help="eager on CUDA: time sampled networks as CUDA-graph replays, the GPU's work without the host's "
+                "launches (default: on for eager on CUDA, where plain eager times the host's launch speed; "
+                "--no-cuda-graphs times plain eager; refused elsewhere)")
     _field(latency, "--threads", "latency.conditions.threads", type=positive_int,
            help="CPU threads for timing (default: %(default)s, steadier on a shared machine)")
     _field(latency, "--latency-timing", "latency.timing",
@@ -201,6 +206,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         del values["loop.warmup_epochs"]
     if values["latency.conditions.batch_size"] is None:
         values["latency.conditions.batch_size"] = 32 if values["latency.conditions.device"].startswith("cuda") else 1
+    values["latency.conditions.cuda_graphs"] = resolve_cuda_graphs(
+        values["latency.conditions.cuda_graphs"], values["latency.conditions.device"], values["latency.conditions.backend"])
     if args.tau is not None:
         values["estimator.tau_start"], values["estimator.tau_end"] = args.tau
     target = values["latency.target_ms"]

@@ -47,10 +47,11 @@ import queue
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hwnas.errors import UsageError
-from hwnas.search.latency import LatencyConditions, LatencyOracle
+from hwnas.search.latency import LatencyConditions, LatencyOracle, SampleTiming
 from profilers import MeasureConfig
 from search_spaces import get_space
 
@@ -63,34 +64,36 @@ POLL_S = 0.5
 @dataclass(frozen=True)
 class WorkerSpec:
     """What the worker needs to rebuild the oracle: the space by name and configuration,
-    the latency conditions and the per-network `MeasureConfig`, and the core to pin to."""
+    the latency conditions and the per-network `MeasureConfig`, the core to pin to, and the
+    TensorRT engine cache the search's own oracle uses (None: not TensorRT)."""
 
     space: str
     space_config: dict[str, Any]
     conditions: LatencyConditions
     config: MeasureConfig
     core: int | None
+    engine_dir: str | None = None
 
 
 def _serve(spec: WorkerSpec, requests: Any, replies: Any) -> None:
-    """The worker's loop: (key, choices) in, (key, value_ms, cv, runs, error) out; None stops it."""
+    """The worker's loop: (key, choices) in, (key, SampleTiming, error) out; None stops it."""
     if spec.core is not None:
         os.sched_setaffinity(0, {spec.core})
     space = get_space(spec.space, **spec.space_config)
-    oracle = LatencyOracle(space, spec.conditions, config=spec.config)
+    oracle = LatencyOracle(space, spec.conditions, config=spec.config,
+                           engine_dir=None if spec.engine_dir is None else Path(spec.engine_dir))
     try:
         oracle.prepare_parts()
     except Exception as error:  # noqa: BLE001 - the search learns it at its first wait
-        replies.put(("ready", None, None, None, f"exporting the ONNX parts failed: {type(error).__name__}: {error}"))
+        replies.put(("ready", None, f"exporting the ONNX parts failed: {type(error).__name__}: {error}"))
     else:
-        replies.put(("ready", None, None, None, None))
+        replies.put(("ready", None, None))
     while (item := requests.get()) is not None:
         key, choices = item
         try:
-            result = oracle.measure_sample(space.architecture(choices))
-            replies.put((key, result.value_ms, result.cv, result.runs, None))
+            replies.put((key, oracle.time_sample(space.architecture(choices)), None))
         except Exception as error:  # noqa: BLE001 - reported to the search, which raises it there
-            replies.put((key, None, None, None, f"{type(error).__name__}: {error}"))
+            replies.put((key, None, f"{type(error).__name__}: {error}"))
 
 
 def worker_cores(conditions: Any, training_device: str) -> tuple[int, set[int]] | None:
@@ -120,16 +123,18 @@ def can_overlap(conditions: Any, training_device: str, distributed: bool) -> str
 class LatencyWorker:
     """A process that measures architectures one after another, in the order submitted."""
 
-    def __init__(self, space: Any, conditions: Any, config: Any, training_device: str, *, pin: bool = True) -> None:
+    def __init__(self, space: Any, conditions: Any, config: Any, training_device: str, *, pin: bool = True,
+                 engine_dir: Path | None = None) -> None:
         cores = worker_cores(conditions, training_device) if pin else None
         context = multiprocessing.get_context("spawn")
         self._requests, self._replies = context.Queue(), context.Queue()
-        spec = WorkerSpec(space.name, dict(space.config), conditions, config, None if cores is None else cores[0])
+        spec = WorkerSpec(space.name, dict(space.config), conditions, config, None if cores is None else cores[0],
+                          None if engine_dir is None else str(engine_dir))
         self._process = context.Process(target=_serve, args=(spec, self._requests, self._replies), daemon=True,
                                         name="hwnas-latency-worker")
         self._process.start()
         self._ready = False
-        self._results: dict[tuple[str, ...], tuple[float, float, int]] = {}
+        self._results: dict[tuple[str, ...], SampleTiming] = {}
         self._submitted: set[tuple[str, ...]] = set()
 
     def submit(self, key: tuple[str, ...], choices: dict[str, str]) -> None:
@@ -139,8 +144,8 @@ class LatencyWorker:
         self._submitted.add(key)
         self._requests.put((key, dict(choices)))
 
-    def result(self, key: tuple[str, ...]) -> tuple[float, float, int]:
-        """(median ms, cv, timed runs) of a submitted architecture; waits for it."""
+    def result(self, key: tuple[str, ...]) -> SampleTiming:
+        """The timing of a submitted architecture; waits for it."""
         if key not in self._submitted:
             raise KeyError(f"{key} was never submitted to the latency worker")
         self._receive_until(lambda: key in self._results)
@@ -155,7 +160,7 @@ class LatencyWorker:
         waited = 0.0
         while not done():
             try:
-                got, value, cv, runs, error = self._replies.get(timeout=POLL_S)
+                got, timing, error = self._replies.get(timeout=POLL_S)
             except queue.Empty:
                 waited += POLL_S
                 if not self._process.is_alive():
@@ -172,7 +177,7 @@ class LatencyWorker:
             if got == "ready":
                 self._ready = True
             else:
-                self._results[got] = (value, cv, runs)
+                self._results[got] = timing
 
     def close(self) -> None:
         """Stop the worker."""
@@ -208,7 +213,9 @@ def attached_worker(oracle: Any, enabled: bool, space: Any, training_device: str
         yield None
         return
     target = getattr(oracle, "oracle", None) or oracle  # under DDP the measuring rank's own oracle
-    worker = LatencyWorker(space, target.conditions, target.config, training_device)
+    engines = getattr(target, "engines", None)
+    worker = LatencyWorker(space, target.conditions, target.config, training_device,
+                           engine_dir=None if engines is None else engines.directory)
     target.worker = worker
     cores = worker_cores(target.conditions, training_device)
     previous = os.sched_getaffinity(0) if cores is not None else None

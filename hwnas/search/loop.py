@@ -29,7 +29,8 @@ from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
-from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, load_surrogate
+from hwnas.search.latency import (FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, SearchTiming,
+                                  load_surrogate)
 from hwnas.search.latency_worker import attached_worker, resolve_timing
 from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
@@ -62,6 +63,8 @@ class SearchResult:
     target_ms: float | None
     supernet: nn.Module = field(repr=False, compare=False)
     data: DataSplits | FolderSplits = field(repr=False, compare=False)
+    timing: SearchTiming | None = None
+    """What timing the sampled networks added up to (None where this rank timed none); its closing lines."""
 
 
 class SearchStopped(Exception):
@@ -173,6 +176,7 @@ def _run_search(
             oracle = LatencyOracle(space, config.latency.conditions, config=budget, log_path=run.latencies_path)
         if info.enabled:
             oracle = distributed.RankOracle(oracle, info, space)
+    measuring = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle  # None off the measuring rank
     latency, surrogate_source = _latency_term(config, space, oracle, surrogate, delayed=timing == "worker")
     if not resume:
         run.write_json("config.json", {
@@ -279,6 +283,8 @@ def _run_search(
                 with clock("latency"):  # warm-up ends when the worker can time: no architecture step pays its start-up
                     worker.wait_ready()
             record["phases"] = clock.take()
+            if measuring is not None and (built := measuring.take_build_seconds()) is not None:
+                record["engine_build_s"] = built  # TensorRT: engines built for the networks timed in this step
             record["seconds"] = time.perf_counter() - started
             if latency is not None and latency.delayed and phase == "search":
                 write_held(report.latency.resolved if report.latency is not None else None)
@@ -310,8 +316,7 @@ def _run_search(
     predicted = latency.predicted_ms(derived) if latency is not None else None
     final: LatencyResult | None = None
     if measure_final and info.rank == distributed.LATENCY_RANK:  # the measuring rank times the result once
-        local_oracle = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle
-        final_oracle = local_oracle or LatencyOracle(space, config.latency.conditions)
+        final_oracle = measuring or LatencyOracle(space, config.latency.conditions)
         final = final_oracle.measure(derived, FINAL_MEASURE, name="derived")
     seconds = time.perf_counter() - started
     search_summary = {
@@ -320,6 +325,8 @@ def _run_search(
         "predicted_latency_ms": predicted, "measured_latency_ms": None if final is None else final.value_ms,
         "conditions": config.latency.conditions.__dict__, "seconds": seconds,
         "measured_during_search": 0 if oracle is None else len(oracle),
+        **({} if measuring is None else {"engine_build_s": measuring.summary().build_seconds,
+                                          "launch_bound_note": measuring.summary().launch_bound_note()}),
     }
     arch = Architecture(derived.space, derived.space_version, derived.config, derived.choices,
                         {"probabilities": probabilities, "search": search_summary})
@@ -328,7 +335,8 @@ def _run_search(
     if final is not None:
         run.write_json("derived_latency.json", final.to_dict())
     return SearchResult(arch, space, probabilities, run.path, seconds, 0 if oracle is None else len(oracle),
-                        predicted, final, config.latency.target_ms, net, data)
+                        predicted, final, config.latency.target_ms, net, data,
+                        None if measuring is None else measuring.summary())
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -130,6 +130,7 @@ class PipelineResult:
             target,
             *self._supernet_lines(),
             *(self.standing.lines() if self.standing is not None else []),
+            *(f"timing         {line}" for line in (self.search.timing.closing_lines() if self.search.timing else [])),
             "time           " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
         ]
 
