@@ -291,8 +291,9 @@ def check_combination(config: SearchConfig) -> None:
         raise ConfigError("loop.steps", ", {loop.batch_size} and {loop.arch_batch_size} must be >= 1 and "
                                         "{loop.warmup_steps} >= 0")
     if loop.micro_batch is not None:
-        if loop.micro_batch < 1:
-            raise ConfigError("loop.micro_batch", f"must be >= 1 image, got {loop.micro_batch}")
+        if loop.micro_batch < 2:
+            raise ConfigError("loop.micro_batch", f"must be >= 2 images (BatchNorm in training mode needs two values "
+                              f"per channel), got {loop.micro_batch}")
         if config.second_order and loop.micro_batch < (loop.arch_batch_size or loop.batch_size):
             raise ConfigError("loop.micro_batch", f"{loop.micro_batch} cannot apply: a second-order backward "
                               "({estimator.tune_variance} tau-eta, {estimator.darts_order} second or amended) needs "

@@ -38,6 +38,14 @@ LIMIT_VARIABLE = "HWNAS_MEMORY_LIMIT_GIB"
 """Environment variable: the memory (GiB) a search may use, when lower than what the machine has."""
 
 
+MIN_MICRO_BATCH = 2
+"""BatchNorm in training mode needs two values per channel: one image at a 1x1 layer has one."""
+
+HEADROOM = 1.1
+"""What the backward allocates beyond the saved tensors (gradients of the activations in flight): the
+measured peaks of benchmarks/search_memory.py were 1.00-1.03x the saved bytes with micro-batches."""
+
+
 def gib(count: float) -> str:
     return f"{count / 2**30:,.1f} GiB" if count >= 2**27 else f"{count / 2**20:,.0f} MiB"
 
@@ -96,8 +104,10 @@ class SearchMemory:
     parameters: int
     weight_step: int
     """Graph of the weight step (per micro-batch piece)."""
+    relaxed_fixed: int
+    """Graph of one differentiated all-candidate evaluation: what does not grow with the images (weight crops)."""
     relaxed_per_image: int
-    """Graph of one differentiated all-candidate evaluation, per image."""
+    """... and what grows with each image."""
     relaxed_graphs: int
     """How many such graphs live at once with the whole batch (L_gen, REBAR fresh, tau tuning: 2)."""
     inputs: int
@@ -106,8 +116,11 @@ class SearchMemory:
 
     def peak(self, micro_batch: int) -> int:
         graphs = self.relaxed_graphs if micro_batch >= self.batch else 1
-        relaxed = graphs * self.relaxed_per_image * min(micro_batch, self.batch)
-        return self.parameters + max(self.weight_step, relaxed) + self.inputs
+        return self.parameters + max(self.weight_step, graphs * self.relaxed(micro_batch)) + self.inputs
+
+    def relaxed(self, micro_batch: int) -> int:
+        """One differentiated relaxed evaluation at `micro_batch` images, with the backward's headroom."""
+        return int(HEADROOM * (self.relaxed_fixed + self.relaxed_per_image * min(micro_batch, self.batch)))
 
 
 def _uniform_paths(space: SearchSpace) -> list[dict[str, Tensor]]:
@@ -130,14 +143,17 @@ def estimate_search(space: SearchSpace, *, weight_sharing: str, batchnorm: str, 
         net = space.supernet(weight_sharing=weight_sharing, batchnorm=batchnorm).train()
     parameters = 3 * sum(p.numel() * p.element_size() for p in net.parameters())
     one = space.input_shape(1)
-    per_image = saved_bytes(net, _relaxed(space), one)
+    # two images, not one: BatchNorm in training mode refuses a single value per channel (a 1x1 layer)
+    two, four = (saved_bytes(net, _relaxed(space), space.input_shape(n)) for n in (2, 4))
+    per_image = (four - two) // 2
+    fixed = max(two - 2 * per_image, 0)
     if trains_mixture:
-        weight_step = per_image * min(batch_size, micro_batch or batch_size)
+        weight_step = int(HEADROOM * (fixed + per_image * min(batch_size, micro_batch or batch_size)))
     else:
         step_shape = space.input_shape(min(batch_size, micro_batch or batch_size))
-        weight_step = max(saved_bytes(net, path, step_shape) for path in _uniform_paths(space))
+        weight_step = int(HEADROOM * max(saved_bytes(net, path, step_shape) for path in _uniform_paths(space)))
     inputs = 4 * math.prod(one) * (batch_size + 2 * arch_batch)
-    return SearchMemory(parameters, weight_step, per_image, relaxed_graphs, inputs, arch_batch)
+    return SearchMemory(parameters, weight_step, fixed, per_image, relaxed_graphs, inputs, arch_batch)
 
 
 def choose_micro_batch(memory: SearchMemory, given: int | None, limit: int, *, whole_only: bool) -> int | None:
@@ -149,13 +165,13 @@ def choose_micro_batch(memory: SearchMemory, given: int | None, limit: int, *, w
         return memory.batch
     if whole_only:
         return None
-    fitting = [m for m in range(memory.batch - 1, 0, -1) if memory.peak(m) <= limit]
+    fitting = [m for m in range(memory.batch - 1, MIN_MICRO_BATCH - 1, -1) if memory.peak(m) <= limit]
     return fitting[0] if fitting else None
 
 
 def refusal(memory: SearchMemory, micro_batch: int, limit: int, device: str, flags: str) -> UsageError:
     """The one line of a search that will not fit: the estimate, its parts, the limit and what lowers it."""
-    relaxed = memory.relaxed_per_image * micro_batch * (memory.relaxed_graphs if micro_batch >= memory.batch else 1)
+    relaxed = memory.relaxed(micro_batch) * (memory.relaxed_graphs if micro_batch >= memory.batch else 1)
     where = "this GPU has" if device.startswith("cuda") else "this machine has"
     capped = f" ({LIMIT_VARIABLE})" if os.environ.get(LIMIT_VARIABLE, "").strip() else ""
     return UsageError(
@@ -181,7 +197,7 @@ def search_micro_batch(config: SearchConfig, space: SearchSpace, device: str) ->
     chosen = choose_micro_batch(memory, loop.micro_batch, limit, whole_only=config.second_order)
     if chosen is not None:
         return chosen
-    smallest = loop.micro_batch or (arch_batch if config.second_order else 1)
+    smallest = loop.micro_batch or (arch_batch if config.second_order else min(MIN_MICRO_BATCH, arch_batch))
     flags = ("--micro-batch, --batch-size, --arch-batch-size" if not config.second_order
              else "--arch-batch-size, --batch-size (a second-order backward cannot use --micro-batch)")
     raise refusal(memory, smallest, limit, device, f"{flags}, --image-size or the space's widths (--space-option)")

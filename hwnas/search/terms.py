@@ -43,11 +43,14 @@ def supernet_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch) -
 
 
 def chunks(batch: Batch, size: int | None) -> list[Batch]:
-    """`batch` cut into micro-batches of at most `size` images (one piece when `size` is None or large)."""
+    """`batch` cut into the fewest micro-batches of at most `size` images, of sizes as equal as they can be
+    (12 by 5: 4 + 4 + 4; a last piece of one image would meet BatchNorm's two-value minimum); one piece when
+    `size` is None or large."""
     images, labels = batch
     if size is None or size >= len(images):
         return [batch]
-    return [(images[i:i + size], labels[i:i + size]) for i in range(0, len(images), size)]
+    pieces = -(-len(images) // size)
+    return list(zip(images.tensor_split(pieces), labels.tensor_split(pieces), strict=True))
 
 
 def accumulated_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch, size: int) -> tuple[Tensor, float]:
