@@ -110,7 +110,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average": os.getloadavg(),
         "runs": runs,
     }
-    target = RESULTS / f"search_memory_{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+    target = RESULTS / "cpu-224.json"
     target.write_text(json.dumps(document, indent=2) + "\n")
     print(target)
 
