@@ -11,7 +11,7 @@ random images, one torch thread. Recorded: the peak resident set (ru_maxrss) bef
 is built, after it, and after the step, and `hwnas.search.memory`'s estimate of the same run.
 `--cap-gib` sets RLIMIT_AS in the child so that a whole-batch step that would not fit fails in
 that child (recorded as exceeding the cap) instead of pushing a shared machine into the OOM killer.
-Results: benchmarks/results/search_memory/.
+Result: benchmarks/results/search_memory/cpu-224.json (`--report-only` prints it again).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "search_memory"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
 
 
 def _rss() -> int:
@@ -81,39 +81,50 @@ def child(batch: int, micro: int, cap_gib: float) -> dict:
     return record
 
 
-def main() -> None:
+def tables(document: dict) -> None:
+    """The report of the recorded runs (what `--report-only` prints again)."""
+    gb = lambda value: "-" if value is None else f"{value / 1e9:.2f} GB"  # noqa: E731
+    rows = []
+    for run in document["runs"]:
+        grown = run.get("rss_arch_step")
+        rows.append([run["batch"], run["micro_batch"], gb(run.get("rss_peak")),
+                     gb(None if grown is None else grown - run["rss_built"]), gb(run.get("estimate_bytes")),
+                     f"{run['step_seconds']:.0f}" if "step_seconds" in run else "-", run.get("status", "?")[:60]])
+    table(document, "peak memory of one 224x224 proxyless search step (weight + architecture step), ru_maxrss",
+          ["batch", "micro-batch", "peak RSS", "above the built supernet", "estimate", "step s", "status"], rows)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, action="append", required=True)
-    parser.add_argument("--micro", type=int, nargs="+", action="append", required=True,
-                        help="micro-batches of the --batch before it")
+    parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument("--micro", type=int, nargs="+", action="append", help="micro-batches of the --batch before it")
     parser.add_argument("--cap-gib", type=float, default=11.0)
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    add_result_options(parser, "search_memory", "cpu-224")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child, args.cap_gib)))
-        return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    runs = []
+        return 0
+    path = json_path(args, "search_memory", "cpu-224")
+    if args.report_only:
+        return report_only(path)
+    if not args.batch or not args.micro or len(args.batch) != len(args.micro):
+        parser.error("give --batch N --micro M [M ...] pairs")
+    started = time.perf_counter()
+    document: dict = {"benchmark": "search_memory", "provenance": provenance(), "runs": []}
     for batch, micros in zip(args.batch, args.micro, strict=True):
         for micro in micros:
-            command = [sys.executable, __file__, "--batch", str(batch), "--micro", str(micro), "--cap-gib",
-                       str(args.cap_gib), "--child", str(batch), str(micro)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            command = [sys.executable, __file__, "--cap-gib", str(args.cap_gib), "--child", str(batch), str(micro)]
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                  check=False)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             run = json.loads(lines[-1]) if lines else {"batch": batch, "micro_batch": micro,
                                                        "status": f"child exit {done.returncode}: {done.stderr[-300:]}"}
             print(json.dumps(run), flush=True)
-            runs.append(run)
-    document = {
-        "command": "nice -n 5 python " + " ".join([Path(__file__).relative_to(ROOT).as_posix(), *sys.argv[1:]]),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average": os.getloadavg(),
-        "runs": runs,
-    }
-    target = RESULTS / "cpu-224.json"
-    target.write_text(json.dumps(document, indent=2) + "\n")
-    print(target)
+            document["runs"].append(run)
+    tables(document)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
