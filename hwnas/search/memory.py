@@ -29,7 +29,6 @@ import torch
 from torch import Tensor, nn
 
 from hwnas.errors import UsageError
-from hwnas.estimators import ArchitectureDistribution
 from hwnas.search.config import SearchConfig
 from hwnas.search.strategies import get_strategy
 from search_spaces import SearchSpace
@@ -186,9 +185,7 @@ def search_micro_batch(config: SearchConfig, space: SearchSpace, device: str) ->
     loop = config.loop
     arch_batch = loop.arch_batch_size or loop.batch_size
     strategy = get_strategy(config.estimator.accuracy)
-    uniform = ArchitectureDistribution({d.name: torch.zeros(len(d.choices)) for d in space.decisions})
-    mixture = config.rule == "sample" and any(
-        int((w != 0).sum()) > 1 for w in strategy.training_weights(config.estimator, uniform, config.temperatures[0]).values())
+    mixture = config.rule == "sample" and strategy.trains != "single path"  # every candidate in the weight step
     per_objective = 2 if config.estimator.objective == "gen" else 1
     memory = estimate_search(space, weight_sharing=config.supernet.weight_sharing, batchnorm=config.supernet.batchnorm,
                              batch_size=loop.batch_size, arch_batch=arch_batch, micro_batch=loop.micro_batch,
