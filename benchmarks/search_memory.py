@@ -94,14 +94,14 @@ def tables(document: dict) -> None:
           ["batch", "micro-batch", "peak RSS", "above the built supernet", "estimate", "step s", "status"], rows)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, action="append")
     parser.add_argument("--micro", type=int, nargs="+", action="append", help="micro-batches of the --batch before it")
     parser.add_argument("--cap-gib", type=float, default=11.0)
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     add_result_options(parser, "search_memory", "cpu-224")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child, args.cap_gib)))
         return 0
@@ -111,7 +111,7 @@ def main() -> int:
     if not args.batch or not args.micro or len(args.batch) != len(args.micro):
         parser.error("give --batch N --micro M [M ...] pairs")
     started = time.perf_counter()
-    document: dict = {"benchmark": "search_memory", "provenance": provenance(), "runs": []}
+    document: dict = {"benchmark": "search_memory", "provenance": provenance(argv), "runs": []}
     for batch, micros in zip(args.batch, args.micro, strict=True):
         for micro in micros:
             command = [sys.executable, __file__, "--cap-gib", str(args.cap_gib), "--child", str(batch), str(micro)]
