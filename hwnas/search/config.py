@@ -143,6 +143,12 @@ class SearchConfig:
         return max(0, round(self.loop.warmup_epochs * train_size / (self.loop.batch_size * world_size)))
 
     @property
+    def second_order(self) -> bool:
+        """Whether the architecture gradient takes a second-order backward (tau tuning, DARTS unrolled or
+        amended): it needs the whole batch's graph, so `loop.micro_batch` cannot cut it."""
+        return self.estimator.tune_variance == "tau-eta" or self.estimator.darts_order != "first"
+
+    @property
     def uses_latency(self) -> bool:
         return get_strategy(self.estimator.latency, term="latency").active
 
@@ -284,6 +290,14 @@ def check_combination(config: SearchConfig) -> None:
             or (loop.arch_batch_size is not None and loop.arch_batch_size < 1):
         raise ConfigError("loop.steps", ", {loop.batch_size} and {loop.arch_batch_size} must be >= 1 and "
                                         "{loop.warmup_steps} >= 0")
+    if loop.micro_batch is not None:
+        if loop.micro_batch < 2:
+            raise ConfigError("loop.micro_batch", f"must be >= 2 images (BatchNorm in training mode needs two values "
+                              f"per channel), got {loop.micro_batch}")
+        if config.second_order and loop.micro_batch < (loop.arch_batch_size or loop.batch_size):
+            raise ConfigError("loop.micro_batch", f"{loop.micro_batch} cannot apply: a second-order backward "
+                              "({estimator.tune_variance} tau-eta, {estimator.darts_order} second or amended) needs "
+                              "the whole batch's graph; leave {loop.micro_batch} out or lower {loop.arch_batch_size}")
     if loop.derive_candidates < 1:
         raise ConfigError("loop.derive_candidates",
                           f"must be >= 1 (1: the most probable network), got {loop.derive_candidates}")

@@ -24,14 +24,15 @@ from torch import nn
 
 from hwnas import distributed
 from hwnas.checkpoint import StopSignal
-from hwnas.datasets import DataSplits, FolderSplits, endless_from, load_data, seeded_loader
+from hwnas.datasets import DataSplits, FolderSplits, default_workers, endless_from, load_data, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
 from hwnas.objectives import LatencyPenalty
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import (FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, SearchTiming,
                                   load_surrogate)
-from hwnas.search.latency_worker import attached_worker, resolve_timing
+from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
+from hwnas.search.memory import search_micro_batch
 from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
@@ -155,11 +156,12 @@ def _run_search(
     started = time.perf_counter()
     info = distributed.init_from_env(config.loop.device)
     torch.manual_seed(config.loop.seed)
-    run = RunDirectory(out, resume=resume, enabled=info.is_main)
     if data is None:
         data = load_search_data(config)
     space = space_for_data(config, data)
     device = torch.device(info.device)
+    micro_batch = search_micro_batch(config, space, str(device))  # refuses what will not fit, before any write
+    run = RunDirectory(out, resume=resume, enabled=info.is_main)
     net = space.supernet(weight_sharing=config.supernet.weight_sharing,
                          batchnorm=config.supernet.batchnorm).to(device).train()
     warmup = config.warmup_steps_for(len(data.train), info.world_size)
@@ -182,6 +184,7 @@ def _run_search(
         run.write_json("config.json", {
             "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
             "data": data.record.to_dict(), "latency_model": surrogate_source, "latency_timing": timing_note,
+            "micro_batch": micro_batch,
             **(extra_config or {}),
         })
 
@@ -210,10 +213,14 @@ def _run_search(
     if resume:
         run.keep_until(start, len(oracle) if oracle is not None else 0)
 
+    # Loader workers fit the cores the search keeps (without the latency worker's), at most what the data asks
+    cores = worker_cores(config.latency.conditions, str(device)) if timing == "worker" else None
+    workers = min(getattr(data, "num_workers", 0), len(cores[1]) if cores is not None else default_workers())
+
     def batches(split: str, seed: int, consumed: int, size: int) -> Any:
         """A step-counted stream: resuming skips exactly the `consumed` batches already used."""
         loader = seeded_loader(getattr(data, split), size, seed=seed, rank=info.rank, drop_last=True,
-                               world_size=info.world_size, num_workers=getattr(data, "num_workers", 0))
+                               world_size=info.world_size, num_workers=workers)
         return endless_from(loader, consumed)
 
     searched = max(start - warmup, 0)
@@ -254,13 +261,14 @@ def _run_search(
             with clock("data"):
                 batch = to_device(next(train_batches))
             with clock("weight_step"):
-                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch)
+                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch, micro_batch=micro_batch)
             record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
                                       "train_loss": train_loss, "train_acc": train_acc}
             if phase == "search":
                 with clock("data"):
                     train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
-                term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch)
+                term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch,
+                                    micro_batch)
                 arch_tau = tau if tuner is None else tuner.tau
                 ctx = ArchContext(config.estimator, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
                 if tuner is not None:

@@ -22,7 +22,7 @@ from hwnas.objectives import accuracy, cross_entropy
 from hwnas.search.config import SearchConfig
 from hwnas.search.paths import TrainingPaths, distillation_loss
 from hwnas.search.strategies import ArchContext, ArchStepReport, get_strategy
-from hwnas.search.terms import Batch
+from hwnas.search.terms import Batch, chunks
 
 __all__ = ["ArchContext", "ArchStepReport", "arch_step", "architecture_gradient", "weight_step", "weights_for_training"]
 
@@ -34,26 +34,33 @@ def weights_for_training(config: SearchConfig, dist: ArchitectureDistribution, t
 
 def weight_step(
     net: nn.Module, optimizer: torch.optim.Optimizer, paths: Mapping[str, Tensor] | TrainingPaths, batch: Batch,
-    clip: float = 5.0,
+    clip: float = 5.0, micro_batch: int | None = None,
 ) -> tuple[float, float]:
     """One SGD step of the supernet weights on one batch; returns the first path's (loss in nats, accuracy).
 
     `paths` is one path's weights or a rule's `TrainingPaths`: the gradients of all its paths add
-    up into one update (the first on the labels; with `distill` the others on its predictions)."""
+    up into one update (the first on the labels; with `distill` the others on its predictions).
+    `micro_batch` (None: the whole batch) runs the batch in pieces whose gradients, each weighted by
+    its share of the batch, accumulate into the one update (BatchNorm: each piece's own statistics)."""
     if not isinstance(paths, TrainingPaths):
         paths = TrainingPaths((dict(paths),))
     optimizer.zero_grad(set_to_none=True)
-    images, labels = batch
-    teacher = net(images, paths.paths[0])
-    loss = cross_entropy(teacher, labels)
-    loss.backward()
-    for weights in paths.paths[1:]:
-        logits = net(images, weights)
-        extra = distillation_loss(logits, teacher) if paths.distill else cross_entropy(logits, labels)
-        extra.backward()
+    total = len(batch[0])
+    loss_sum, correct = 0.0, 0.0
+    for images, labels in chunks(batch, micro_batch):
+        share = len(images) / total
+        teacher = net(images, paths.paths[0])
+        loss = cross_entropy(teacher, labels)
+        (loss * share).backward()
+        for weights in paths.paths[1:]:
+            logits = net(images, weights)
+            extra = distillation_loss(logits, teacher) if paths.distill else cross_entropy(logits, labels)
+            (extra * share).backward()
+        loss_sum += float(loss.detach()) * share
+        correct += accuracy(teacher.detach(), labels) * share
     nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
     optimizer.step()
-    return float(loss.detach()), accuracy(teacher.detach(), labels)
+    return loss_sum, correct
 
 
 def architecture_gradient(ctx: ArchContext) -> tuple[dict[str, Tensor], ArchStepReport]:

@@ -42,22 +42,78 @@ def supernet_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch) -
     return cross_entropy(logits, labels), accuracy(logits.detach(), labels)
 
 
+def chunks(batch: Batch, size: int | None) -> list[Batch]:
+    """`batch` cut into the fewest micro-batches of at most `size` images, of sizes as equal as they can be
+    (12 by 5: 4 + 4 + 4; a last piece of one image would meet BatchNorm's two-value minimum); one piece when
+    `size` is None or large."""
+    images, labels = batch
+    if size is None or size >= len(images):
+        return [batch]
+    pieces = -(-len(images) // size)
+    return list(zip(images.tensor_split(pieces), labels.tensor_split(pieces), strict=True))
+
+
+def accumulated_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch, size: int) -> tuple[Tensor, float]:
+    """`supernet_loss` of the whole batch computed micro-batch by micro-batch, so that only one
+    micro-batch's graph of every candidate is alive at once (issue #30 group 8).
+
+    Each micro-batch's mean cross-entropy, weighted by its share of the batch, is differentiated
+    wrt the per-decision weights at once (its graph freed); what returns is a linear surrogate
+    L + sum((w - w.detach()) * dL/dw): its value is the batch's loss and its gradient wrt anything
+    `weights` depend on (logits, tau) is the batch's, to floating-point error. It carries first
+    derivatives only: a second-order backward (DARTS unrolled, tau tuning) needs the whole batch.
+    BatchNorm normalises each micro-batch by its own statistics (as a data-parallel rank does):
+    only a micro-batch as large as the batch gives the single-batch numbers."""
+    names = [name for name, w in weights.items() if w.requires_grad]
+    leaves = {name: w.detach().requires_grad_(name in names) for name, w in weights.items()}
+    total = len(batch[0])
+    value, correct = 0.0, 0.0
+    grads = [torch.zeros_like(leaves[name]) for name in names]
+    for piece in chunks(batch, size):
+        loss, acc = supernet_loss(net, leaves, piece)
+        share = len(piece[0]) / total
+        if names:
+            for grad, part in zip(grads, torch.autograd.grad(loss * share, [leaves[n] for n in names], allow_unused=True),
+                                  strict=True):
+                if part is not None:
+                    grad += part
+        value += float(loss.detach()) * share
+        correct += acc * share
+    surrogate = torch.tensor(value, dtype=torch.float32, device=batch[0].device)
+    for name, grad in zip(names, grads, strict=True):
+        w = weights[name]
+        surrogate = surrogate + ((w - w.detach()) * grad.to(w.dtype)).sum()
+    return surrogate, correct
+
+
 class AccuracyTerm:
     """The accuracy objective on this step's search-val batch (and a fresh search-train batch
-    for L_gen / L_train); remembers the last validation loss and accuracy for the metrics."""
+    for L_gen / L_train); remembers the last validation loss and accuracy for the metrics.
 
-    def __init__(self, net: nn.Module, kind: str, lam: float, train_batch: Batch | None, val_batch: Batch) -> None:
+    `micro_batch` (images per forward and backward; None: the whole batch) bounds the memory of an
+    evaluation that differentiates every candidate (`accumulated_loss`); an evaluation without a
+    graph (the reward L(b)) always runs the whole batch."""
+
+    def __init__(self, net: nn.Module, kind: str, lam: float, train_batch: Batch | None, val_batch: Batch,
+                 micro_batch: int | None = None) -> None:
         self.net, self.kind, self.lam = net, kind, lam
         self.train_batch = train_batch if needs_train_loss(kind) else None
         self.val_batch = val_batch
+        self.micro_batch = micro_batch
         self.last_val_loss: float | None = None
         self.last_val_acc: float | None = None
 
+    def _loss(self, weights: Mapping[str, Tensor], batch: Batch) -> tuple[Tensor, float]:
+        differentiated = torch.is_grad_enabled() and any(w.requires_grad for w in weights.values())
+        if differentiated and self.micro_batch is not None and self.micro_batch < len(batch[0]):
+            return accumulated_loss(self.net, weights, batch, self.micro_batch)
+        return supernet_loss(self.net, weights, batch)
+
     def __call__(self, weights: Mapping[str, Tensor]) -> Tensor:
-        train_loss = supernet_loss(self.net, weights, self.train_batch)[0] if self.train_batch is not None else None
+        train_loss = self._loss(weights, self.train_batch)[0] if self.train_batch is not None else None
         val_loss: Tensor | None = None
         if self.kind != "train":
-            val_loss, acc = supernet_loss(self.net, weights, self.val_batch)
+            val_loss, acc = self._loss(weights, self.val_batch)
             self.last_val_loss, self.last_val_acc = float(val_loss.detach()), acc
         return accuracy_objective(self.kind, train_loss, val_loss, self.lam)
 

@@ -95,6 +95,11 @@ class Strategy:
     strategy a non-default value is refused with a `ConfigError` on that field saying `why` (<value>: the
     value, <chosen>: the strategy in use, {estimator.accuracy}: that field's name, the CLI's flag)."""
 
+    def graphs(self, estimator: EstimatorConfig) -> int:
+        """How many differentiated supernet evaluations of one objective keep their graphs at once in
+        the architecture step (the memory estimate, `hwnas.search.memory`)."""
+        return 1
+
     def training_weights(self, estimator: EstimatorConfig, dist: ArchitectureDistribution, tau: float) -> dict[str, Tensor]:
         """The (detached) per-decision weights the supernet is trained at in this step's weight step:
         by default a hard sample b ~ p (single path, so only the sampled ops run)."""

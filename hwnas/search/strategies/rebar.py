@@ -18,6 +18,7 @@ from torch import Tensor
 from hwnas.estimators import RelaxedSample, ScoreFunctionResult, control_variate_surrogate
 from hwnas.search.strategies._score import ScoreFunction
 from hwnas.search.strategies.base import ArchContext
+from hwnas.search.sections import EstimatorConfig
 from hwnas.search.strategies.registry import register_strategy
 
 
@@ -25,6 +26,10 @@ from hwnas.search.strategies.registry import register_strategy
 class Rebar(ScoreFunction):
     temperatures = (0.4, 0.4)
     owns = {"tune_variance": ("none", "tunes REBAR's temperature and eta; it needs {estimator.accuracy} rebar, not <chosen>")}
+
+    def graphs(self, estimator: EstimatorConfig) -> int:
+        reuse = estimator.conditional == "reuse" and estimator.tune_variance != "tau-eta"
+        return 1 if reuse else 2  # L(zeta) and L(zeta~) each with its graph
 
     def estimate(self, ctx: ArchContext, sample: RelaxedSample, reward: Tensor) -> ScoreFunctionResult:
         eta_only = ctx.tuner is not None and not ctx.tuner.tunes_tau

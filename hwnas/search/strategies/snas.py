@@ -13,6 +13,7 @@ from hwnas.search.strategies.registry import register_strategy
 
 @register_strategy("snas")
 class Snas(RelaxedPathwise):
+    trains = "relaxed sample"
     temperatures = (1.0, 0.1)
     supernet_rule = "sample"
 
