@@ -134,15 +134,36 @@ def read_json(path: Path | str, error: type[Exception], *, what: str = "file", f
     except OSError as problem:
         raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as problem:
         raise error(f"{what} {path} is not valid JSON: {problem.msg} at line {problem.lineno} "
                     f"column {problem.colno}{hint}") from None
     except RecursionError:
         raise error(f"{what} {path} nests too deeply to be one of hwnas's files{hint}") from None
+    except DuplicateKeyError as problem:
+        raise error(f"{what} {path} {problem}{hint}") from None
     if kind is not object and not isinstance(value, kind):
         raise error(f"{what} {path} holds a JSON {_json_type(value)}, not a JSON {_json_type(kind())}{hint}")
     return value
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object naming one key twice: `json` keeps the last silently, hwnas refuses it."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise DuplicateKeyError(f"names the key {key!r} twice in one object; keep one")
+        value[key] = item
+    return value
+
+
+def loads(text: str) -> Any:
+    """`json.loads` as every hwnas reader uses it: a key given twice in one object (which
+    json would silently resolve to the last value) raises DuplicateKeyError."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
 
 
 def _json_type(value: Any) -> str:
@@ -150,17 +171,49 @@ def _json_type(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def finite_number(value: Any, name: str, error: type[Exception], *, positive: bool = False) -> float:
+def finite_number(value: Any, name: str, error: type[Exception], *, positive: bool = False,
+                  nonnegative: bool = False, at_most: float | None = None) -> float:
     """`value` as a float, refused unless it is a finite number (JSON's NaN / Infinity / strings /
-    booleans included), and > 0 when `positive`: the one check of numbers read from files."""
+    booleans included), > 0 when `positive`, >= 0 when `nonnegative`, and <= `at_most` when given
+    (a bound that keeps later sums and squares finite): the one check of numbers read from files."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{name} is {value!r}, not a number")
-    number = float(value)
+        raise error(f"{name} is {_shown(value)}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise error(f"{name} is {_shown(value)}, far beyond any value hwnas reads") from None
     if not math.isfinite(number):
         raise error(f"{name} is {number}, not a finite number")
     if positive and number <= 0:
         raise error(f"{name} is {number}, not a positive number")
+    if nonnegative and number < 0:
+        raise error(f"{name} is {number}, a negative number where only 0 or more makes sense")
+    if at_most is not None and number > at_most:
+        raise error(f"{name} is {number:g}, above the largest plausible value {at_most:g}")
     return number
+
+
+def whole_number(value: Any, name: str, error: type[Exception], *, minimum: int = 0,
+                 maximum: int = 2**53) -> int:
+    """`value` as an int, refused unless it is a JSON integer (not a float, string or boolean) in
+    [minimum, maximum]: an index of 10**30 or a batch of -1 read from a file stops here, in one
+    line, instead of overflowing numpy or allocating later."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name} is {_shown(value)}, not a whole number")
+    if value < minimum:
+        wanted = {0: "a negative number where only 0 or more makes sense", 1: "not a positive whole number"}
+        raise error(f"{name} is {_shown(value)}, {wanted.get(minimum, f'below the least allowed {minimum}')}")
+    if value > maximum:
+        raise error(f"{name} is {_shown(value)}, above the largest plausible value {maximum}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """`value` for a message: short, and safe for an int Python refuses to print in full."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 @dataclass(frozen=True)
@@ -215,9 +268,11 @@ def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") 
 
 def _parse_line(raw: bytes) -> tuple[Any, str]:
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as problem:
         return None, f"truncated or corrupt JSON ({type(problem).__name__})"
+    except DuplicateKeyError as problem:
+        return None, f"the line {problem}"
     if not isinstance(value, dict):
         return None, f"a JSON {_json_type(value)}, not an object"
     return value, ""

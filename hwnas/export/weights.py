@@ -75,7 +75,18 @@ def load_state(model: nn.Module, state: Mapping[str, Tensor], what: str) -> None
         )
     if problems:
         raise UsageError(f"{what} does not match the architecture: {'; '.join(problems)}")
+    check_finite(state, what)
     model.load_state_dict(dict(state), strict=True)
+
+
+def check_finite(state: Mapping[str, Tensor], what: str) -> None:
+    """Refuse weights holding NaN or Inf (a diverged training): the network they make outputs NaN,
+    and NaN compared with NaN would look like parity."""
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        count = sum(int((~torch.isfinite(state[key])).sum()) for key in bad)
+        raise UsageError(f"{what} holds {count} values that are not finite (NaN or Inf) in {len(bad)} tensor(s), "
+                         f"e.g. {bad[0]}; these weights are unusable (a diverged training?): use an earlier checkpoint")
 
 
 def load_weights(model: nn.Module, path: Path, arch: Architecture | None = None) -> None:

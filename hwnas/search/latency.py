@@ -386,7 +386,7 @@ def surrogate_from_table(table: LatencyTable, space: SearchSpace) -> LinearSurro
     if table.model is None:
         raise ValueError("the LUT has no fitted model")
     coefficients = {
-        d.name: torch.tensor([table.model.coefficients.get((d.name, c), 0.0) for c in d.choices], dtype=torch.float64)
+        d.name: torch.tensor([table.model.coefficient(d.name, c) for c in d.choices], dtype=torch.float64)
         for d in space.decisions
     }
     return LinearSurrogate(bias=float(table.model.bias_ms), coefficients=coefficients)
