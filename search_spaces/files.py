@@ -4,8 +4,12 @@ It sits in the lowest package so that `search_spaces`, `lut` and `hwnas` share
 it (dependencies point one way); each caller passes its own error type, so a
 problem reaches the command line as one line naming the file.
 
+- `open_regular` / `read_regular`: the one door for reading a user's file;
+  anything but a regular file (a FIFO that would block for ever, a socket, a
+  device like /dev/zero that never ends) is refused in one line.
 - `read_json`: a JSON document, with a binary file, a half-written file, a
-  folder or a JSON value of the wrong type refused in one line naming the file.
+  folder, a key given twice or a JSON value of the wrong type refused in one
+  line naming the file.
 - `read_jsonl` / `append_jsonl`: JSON Lines written one complete line at a
   time. A kill -9 can leave only the *last* line torn; readers drop it, and
   the next append (or resume) truncates the file to its last complete line,
@@ -26,15 +30,17 @@ problem reaches the command line as one line naming the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 LOCK_NAME = ".lock"
 
@@ -117,6 +123,45 @@ def _sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def open_regular(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "") -> BinaryIO:
+    """`path` opened for binary reading, refused with `error` in one line unless it is a regular file.
+
+    The one door every reader of a user's file goes through: a FIFO would block the reader until
+    a writer appears (for ever, in practice), a device like /dev/zero never ends, and a socket
+    cannot be opened. The file is opened non-blocking and checked with fstat on the open
+    descriptor, so neither a FIFO nor a swap of the path between check and read can hang it."""
+    path = Path(path)
+    hint = f"; {fix}" if fix else ""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist{hint}") from None
+    except OSError as problem:
+        if problem.errno == errno.ENXIO:  # what open(2) answers for a socket
+            raise error(f"{what} {path} is a socket, not a regular file; hwnas reads only regular files{hint}") from None
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{what} {path} is a folder, not a file{hint}")
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+        raise error(f"{what} {path} is {kind}, not a regular file; hwnas reads only regular files{hint}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "") -> bytes:
+    """The bytes of `path`, through `open_regular`'s checks."""
+    hint = f"; {fix}" if fix else ""
+    with open_regular(path, error, what=what, fix=fix) as handle:
+        try:
+            return handle.read()
+        except OSError as problem:
+            raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
+
+
 def read_json(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "",
               kind: type = dict) -> Any:
     """The JSON value of `path`, which must be a `kind` (dict by default; `object` accepts any);
@@ -124,15 +169,9 @@ def read_json(path: Path | str, error: type[Exception], *, what: str = "file", f
     path = Path(path)
     hint = f"; {fix}" if fix else ""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist{hint}") from None
-    except IsADirectoryError:
-        raise error(f"{what} {path} is a folder, not a file{hint}") from None
+        text = read_regular(path, error, what=what, fix=fix).decode("utf-8")
     except UnicodeDecodeError:
         raise error(f"{what} {path} is a binary file, not JSON{hint}") from None
-    except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
     try:
         value = loads(text)
     except json.JSONDecodeError as problem:
@@ -236,14 +275,7 @@ def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") 
     (another process may be appending to it); its writer does, on its next append. A folder, a missing or an
     unreadable file raise `error` naming it."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise error(f"{what} {path} is a folder, not a JSON Lines file") from None
-    except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
+    data = read_regular(path, error, what=what)
     lines = data.split(b"\n")
     unterminated = lines.pop()  # b"" when the file ends with a newline
     records: list[tuple[int, dict[str, Any]]] = []

@@ -92,7 +92,7 @@ def load_architecture(name_or_path: str) -> Architecture:
     if _is_named(name_or_path):
         return named_architecture(name_or_path)
     path = Path(name_or_path)
-    if not path.is_file():
+    if not path.exists():
         raise ArchitectureError(
             f"{name_or_path!r} is neither a named architecture ({', '.join(list_named_architectures())})"
             " nor an existing file (file not found)"

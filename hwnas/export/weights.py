@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from hwnas.errors import UsageError
 from search_spaces import Architecture, SearchSpace
+from search_spaces.files import open_regular
 
 _NESTED_KEYS = ("state_dict", "model")
 _SHOWN = 2  # keys named in a mismatch message; the counts say how many there are
@@ -26,10 +27,10 @@ CALIBRATION_BATCH = 8
 
 
 def _load(path: Path) -> Any:
+    handle = open_regular(path, UsageError, what="checkpoint", fix="give the .pt file a training run wrote")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UsageError(f"checkpoint {path} does not exist; check the path") from None
+        with handle:
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - unpickling refusals and corrupt files alike
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path} with weights_only=True ({first[:200]})") from None
