@@ -37,6 +37,7 @@ import math
 import os
 import secrets
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,8 @@ def read_json(path: Path | str, error: type[Exception], *, what: str = "file", f
         raise error(f"{what} {path} nests too deeply to be one of hwnas's files{hint}") from None
     except DuplicateKeyError as problem:
         raise error(f"{what} {path} {problem}{hint}") from None
+    except ValueError as problem:  # Python's limit on integer digits, beyond what any hwnas file holds
+        raise error(f"{what} {path} holds {_digits_problem(problem)}{hint}") from None
     if kind is not object and not isinstance(value, kind):
         raise error(f"{what} {path} holds a JSON {_json_type(value)}, not a JSON {_json_type(kind())}{hint}")
     return value
@@ -203,6 +206,13 @@ def loads(text: str) -> Any:
     """`json.loads` as every hwnas reader uses it: a key given twice in one object (which
     json would silently resolve to the last value) raises DuplicateKeyError."""
     return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _digits_problem(problem: ValueError) -> str:
+    """What a ValueError from `json.loads` that is not a syntax error means: an integer longer than
+    Python converts (4,300 digits by default)."""
+    return (f"an integer of more than {sys.get_int_max_str_digits() or 4300} digits, far beyond any value hwnas "
+            f"reads ({str(problem).split(':')[0]})")
 
 
 def _json_type(value: Any) -> str:
@@ -305,6 +315,8 @@ def _parse_line(raw: bytes) -> tuple[Any, str]:
         return None, f"truncated or corrupt JSON ({type(problem).__name__})"
     except DuplicateKeyError as problem:
         return None, f"the line {problem}"
+    except ValueError as problem:
+        return None, _digits_problem(problem)
     if not isinstance(value, dict):
         return None, f"a JSON {_json_type(value)}, not an object"
     return value, ""

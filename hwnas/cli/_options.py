@@ -27,6 +27,8 @@ def parse_options(items: list[str], flag: str = "--space-option") -> dict[str, A
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+        except ValueError:  # an integer of more digits than Python converts
+            raise UsageError(f"{flag} {key}=: the value is a number of {len(value)} digits; give a real size") from None
     return options
 
 
@@ -35,7 +37,11 @@ def _number(text: str, kind: type, minimum: float | None, strict: bool) -> Any:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        raise argparse.ArgumentTypeError(f"a {len(text)}-digit number is far too large") from None
+    if not finite:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise argparse.ArgumentTypeError(f"{text} must be {'>' if strict else '>='} {minimum:g}")
