@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from hwnas import __version__
+from hwnas.cli._options import check_devices
 from hwnas.errors import USER_ERRORS
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_devices(args)
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         sys.stderr.write(f"hwnas {args.command}: error: {error}\n")

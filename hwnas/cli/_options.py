@@ -1,7 +1,7 @@
 """What every command checks the same way before it does any work: the one parser of repeatable
 KEY=VALUE flags (`--space-option`, `--set`), the argparse number types (no nan, no inf, no negative
-sizes) and the writability of output paths (so a run never computes for minutes and then fails on
-its write)."""
+sizes), the devices named by --device / --latency-device, and the writability of output paths (so a
+run never computes for minutes and then fails on its write)."""
 
 from __future__ import annotations
 
@@ -117,3 +117,23 @@ def writable_dir(value: str | Path, flag: str) -> Path:
         raise UsageError(f"{flag} {value} is a file; give a folder")
     _check_can_create_in(_nearest_existing(path), flag, str(value))
     return path
+
+
+DEVICE_FLAGS = ("device", "latency_device")
+"""The argparse destinations that name a torch device, in every command that has them."""
+
+
+def check_devices(args: argparse.Namespace) -> None:
+    """Refuse, before a command writes or computes anything, a device flag that cannot work here
+    (mps, meta, cuda:7 on a one-GPU machine, a CPU-only torch): the same `parse_device` that
+    `profile` and `export` time with, so every command accepts and refuses the same names."""
+    from profilers._device import parse_device  # noqa: PLC0415 - torch is loaded by every command that has a device
+    from profilers.errors import ProfilerError  # noqa: PLC0415
+
+    for name in DEVICE_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            try:
+                parse_device(value)
+            except ProfilerError as error:
+                raise UsageError(f"--{name.replace('_', '-')} {value}: {error}") from None
