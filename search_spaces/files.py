@@ -350,18 +350,27 @@ def append_jsonl(path: Path | str, records: Iterable[Mapping[str, Any]], *, sync
                  allow_nan: bool = False) -> None:
     """Append one line per record after dropping a torn last line; fsync unless `sync` is False,
     so a kill right after loses none of them. NaN/inf are refused unless `allow_nan` (a diverged
-    loss in a metrics log is data; a latency of NaN is not)."""
+    loss in a metrics log is data; a latency of NaN is not). A failed write (a full disk) cuts the
+    file back to the lines it had and raises an OSError naming `path`."""
     text = "".join(json.dumps(dict(r), allow_nan=allow_nan, separators=(",", ":")) + "\n" for r in records)
     if not text:
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    drop_torn_tail(path)
-    with path.open("ab") as handle:
-        handle.write(text.encode("utf-8"))
-        handle.flush()
-        if sync:
-            os.fsync(handle.fileno())
+    kept = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        drop_torn_tail(path)
+        with path.open("ab") as handle:
+            kept = handle.tell()
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+    except OSError as error:
+        if kept is not None:  # a full disk may have taken part of the text: cut back to the complete lines
+            with contextlib.suppress(OSError):
+                os.truncate(path, kept)
+        raise _naming(error, path) from error
 
 
 def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
@@ -424,9 +433,12 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
                             "finish or stop it, or choose another folder")
             refusal.locked_by = holder  # type: ignore[attr-defined] - lets a caller that may wait tell this refusal apart
             raise refusal from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         try:
+            try:  # the holder's pid, for the refusal of a second process; a full disk stops here, named
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            except OSError as problem:
+                raise _naming(problem, path) from problem
             yield folder
         finally:
             with contextlib.suppress(OSError):
