@@ -223,3 +223,19 @@ def test_a_static_onnx_notes_the_flags_it_ignores(tmp_path: Path, capsys: pytest
     assert code == 0, err
     notes = [line for line in (out + err).splitlines() if "static input shape" in line]
     assert len(notes) == 1 and "--batch-size 4" in notes[0] and "--input-size 32" in notes[0], out + err
+
+
+def test_default_export_profile_and_fit_write_only_finite_numbers(fitted: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Every JSON these commands write, read back: no NaN or Infinity in any field (the search's
+    run folder is checked the same way in test_search_cli)."""
+    from cli_contract import non_finite_numbers  # noqa: PLC0415
+
+    arch = planned_arch(get_space("proxyless", resolution=28, **TINY), 0, 3).save(tmp_path / "arch.json")
+    assert run_cli(["export", str(arch), "--out", str(tmp_path / "export"), "--threads", "1"], capsys)[0] == 0
+    assert run_cli(["profile", "--model", str(arch), "--budget", "0.05", "--threads", "1", "--json",
+                    str(tmp_path / "p.json")], capsys)[0] == 0
+    profile = _copy(fitted, tmp_path)
+    assert run_cli(["lut", "fit", str(profile)], capsys)[0] == 0
+    assert (tmp_path / "export" / "manifest.json").exists()
+    assert non_finite_numbers(tmp_path) == []
