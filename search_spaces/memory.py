@@ -42,9 +42,11 @@ class MemoryEstimate:
         return (copies * self.parameters + (2 if self.training else 1) * self.activations) * BYTES_PER_VALUE
 
 
-def estimate(build: Callable[[], nn.Module], input_shape: tuple[int, ...], *, training: bool = False) -> MemoryEstimate:
+def estimate(build: Callable[[], nn.Module], input_shape: tuple[int, ...], *, training: bool = False,
+             forward: Callable[[nn.Module, torch.Tensor], object] | None = None) -> MemoryEstimate:
     """The memory `build()` and one pass at `input_shape` need, measured on the meta device
-    (nothing is allocated; the network's own code computes every shape)."""
+    (nothing is allocated; the network's own code computes every shape). `forward(model, x)`
+    runs the pass where the model takes more than its input (a supernet and its path weights)."""
     with torch.device("meta"):
         model = build()
     total = [0]
@@ -57,7 +59,8 @@ def estimate(build: Callable[[], nn.Module], input_shape: tuple[int, ...], *, tr
     hooks = [module.register_forward_hook(count) for module in model.modules() if not list(module.children())]
     try:
         with torch.no_grad():
-            model.eval()(torch.empty(input_shape, device="meta"))
+            x = torch.empty(input_shape, device="meta")
+            forward(model.eval(), x) if forward is not None else model.eval()(x)
     finally:
         for hook in hooks:
             hook.remove()

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from hwnas.datasets import cifar, imagefolder, transforms
 from hwnas.datasets.bundled import DataSplits, list_datasets, load_dataset
-from hwnas.datasets.sampling import SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader
+from hwnas.datasets.sampling import (SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader,
+                                     usable_cores)
 from hwnas.datasets.splits import SPLITS, SplitsSurface, stratified_split
 from hwnas.errors import UsageError
 
@@ -91,7 +92,7 @@ class FolderSplits(SplitsSurface):
 
 def default_workers() -> int:
     """DataLoader worker processes: one per CPU core this process may use, at most 8."""
-    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return min(8, usable_cores())
 
 
 def _digest(indices: dict[str, np.ndarray]) -> str:

@@ -37,6 +37,7 @@ from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
+from hwnas.search.footprint import check_search_fits
 from search_spaces.files import read_json, read_jsonl
 from hwnas.search.paths import PathRule
 from hwnas.search.strategies import get_strategy
@@ -162,6 +163,7 @@ def _run_search(
         data = load_search_data(config)
     space = space_for_data(config, data)
     device = torch.device(info.device)
+    check_search_fits(space, config, config.loop.arch_batch_size or config.loop.batch_size, data.image_shape, device)
     net = space.supernet(weight_sharing=config.supernet.weight_sharing,
                          batchnorm=config.supernet.batchnorm).to(device).train()
     warmup = config.warmup_steps_for(len(data.train), info.world_size)
