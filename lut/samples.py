@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from lut.table import latency_ms
-from search_spaces.files import append_jsonl, read_jsonl, whole_number
+from search_spaces.files import append_jsonl, latency_ms, read_jsonl, whole_number
 
 SAMPLES_GLOB = "samples*.jsonl"
 

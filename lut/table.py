@@ -19,19 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from search_spaces.files import finite_number, read_json, whole_number, write_json
+from search_spaces.files import MAX_MS, finite_number, latency_ms, read_json, whole_number, write_json
 
 FORMAT_NAME = "hwnas-lut"
 FORMAT_VERSION = 1
-MAX_MS = 3.6e6
-"""The largest latency (ms) read from a file: one forward pass of an hour. Anything above is a
-damaged number, and bounding it keeps every sum and square of latencies finite (1e300 ms used to
-be fitted through overflow warnings into a model of zeros)."""
-
-
-def latency_ms(value: Any, name: str, error: type[Exception] = LutError) -> float:
-    """A measured latency read from a file: finite, > 0 and at most MAX_MS (the one rule)."""
-    return finite_number(value, name, error, positive=True, at_most=MAX_MS)
 
 
 def _coefficient(value: Any, name: str) -> float:
@@ -125,7 +116,7 @@ class OpEntry:
             decision=str(data["decision"]),
             choice=str(data["choice"]),
             input_shape=_shape(data["input_shape"], f"input_shape of {data['decision']}={data['choice']}"),
-            median_ms=latency_ms(data["median_ms"], f"median_ms of {data['decision']}={data['choice']}"),
+            median_ms=latency_ms(data["median_ms"], f"median_ms of {data['decision']}={data['choice']}", LutError),
             cv=finite_number(data["cv"], f"cv of {data['decision']}={data['choice']}", LutError, nonnegative=True),
         )
 
@@ -147,7 +138,7 @@ class FixedEntry:
         return cls(
             name=str(data["name"]),
             input_shape=_shape(data["input_shape"], f"input_shape of fixed part {data['name']}"),
-            median_ms=latency_ms(data["median_ms"], f"median_ms of fixed part {data['name']}"),
+            median_ms=latency_ms(data["median_ms"], f"median_ms of fixed part {data['name']}", LutError),
             cv=finite_number(data["cv"], f"cv of fixed part {data['name']}", LutError, nonnegative=True),
         )
 

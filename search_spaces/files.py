@@ -242,6 +242,17 @@ def finite_number(value: Any, name: str, error: type[Exception], *, positive: bo
     return number
 
 
+MAX_MS = 3.6e6
+"""The largest latency (ms) read from a file: one forward pass of an hour. Anything above is a
+damaged number, and bounding it keeps every sum and square of latencies finite (1e300 ms used to
+be fitted through overflow warnings into a model of zeros)."""
+
+
+def latency_ms(value: Any, name: str, error: type[Exception]) -> float:
+    """A measured latency read from a file (LUT entries, samples): finite, > 0 and at most MAX_MS."""
+    return finite_number(value, name, error, positive=True, at_most=MAX_MS)
+
+
 def whole_number(value: Any, name: str, error: type[Exception], *, minimum: int = 0,
                  maximum: int = 2**53) -> int:
     """`value` as an int, refused unless it is a JSON integer (not a float, string or boolean) in

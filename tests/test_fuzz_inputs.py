@@ -227,10 +227,12 @@ def _numbers_replaced(data: bytes, token: str) -> Iterator[tuple[str, bytes]]:
 
 
 def number_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
-    """Big integers (5,000 digits, 10**30) and overflowing floats (1e300, -1e300) in every number field."""
-    for label, token in (("5000-digit int", BIG), ("int 10**30", str(10**30)), ("1e300", "1e300"),
-                         ("-1e300", "-1e300")):
-        for field, text in _numbers_replaced(data, token):
+    """Big integers (5,000 digits, 10**30) and overflowing floats (1e300, -1e300): each number field
+    gets one of them (drawn by `rng`, like the type swaps), the first field all four."""
+    tokens = (("5000-digit int", BIG), ("int 10**30", str(10**30)), ("1e300", "1e300"), ("-1e300", "-1e300"))
+    for number, (field, _) in enumerate(_numbers_replaced(data, "0")):
+        for label, token in tokens if number == 0 else [rng.choice(tokens)]:
+            text = dict(_numbers_replaced(data, token))[field]
             yield f"{label} {field}", text
 
 
@@ -280,6 +282,9 @@ def silent_samples_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[
     yield "silent every latency 1e300", every(lambda r: r.update(latency_ms=1e300), 1)
     yield "silent every index 10**30", every(lambda r: r.update(index=10**30 + r["index"]), 1)
 
+
+NEW = ("5000-digit int", "int 10**30", "1e300", "-1e300", "size ")
+"""Mutation labels issue #30 added (with the special-file, silent and full-disk cases: `--kind new`)."""
 
 SILENT_COMMANDS: dict[str, list[list[str]]] = {
     "lut": [["lut", "show", "{prof}", "--ops"], ["lut", "predict", "{prof}", "{arch}"], ["lut", "eval", "{prof}"]],
@@ -528,7 +533,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="run a seeded subset of this many cases")
     parser.add_argument("--kind", default=None, help="only these cases: arch, lut, samples, fifo, socket, device, "
-                                                     "'full disk' or silent")
+                                                     "'full disk', silent, or new (every kind issue #30 added)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as root:
         sources = make_sources(Path(root))
@@ -539,7 +544,8 @@ def _main(argv: list[str] | None = None) -> int:
             cases = [case for case in cases if case.special != "full disk"]
         if args.kind:
             cases = [case for case in cases if args.kind in (case.kind, case.special) or
-                     (args.kind == "silent" and case.must_refuse and not case.special)]
+                     (args.kind == "silent" and case.must_refuse and not case.special) or
+                     (args.kind == "new" and (case.special or case.must_refuse or case.mutation.startswith(NEW)))]
         if args.limit is not None:
             cases = subset(cases, args.limit, args.seed)
         started = time.perf_counter()
