@@ -9,7 +9,6 @@ used to escape as a traceback; each is now one line naming the file or flag.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,24 +17,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_contract import refused, run_cli  # noqa: E402
-from lut.profile import fit_directory, planned_arch  # noqa: E402
+from lut.profile import planned_arch  # noqa: E402
 from search_spaces import get_space  # noqa: E402
-from test_cli_lut import TINY, _profile_dir  # noqa: E402
+from test_cli_lut import TINY  # noqa: E402
 
 HUGE = "9" * 5000
 """Beyond Python's 4,300-digit limit for int('...')."""
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    profile = _profile_dir(tmp_path_factory.mktemp("big") / "prof", samples=30)
-    fit_directory(profile)
-    return profile
-
-
-@pytest.fixture()
-def profile(fitted: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(fitted, tmp_path / "prof"))
 
 
 def _replace_number(path: Path, key: str, number: str) -> None:

@@ -41,7 +41,6 @@ import os
 import random
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,6 +55,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as a script: the helpers beside this file
 
 from cli_contract import MAX_LINES, snapshot  # noqa: E402
+from full_disk import fill, mount_refusal, tmpfs  # noqa: E402
 from hwnas.cli import main  # noqa: E402
 from lut.profile import fit_directory, planned_arch  # noqa: E402
 from search_spaces import get_space  # noqa: E402
@@ -371,40 +371,6 @@ def _special_file(path: Path, special: str) -> Iterator[list[bool]]:
             server.close()
 
 
-def full_disk_reason() -> str | None:
-    """Why a tmpfs cannot be mounted here (None: it can); the full-disk cases need one."""
-    probe = Path(tempfile.mkdtemp(prefix="hwnas-probe-"))
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            return (done.stderr or done.stdout).strip()[:120] or f"mount exited {done.returncode}"
-        subprocess.run(["umount", str(probe)], check=False)
-        return None
-    except OSError as error:
-        return str(error)
-    finally:
-        probe.rmdir()
-
-
-@contextlib.contextmanager
-def _full_disk(size: str = "1m") -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="hwnas-full-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True,
-                   capture_output=True)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
-        folder.rmdir()
-
-
-def _fill(folder: Path) -> None:
-    with (folder / "filler").open("wb", buffering=0) as handle, contextlib.suppress(OSError):
-        while True:
-            handle.write(b"\0" * 4096)
-
-
 def _run_main(argv: list[str]) -> tuple[int | None, list[str], str]:
     """(exit code, printed lines, escaped exception or '') of `hwnas ARGV` in this process."""
     out, err = io.StringIO(), io.StringIO()
@@ -420,10 +386,10 @@ def _run_main(argv: list[str]) -> tuple[int | None, list[str], str]:
 
 
 def _run_full_disk(case: Case, sources: dict[str, Any], scratch: Path) -> Outcome:
-    with _full_disk() as disk:
+    with tmpfs() as disk:
         if "{disk}/prof" in case.command:
             shutil.copytree(sources["profile"], disk / "prof", ignore=shutil.ignore_patterns("*.png"))
-        _fill(disk)
+        fill(disk)
         before = snapshot(disk)
         argv = [part.format(disk=disk, arch=sources["arch_path"]) for part in case.command]
         code, lines, escaped = _run_main(argv)
@@ -520,7 +486,7 @@ def test_mutations_cover_every_field_and_every_kind(sources: dict[str, Any]) -> 
 
 def test_a_seeded_subset_keeps_the_contract(sources: dict[str, Any], tmp_path: Path) -> None:
     cases = all_cases(sources)
-    if full_disk_reason() is not None:
+    if mount_refusal() is not None:
         cases = [case for case in cases if case.special != "full disk"]
     outcomes = [run_case(case, sources, tmp_path) for case in subset(cases, SUBSET, seed=0)]
     failed = [f"{o.case.name}: {o.detail}" for o in outcomes if not o.passed]
@@ -538,7 +504,7 @@ def _main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as root:
         sources = make_sources(Path(root))
         cases = all_cases(sources, args.seed)
-        reason = full_disk_reason()
+        reason = mount_refusal()
         if reason is not None:
             print(f"full-disk cases left out: cannot mount a tmpfs here ({reason})", flush=True)
             cases = [case for case in cases if case.special != "full disk"]

@@ -22,27 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_contract import refused, run_cli  # noqa: E402
 from hwnas.export.parity import ParityError, check_parity  # noqa: E402
-from lut.profile import fit_directory, planned_arch  # noqa: E402
+from lut.profile import planned_arch  # noqa: E402
 from lut.samples import read_directory  # noqa: E402
 from profilers import MeasureConfig  # noqa: E402
 from profilers._onnx import export_onnx  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 from search_spaces.errors import ArchitectureError  # noqa: E402
 from search_spaces.files import read_json, read_jsonl  # noqa: E402
-from test_cli_lut import TINY, _profile_dir  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    profile = _profile_dir(tmp_path_factory.mktemp("silent") / "prof", samples=30)
-    fit_directory(profile)
-    return profile
-
-
-def _copy(profile: Path, tmp_path: Path) -> Path:
-    import shutil  # noqa: PLC0415
-
-    return Path(shutil.copytree(profile, tmp_path / "prof"))
+from test_cli_lut import TINY  # noqa: E402
 
 
 def _edit_lut(profile: Path, edit) -> None:  # noqa: ANN001
@@ -84,9 +71,8 @@ def test_export_refuses_weights_with_nan(tmp_path: Path, capsys: pytest.CaptureF
                                                ("fixed/0/median_ms", -1.0), ("ops/0/cv", -0.1),
                                                ("conditions/batch_size", 0), ("model/alpha", -1.0),
                                                ("model/n_train", 0), ("ops/0/input_shape/1", -8)])
-def test_lut_fields_that_must_be_positive_are_checked(fitted: Path, tmp_path: Path, field: str, value: float,
+def test_lut_fields_that_must_be_positive_are_checked(profile: Path, tmp_path: Path, field: str, value: float,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    profile = _copy(fitted, tmp_path)
 
     def edit(document: dict) -> None:
         *parents, last = field.split("/")
@@ -100,10 +86,9 @@ def test_lut_fields_that_must_be_positive_are_checked(fitted: Path, tmp_path: Pa
     assert "positive" in line or "negative" in line, line
 
 
-def test_a_model_with_a_missing_coefficient_is_refused(fitted: Path, tmp_path: Path,
+def test_a_model_with_a_missing_coefficient_is_refused(profile: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """It used to predict the bias alone (0.399 ms against 1.768) as the network's latency."""
-    profile = _copy(fitted, tmp_path)
     chosen = planned_arch(get_space("proxyless", resolution=28, **TINY), 0, 3)
     decision, choice = next(iter(chosen.choices.items()))
 
@@ -136,25 +121,22 @@ def _rewrite_samples(profile: Path, change, every: int = 3) -> int:  # noqa: ANN
 
 @pytest.mark.parametrize("command", [["lut", "fit"], ["lut", "eval"]])
 def test_samples_of_another_resolution_are_refused_with_a_count(
-    fitted: Path, tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+    profile: Path, tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    profile = _copy(fitted, tmp_path)
     changed = _rewrite_samples(profile, lambda record: record["arch"]["config"].update(resolution=32))
     line = refused([*command, str(profile)], capsys, keep=[profile])
     assert f"{changed} of " in line and "resolution" in line, line
 
 
-def test_samples_of_other_conditions_are_refused(fitted: Path, tmp_path: Path,
+def test_samples_of_other_conditions_are_refused(profile: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    profile = _copy(fitted, tmp_path)
     changed = _rewrite_samples(profile, lambda record: record["result"].update(batch_size=8, precision="fp16"), every=4)
     line = refused(["lut", "fit", str(profile)], capsys, keep=[profile])
     assert f"{changed} of " in line and "batch_size" in line, line
 
 
-def test_overflowing_latencies_are_refused_before_fitting(fitted: Path, tmp_path: Path,
+def test_overflowing_latencies_are_refused_before_fitting(profile: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    profile = _copy(fitted, tmp_path)
     _rewrite_samples(profile, lambda record: record.update(latency_ms=1e300), every=1)
     with _no_runtime_warning():
         line = refused(["lut", "fit", str(profile)], capsys, keep=[profile])
@@ -175,8 +157,7 @@ class _no_runtime_warning:  # noqa: N801 - a context manager named for what it c
         assert not overflow, [str(w.message) for w in overflow[:3]]
 
 
-def test_one_overflowing_sample_is_skipped_and_named(fitted: Path, tmp_path: Path) -> None:
-    profile = _copy(fitted, tmp_path)
+def test_one_overflowing_sample_is_skipped_and_named(profile: Path, tmp_path: Path) -> None:
     _rewrite_samples(profile, lambda record: record.update(latency_ms=1e300), every=1000)
     read = read_directory(profile)
     assert any("latency_ms" in problem and "line 1" in problem for problem in read.problems), read.problems
@@ -225,7 +206,7 @@ def test_a_static_onnx_notes_the_flags_it_ignores(tmp_path: Path, capsys: pytest
     assert len(notes) == 1 and "--batch-size 4" in notes[0] and "--input-size 32" in notes[0], out + err
 
 
-def test_default_export_profile_and_fit_write_only_finite_numbers(fitted: Path, tmp_path: Path,
+def test_default_export_profile_and_fit_write_only_finite_numbers(profile: Path, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Every JSON these commands write, read back: no NaN or Infinity in any field (the search's
     run folder is checked the same way in test_search_cli)."""
@@ -235,7 +216,6 @@ def test_default_export_profile_and_fit_write_only_finite_numbers(fitted: Path, 
     assert run_cli(["export", str(arch), "--out", str(tmp_path / "export"), "--threads", "1"], capsys)[0] == 0
     assert run_cli(["profile", "--model", str(arch), "--budget", "0.05", "--threads", "1", "--json",
                     str(tmp_path / "p.json")], capsys)[0] == 0
-    profile = _copy(fitted, tmp_path)
     assert run_cli(["lut", "fit", str(profile)], capsys)[0] == 0
     assert (tmp_path / "export" / "manifest.json").exists()
     assert non_finite_numbers(tmp_path) == []

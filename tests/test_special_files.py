@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import sys
 import threading
@@ -24,9 +23,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_contract import refused  # noqa: E402
-from lut.profile import fit_directory, planned_arch  # noqa: E402
+from lut.profile import planned_arch  # noqa: E402
 from search_spaces import get_space  # noqa: E402
-from test_cli_lut import TINY, _profile_dir  # noqa: E402
+from test_cli_lut import TINY  # noqa: E402
 
 WATCHDOG_S = 20.0
 
@@ -52,18 +51,6 @@ def fifo_at(path: Path) -> Iterator[list[bool]]:
         yield released
     finally:
         timer.cancel()
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    profile = _profile_dir(tmp_path_factory.mktemp("special") / "prof", samples=30)
-    fit_directory(profile)
-    return profile
-
-
-@pytest.fixture()
-def profile(fitted: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(fitted, tmp_path / "prof"))
 
 
 @pytest.mark.parametrize(("name", "argv"), [

@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_contract import refused, run_cli  # noqa: E402
+from full_disk import fill, mount_refusal, tmpfs  # noqa: E402
 from lut.profile import fit_directory, planned_arch  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 from test_cli_lut import TINY, _profile_dir  # noqa: E402
@@ -44,31 +44,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextlib.contextmanager
 def full_tmpfs(size: str = "1m") -> Iterator[Path]:
-    """A real tmpfs of `size`, mounted for the block; the test is skipped, with the reason, where
-    mounting is not permitted (not root, no CAP_SYS_ADMIN, a container without mount rights)."""
-    folder = Path(tempfile.mkdtemp(prefix="hwnas-full-"))
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        folder.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here ({(done.stderr or done.stdout).strip()[:120]}): "
-                    "the full-disk test needs root")
-    try:
+    """A real tmpfs of `size` for the block; the test is skipped, with the reason, where mounting is
+    not permitted (not root, no CAP_SYS_ADMIN, a container without mount rights)."""
+    reason = mount_refusal()
+    if reason is not None:
+        pytest.skip(f"cannot mount a tmpfs here ({reason}): the full-disk test needs root")
+    with tmpfs(size) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
-        folder.rmdir()
-
-
-def fill(folder: Path) -> None:
-    """Write until the file system answers ENOSPC."""
-    with (folder / "filler").open("wb", buffering=0) as handle:
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(b"\0" * 4096)
-        with contextlib.suppress(OSError):
-            while True:
-                handle.write(b"\0")
 
 
 def leftovers(folder: Path) -> list[str]:
