@@ -119,8 +119,10 @@ def writable_dir(value: str | Path, flag: str) -> Path:
     return path
 
 
-DEVICE_FLAGS = ("device", "latency_device")
-"""The argparse destinations that name a torch device, in every command that has them."""
+DEVICE_FLAGS = {"device": "--device", "latency_device": "--latency-device", "loop.device": "--device",
+                "latency.conditions.device": "--latency-device"}
+"""The argparse destinations that name a torch device, in every command that has them (search's
+flags set nested config fields by their path), and the flag each comes from."""
 
 
 def check_devices(args: argparse.Namespace) -> None:
@@ -130,10 +132,10 @@ def check_devices(args: argparse.Namespace) -> None:
     from profilers._device import parse_device  # noqa: PLC0415 - torch is loaded by every command that has a device
     from profilers.errors import ProfilerError  # noqa: PLC0415
 
-    for name in DEVICE_FLAGS:
+    for name, flag in DEVICE_FLAGS.items():
         value = getattr(args, name, None)
-        if value is not None:
+        if isinstance(value, str):
             try:
                 parse_device(value)
             except ProfilerError as error:
-                raise UsageError(f"--{name.replace('_', '-')} {value}: {error}") from None
+                raise UsageError(f"{flag} {value}: {error}") from None
