@@ -200,7 +200,7 @@ class LinearModel:
                           _coefficient(e["coef_ms"], f"model coef_ms of {e['decision']}={e['choice']}")
                           for e in data["coefficients"]},
             kind=str(data["kind"]),
-            alpha=finite_number(data["alpha"], "model alpha", LutError, positive=True),
+            alpha=finite_number(data["alpha"], "model alpha", LutError, nonnegative=True),
             n_train=whole_number(data["n_train"], "model n_train", LutError, minimum=1),
             target=str(data.get("target", "")),
             metrics=_checked_metrics(data.get("metrics", {})),
