@@ -101,11 +101,14 @@ def _from_architecture(spec: str, batch_size: int, input_size: int | None) -> Re
 
 
 def _check_readable(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
+    """A regular, readable file (a FIFO named model.onnx would hang ONNX's reader)."""
+    from search_spaces.files import open_regular  # noqa: PLC0415
+
+    with open_regular(path, ProfilerError, what="model file", fix="check the path and permissions") as handle:
+        try:
             handle.read(1)
-    except OSError as error:
-        raise ProfilerError(f"cannot read {path}: {error.strerror or error}; check the path and permissions") from error
+        except OSError as error:
+            raise ProfilerError(f"cannot read {path}: {error.strerror or error}; check the path and permissions") from None
 
 
 __all__ = ["ResolvedModel", "architecture_names", "resolve_model", "torchvision_model_names"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold
@@ -289,20 +290,41 @@ def fit_and_evaluate(
     )
 
 
+def _measured_with(table: LatencyTable, record: SampleRecord) -> list[tuple[str, Any, Any]]:
+    """(field, the sample's value, the LUT's value) for every field in which `record` was measured
+    otherwise than `table`: space, version, each space option, and the timing conditions its
+    profiler result records (the device name is left out: shards may run on several GPUs)."""
+    arch = record.arch
+    config = arch.get("config") if isinstance(arch.get("config"), dict) else {}
+    wanted = dict(table.space_config)
+    pairs: list[tuple[str, Any, Any]] = [("space", arch.get("space"), table.space),
+                                         ("space_version", arch.get("space_version"), table.space_version)]
+    pairs += [(f"config {key}", config.get(key), wanted.get(key)) for key in sorted(set(config) | set(wanted))]
+    result = record.result if isinstance(record.result, Mapping) else {}
+    conditions = table.conditions
+    for name, wanted_value in (("backend", conditions.backend), ("batch_size", conditions.batch_size),
+                               ("precision", conditions.precision), ("input_shape", list(conditions.input_shape)),
+                               ("cuda_graphs", conditions.cuda_graphs)):
+        if name in result:
+            found = list(result[name]) if name == "input_shape" and isinstance(result[name], list | tuple) else result[name]
+            pairs.append((name, found, wanted_value))
+    return [(name, found, wanted_value) for name, found, wanted_value in pairs if found != wanted_value]
+
+
 def check_records_match(table: LatencyTable, records: Sequence[SampleRecord], source: str) -> None:
-    """Refuse samples measured for another space, space version or configuration than `table`:
-    their one-hot features would line up by name and give a meaningless score."""
-    wanted_config = dict(table.space_config)
+    """Refuse samples measured for another space, configuration or timing conditions than `table`,
+    in one line naming how many and the first field that differs: their one-hot features would
+    line up by name and mix another resolution's latencies into the fit or the score."""
+    differing: dict[str, list[tuple[SampleRecord, Any, Any]]] = {}
     for record in records:
-        arch = record.arch
-        config = arch.get("config") if isinstance(arch.get("config"), dict) else {}
-        differing = sorted(k for k in set(config) | set(wanted_config) if config.get(k) != wanted_config.get(k))
-        for name, found, wanted in (("space", arch.get("space"), table.space),
-                                    ("space_version", arch.get("space_version"), table.space_version),
-                                    *[(f"config {key}", config.get(key), wanted_config.get(key)) for key in differing[:1]]):
-            if found != wanted:
-                raise LutError(f"{source}: sample {record.index} was measured with {name} {found!r}, the LUT with "
-                               f"{wanted!r}; score samples against the profile of their own space configuration")
+        for name, found, wanted in _measured_with(table, record):
+            differing.setdefault(name, []).append((record, found, wanted))
+    if differing:
+        name, rows = next(iter(differing.items()))
+        record, found, wanted = rows[0]
+        raise LutError(f"{source}: {len(rows)} of {len(records)} samples were measured with {name} {found!r} "
+                       f"(e.g. sample {record.index}), the LUT with {wanted!r}; keep only samples of the profile's "
+                       "own configuration and conditions, or score them against their own profile")
 
 
 def evaluate_stored(

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lut.costs import CostTable
 from lut.errors import LutError
-from lut.fit import FitReport, features_from_names, fit_and_evaluate
+from lut.fit import FitReport, check_records_match, features_from_names, fit_and_evaluate
 from lut.report import write_report
 from lut.samples import ReadResult, SampleRecord, Shard, append, read_directory
 from lut.table import (Conditions, Expectation, FixedEntry, LatencyTable, OpEntry, cuda_graphs_refusal, load, save,
@@ -118,6 +118,9 @@ def resolve_settings(
     config = dict(space_options or {})
     defaults = get_space(space).config
     if input_size is not None:
+        if "resolution" in config and config["resolution"] != input_size:
+            raise LutError(f"--input-size {input_size} and --space-option resolution={config['resolution']} "
+                           "ask for two resolutions; give one of them")
         config["resolution"] = input_size
     elif not gpu and "resolution" in defaults and "resolution" not in config:
         config["resolution"] = 64
@@ -460,6 +463,7 @@ def fit_directory(out: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple
     table = load(out) if (out / "lut.json").exists() else None
     if table is None:
         raise LutError(f"{out} has no lut.json yet; run the profile (without --skip-ops) first")
+    check_records_match(table, read.records, f"samples in {out}")
     report = fit_and_evaluate(read.records, features_from_names(space.feature_names()), table, test_fraction, seed)
     table = table.with_model(report.model)
     save(table, out / "lut.json")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from search_spaces.files import append_jsonl, finite_number, read_jsonl
+from search_spaces.files import append_jsonl, latency_ms, read_jsonl, whole_number
 
 SAMPLES_GLOB = "samples*.jsonl"
 
@@ -105,18 +105,18 @@ class SampleRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> SampleRecord:
         reference = data.get("reference_ms")
         record = cls(
-            index=int(data["index"]),
-            repeat=int(data["repeat"]),
+            index=whole_number(data["index"], "index", ValueError),
+            repeat=whole_number(data["repeat"], "repeat", ValueError, maximum=2**31),
             block=str(data["block"]),
             arch=dict(data["arch"]),
-            latency_ms=finite_number(data["latency_ms"], "latency_ms", ValueError, positive=True),
-            reference_ms=None if reference is None else finite_number(reference, "reference_ms", ValueError, positive=True),
-            macs=int(data["macs"]),
-            params=int(data["params"]),
+            latency_ms=latency_ms(data["latency_ms"], "latency_ms", ValueError),
+            reference_ms=None if reference is None else latency_ms(reference, "reference_ms", ValueError),
+            macs=whole_number(data["macs"], "macs", ValueError, maximum=2**62),
+            params=whole_number(data["params"], "params", ValueError, maximum=2**62),
             result=dict(data["result"]),
-            reference_samples_ms=tuple(finite_number(v, "reference_samples_ms", ValueError)
+            reference_samples_ms=tuple(latency_ms(v, "reference_samples_ms", ValueError)
                                        for v in data.get("reference_samples_ms", ())),
-            runs_per_round=int(data.get("runs_per_round", 0)),
+            runs_per_round=whole_number(data.get("runs_per_round", 0), "runs_per_round", ValueError, maximum=2**31),
         )
         if not isinstance(record.arch.get("choices"), dict):
             raise ValueError("arch has no 'choices' object")

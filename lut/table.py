@@ -19,10 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from lut.errors import LutError
-from search_spaces.files import finite_number, read_json, write_json
+from search_spaces.files import MAX_MS, finite_number, latency_ms, read_json, whole_number, write_json
 
 FORMAT_NAME = "hwnas-lut"
 FORMAT_VERSION = 1
+
+
+def _coefficient(value: Any, name: str) -> float:
+    """A fitted model term (ms): finite and within +-MAX_MS (it may be negative, a latency may not)."""
+    number = finite_number(value, name, LutError)
+    if abs(number) > MAX_MS:
+        raise LutError(f"{name} is {number:g}, beyond +-{MAX_MS:g} ms: not a fitted latency model")
+    return number
+
+
+def _shape(values: Any, name: str) -> tuple[int, ...]:
+    """A tensor shape read from a file: a list of positive whole numbers."""
+    if not isinstance(values, list) or not values:
+        raise LutError(f"{name} is {values!r}, not a list of sizes")
+    return tuple(whole_number(v, name, LutError, minimum=1, maximum=2**31) for v in values)
 
 
 @dataclass(frozen=True)
@@ -51,9 +66,9 @@ class Conditions:
         return cls(
             device=str(data["device"]),
             backend=str(data["backend"]),
-            batch_size=int(data["batch_size"]),
+            batch_size=whole_number(data["batch_size"], "conditions batch_size", LutError, minimum=1, maximum=2**31),
             precision=str(data["precision"]),
-            input_shape=tuple(int(v) for v in data["input_shape"]),
+            input_shape=_shape(data["input_shape"], "conditions input_shape"),
             device_name=str(data.get("device_name", "")),
             cuda_graphs=_flag(data.get("cuda_graphs", False), "cuda_graphs"),  # absent in LUTs before graph profiles
         )
@@ -100,9 +115,9 @@ class OpEntry:
         return cls(
             decision=str(data["decision"]),
             choice=str(data["choice"]),
-            input_shape=tuple(int(v) for v in data["input_shape"]),
-            median_ms=finite_number(data["median_ms"], f"median_ms of {data['decision']}={data['choice']}", LutError),
-            cv=finite_number(data["cv"], f"cv of {data['decision']}={data['choice']}", LutError),
+            input_shape=_shape(data["input_shape"], f"input_shape of {data['decision']}={data['choice']}"),
+            median_ms=latency_ms(data["median_ms"], f"median_ms of {data['decision']}={data['choice']}", LutError),
+            cv=finite_number(data["cv"], f"cv of {data['decision']}={data['choice']}", LutError, nonnegative=True),
         )
 
 
@@ -122,9 +137,9 @@ class FixedEntry:
     def from_dict(cls, data: Mapping[str, Any]) -> FixedEntry:
         return cls(
             name=str(data["name"]),
-            input_shape=tuple(int(v) for v in data["input_shape"]),
-            median_ms=finite_number(data["median_ms"], f"median_ms of fixed part {data['name']}", LutError),
-            cv=finite_number(data["cv"], f"cv of fixed part {data['name']}", LutError),
+            input_shape=_shape(data["input_shape"], f"input_shape of fixed part {data['name']}"),
+            median_ms=latency_ms(data["median_ms"], f"median_ms of fixed part {data['name']}", LutError),
+            cv=finite_number(data["cv"], f"cv of fixed part {data['name']}", LutError, nonnegative=True),
         )
 
 
@@ -132,7 +147,8 @@ class FixedEntry:
 class LinearModel:
     """g(z) = bias_ms + sum coef_ms[decision, choice] * z: the surrogate the RELAX estimator uses.
 
-    coefficients maps (decision, choice) to ms; a pair that is absent counts 0.
+    coefficients maps (decision, choice) to ms; `lut fit` writes one for every feature of the space,
+    so an absent pair means a damaged file and is refused.
     kind says how it was fitted (e.g. ridge toward 0, or ridge toward the
     calibrated per-op LUT); metrics holds the held-out evaluation (JSON).
     """
@@ -150,9 +166,18 @@ class LinearModel:
         """The model's row name in the comparison tables (lut.models), e.g. "linear (ridge to LUT)"."""
         return str(self.metrics.get("chosen") or f"linear ({self.kind})")
 
+    def coefficient(self, decision: str, choice: str) -> float:
+        """The term of one (decision, choice); a pair the model lacks is refused, not counted as 0 ms
+        (a damaged model would otherwise predict its bias alone and print it as a latency)."""
+        try:
+            return self.coefficients[(decision, choice)]
+        except KeyError:
+            raise LutError(f"the fitted model has no coefficient for {decision}={choice} ({len(self.coefficients)} "
+                           "present): lut.json is damaged or of another space; re-fit it with `hwnas lut fit DIR`") from None
+
     def predict(self, choices: Mapping[str, str]) -> float:
         """Predicted latency (ms) of one architecture given its {decision: choice}."""
-        return self.bias_ms + sum(self.coefficients.get((d, c), 0.0) for d, c in choices.items())
+        return self.bias_ms + sum(self.coefficient(d, c) for d, c in choices.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,13 +195,13 @@ class LinearModel:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LinearModel:
         return cls(
-            bias_ms=finite_number(data["bias_ms"], "model bias_ms", LutError),
+            bias_ms=_coefficient(data["bias_ms"], "model bias_ms"),
             coefficients={(str(e["decision"]), str(e["choice"])):
-                          finite_number(e["coef_ms"], f"model coef_ms of {e['decision']}={e['choice']}", LutError)
+                          _coefficient(e["coef_ms"], f"model coef_ms of {e['decision']}={e['choice']}")
                           for e in data["coefficients"]},
             kind=str(data["kind"]),
-            alpha=finite_number(data["alpha"], "model alpha", LutError),
-            n_train=int(data["n_train"]),
+            alpha=finite_number(data["alpha"], "model alpha", LutError, nonnegative=True),
+            n_train=whole_number(data["n_train"], "model n_train", LutError, minimum=1),
             target=str(data.get("target", "")),
             metrics=_checked_metrics(data.get("metrics", {})),
         )
@@ -292,7 +317,7 @@ class LatencyTable:
         try:
             return cls(
                 space=str(data["space"]),
-                space_version=int(data["space_version"]),
+                space_version=whole_number(data["space_version"], "space_version", LutError),
                 space_config=dict(data["space_config"]),
                 space_signature=str(data["space_signature"]),
                 conditions=Conditions.from_dict(data["conditions"]),
@@ -398,3 +423,4 @@ def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
     if expect is not None:
         check(table, expect)
     return table
+

@@ -98,7 +98,13 @@ def onnx_signature(path: Path) -> tuple[tuple[int | None, ...], str]:
     if len(inputs) != 1:
         raise ProfilerError(f"{path} has {len(inputs)} inputs; hwnas times single-input image models only")
     tensor_type = inputs[0].type.tensor_type
-    shape = tuple(dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None for dim in tensor_type.shape.dim)
+    dims = list(tensor_type.shape.dim)
+    empty = [index for index, dim in enumerate(dims) if dim.HasField("dim_value") and dim.dim_value <= 0]
+    if empty:
+        raise ProfilerError(f"{path} takes an input whose dimension {empty[0]} has size "
+                            f"{dims[empty[0]].dim_value}: no tensor fits it; re-export the model with a positive "
+                            "or a symbolic (dynamic) size there")
+    shape = tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in dims)
     precision = _ONNX_PRECISIONS.get(tensor_type.elem_type)
     if precision is None:
         raise ProfilerError(f"{path} takes element type {tensor_type.elem_type}; hwnas times fp32/fp16/bf16 inputs only")

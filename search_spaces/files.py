@@ -4,8 +4,12 @@ It sits in the lowest package so that `search_spaces`, `lut` and `hwnas` share
 it (dependencies point one way); each caller passes its own error type, so a
 problem reaches the command line as one line naming the file.
 
+- `open_regular` / `read_regular`: the one door for reading a user's file;
+  anything but a regular file (a FIFO that would block for ever, a socket, a
+  device like /dev/zero that never ends) is refused in one line.
 - `read_json`: a JSON document, with a binary file, a half-written file, a
-  folder or a JSON value of the wrong type refused in one line naming the file.
+  folder, a key given twice or a JSON value of the wrong type refused in one
+  line naming the file.
 - `read_jsonl` / `append_jsonl`: JSON Lines written one complete line at a
   time. A kill -9 can leave only the *last* line torn; readers drop it, and
   the next append (or resume) truncates the file to its last complete line,
@@ -26,15 +30,18 @@ problem reaches the command line as one line naming the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
 import os
 import secrets
+import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 LOCK_NAME = ".lock"
 
@@ -117,6 +124,45 @@ def _sync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def open_regular(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "") -> BinaryIO:
+    """`path` opened for binary reading, refused with `error` in one line unless it is a regular file.
+
+    The one door every reader of a user's file goes through: a FIFO would block the reader until
+    a writer appears (for ever, in practice), a device like /dev/zero never ends, and a socket
+    cannot be opened. The file is opened non-blocking and checked with fstat on the open
+    descriptor, so neither a FIFO nor a swap of the path between check and read can hang it."""
+    path = Path(path)
+    hint = f"; {fix}" if fix else ""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist{hint}") from None
+    except OSError as problem:
+        if problem.errno == errno.ENXIO:  # what open(2) answers for a socket
+            raise error(f"{what} {path} is a socket, not a regular file; hwnas reads only regular files{hint}") from None
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{what} {path} is a folder, not a file{hint}")
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+        raise error(f"{what} {path} is {kind}, not a regular file; hwnas reads only regular files{hint}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "") -> bytes:
+    """The bytes of `path`, through `open_regular`'s checks."""
+    hint = f"; {fix}" if fix else ""
+    with open_regular(path, error, what=what, fix=fix) as handle:
+        try:
+            return handle.read()
+        except OSError as problem:
+            raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
+
+
 def read_json(path: Path | str, error: type[Exception], *, what: str = "file", fix: str = "",
               kind: type = dict) -> Any:
     """The JSON value of `path`, which must be a `kind` (dict by default; `object` accepts any);
@@ -124,25 +170,49 @@ def read_json(path: Path | str, error: type[Exception], *, what: str = "file", f
     path = Path(path)
     hint = f"; {fix}" if fix else ""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist{hint}") from None
-    except IsADirectoryError:
-        raise error(f"{what} {path} is a folder, not a file{hint}") from None
+        text = read_regular(path, error, what=what, fix=fix).decode("utf-8")
     except UnicodeDecodeError:
         raise error(f"{what} {path} is a binary file, not JSON{hint}") from None
-    except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror or problem}{hint}") from None
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as problem:
         raise error(f"{what} {path} is not valid JSON: {problem.msg} at line {problem.lineno} "
                     f"column {problem.colno}{hint}") from None
     except RecursionError:
         raise error(f"{what} {path} nests too deeply to be one of hwnas's files{hint}") from None
+    except DuplicateKeyError as problem:
+        raise error(f"{what} {path} {problem}{hint}") from None
+    except ValueError as problem:  # Python's limit on integer digits, beyond what any hwnas file holds
+        raise error(f"{what} {path} holds {_digits_problem(problem)}{hint}") from None
     if kind is not object and not isinstance(value, kind):
         raise error(f"{what} {path} holds a JSON {_json_type(value)}, not a JSON {_json_type(kind())}{hint}")
     return value
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object naming one key twice: `json` keeps the last silently, hwnas refuses it."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise DuplicateKeyError(f"names the key {key!r} twice in one object; keep one")
+        value[key] = item
+    return value
+
+
+def loads(text: str) -> Any:
+    """`json.loads` as every hwnas reader uses it: a key given twice in one object (which
+    json would silently resolve to the last value) raises DuplicateKeyError."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _digits_problem(problem: ValueError) -> str:
+    """What a ValueError from `json.loads` that is not a syntax error means: an integer longer than
+    Python converts (4,300 digits by default)."""
+    return (f"an integer of more than {sys.get_int_max_str_digits() or 4300} digits, far beyond any value hwnas "
+            f"reads ({str(problem).split(':')[0]})")
 
 
 def _json_type(value: Any) -> str:
@@ -150,17 +220,60 @@ def _json_type(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def finite_number(value: Any, name: str, error: type[Exception], *, positive: bool = False) -> float:
+def finite_number(value: Any, name: str, error: type[Exception], *, positive: bool = False,
+                  nonnegative: bool = False, at_most: float | None = None) -> float:
     """`value` as a float, refused unless it is a finite number (JSON's NaN / Infinity / strings /
-    booleans included), and > 0 when `positive`: the one check of numbers read from files."""
+    booleans included), > 0 when `positive`, >= 0 when `nonnegative`, and <= `at_most` when given
+    (a bound that keeps later sums and squares finite): the one check of numbers read from files."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{name} is {value!r}, not a number")
-    number = float(value)
+        raise error(f"{name} is {_shown(value)}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise error(f"{name} is {_shown(value)}, far beyond any value hwnas reads") from None
     if not math.isfinite(number):
         raise error(f"{name} is {number}, not a finite number")
     if positive and number <= 0:
         raise error(f"{name} is {number}, not a positive number")
+    if nonnegative and number < 0:
+        raise error(f"{name} is {number}, a negative number where only 0 or more makes sense")
+    if at_most is not None and number > at_most:
+        raise error(f"{name} is {number:g}, above the largest plausible value {at_most:g}")
     return number
+
+
+MAX_MS = 3.6e6
+"""The largest latency (ms) read from a file: one forward pass of an hour. Anything above is a
+damaged number, and bounding it keeps every sum and square of latencies finite (1e300 ms used to
+be fitted through overflow warnings into a model of zeros)."""
+
+
+def latency_ms(value: Any, name: str, error: type[Exception]) -> float:
+    """A measured latency read from a file (LUT entries, samples): finite, > 0 and at most MAX_MS."""
+    return finite_number(value, name, error, positive=True, at_most=MAX_MS)
+
+
+def whole_number(value: Any, name: str, error: type[Exception], *, minimum: int = 0,
+                 maximum: int = 2**53) -> int:
+    """`value` as an int, refused unless it is a JSON integer (not a float, string or boolean) in
+    [minimum, maximum]: an index of 10**30 or a batch of -1 read from a file stops here, in one
+    line, instead of overflowing numpy or allocating later."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name} is {_shown(value)}, not a whole number")
+    if value < minimum:
+        wanted = {0: "a negative number where only 0 or more makes sense", 1: "not a positive whole number"}
+        raise error(f"{name} is {_shown(value)}, {wanted.get(minimum, f'below the least allowed {minimum}')}")
+    if value > maximum:
+        raise error(f"{name} is {_shown(value)}, above the largest plausible value {maximum}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """`value` for a message: short, and safe for an int Python refuses to print in full."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 @dataclass(frozen=True)
@@ -183,14 +296,7 @@ def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") 
     (another process may be appending to it); its writer does, on its next append. A folder, a missing or an
     unreadable file raise `error` naming it."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise error(f"{what} {path} is a folder, not a JSON Lines file") from None
-    except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
+    data = read_regular(path, error, what=what)
     lines = data.split(b"\n")
     unterminated = lines.pop()  # b"" when the file ends with a newline
     records: list[tuple[int, dict[str, Any]]] = []
@@ -215,9 +321,13 @@ def read_jsonl(path: Path | str, error: type[Exception], *, what: str = "file") 
 
 def _parse_line(raw: bytes) -> tuple[Any, str]:
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as problem:
         return None, f"truncated or corrupt JSON ({type(problem).__name__})"
+    except DuplicateKeyError as problem:
+        return None, f"the line {problem}"
+    except ValueError as problem:
+        return None, _digits_problem(problem)
     if not isinstance(value, dict):
         return None, f"a JSON {_json_type(value)}, not an object"
     return value, ""
@@ -251,18 +361,27 @@ def append_jsonl(path: Path | str, records: Iterable[Mapping[str, Any]], *, sync
                  allow_nan: bool = False) -> None:
     """Append one line per record after dropping a torn last line; fsync unless `sync` is False,
     so a kill right after loses none of them. NaN/inf are refused unless `allow_nan` (a diverged
-    loss in a metrics log is data; a latency of NaN is not)."""
+    loss in a metrics log is data; a latency of NaN is not). A failed write (a full disk) cuts the
+    file back to the lines it had and raises an OSError naming `path`."""
     text = "".join(json.dumps(dict(r), allow_nan=allow_nan, separators=(",", ":")) + "\n" for r in records)
     if not text:
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    drop_torn_tail(path)
-    with path.open("ab") as handle:
-        handle.write(text.encode("utf-8"))
-        handle.flush()
-        if sync:
-            os.fsync(handle.fileno())
+    kept = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        drop_torn_tail(path)
+        with path.open("ab") as handle:
+            kept = handle.tell()
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+    except OSError as error:
+        if kept is not None:  # a full disk may have taken part of the text: cut back to the complete lines
+            with contextlib.suppress(OSError):
+                os.truncate(path, kept)
+        raise _naming(error, path) from error
 
 
 def keep_lines(path: Path | str, keep: Any, error: type[Exception]) -> None:
@@ -325,9 +444,12 @@ def run_lock(folder: Path | str, error: type[Exception], *, what: str = "run fol
                             "finish or stop it, or choose another folder")
             refusal.locked_by = holder  # type: ignore[attr-defined] - lets a caller that may wait tell this refusal apart
             raise refusal from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         try:
+            try:  # the holder's pid, for the refusal of a second process; a full disk stops here, named
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            except OSError as problem:
+                raise _naming(problem, path) from problem
             yield folder
         finally:
             with contextlib.suppress(OSError):

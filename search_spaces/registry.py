@@ -92,9 +92,23 @@ def load_architecture(name_or_path: str) -> Architecture:
     if _is_named(name_or_path):
         return named_architecture(name_or_path)
     path = Path(name_or_path)
-    if not path.is_file():
+    if not path.exists():
         raise ArchitectureError(
             f"{name_or_path!r} is neither a named architecture ({', '.join(list_named_architectures())})"
             " nor an existing file (file not found)"
         )
-    return resolved(Architecture.load(path))
+    arch = resolved(Architecture.load(path))
+    _check_fits(arch, path)
+    return arch
+
+
+def _check_fits(arch: Architecture, path: Path) -> None:
+    """Refuse a file whose network would not fit in memory even at batch 1 (widths of 100000, a
+    resolution of 100000, 10**12 classes), with the estimate, before anything is allocated."""
+    from search_spaces.memory import estimate, refusal  # noqa: PLC0415 - only files need it
+
+    space = space_for(arch)
+    need = estimate(lambda: space.build(arch), tuple(space.input_shape(1)))
+    message = refusal(need, f"architecture file {path} at batch 1", "lower its widths, resolution or num_classes")
+    if message:
+        raise ArchitectureError(message)

@@ -9,6 +9,8 @@ not to).
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,3 +56,27 @@ def refused(argv: Sequence[str], capsys: pytest.CaptureFixture[str], *, keep: Se
     for path in absent:
         assert not path.exists(), f"a refused command wrote {path}"
     return [line for line in lines if "error:" in line][-1]
+
+
+def non_finite_numbers(*roots: Path) -> list[str]:
+    """Every NaN / Infinity (a JSON token or a number that overflows to inf) in every .json and
+    .jsonl file under `roots`, as 'file: path/to/field'; hwnas must never write one (issue #30)."""
+    found: list[str] = []
+
+    def walk(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}/{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{where}/{index}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            found.append(where)
+
+    for root in roots:
+        for path in sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl")):
+            texts = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+            for number, text in enumerate(texts, 1):
+                if text.strip():
+                    walk(json.loads(text), f"{path.name}:{number}")
+    return found

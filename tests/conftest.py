@@ -8,7 +8,9 @@ only, and onnxruntime-gpu lists providers that do not load
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -75,3 +77,20 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def fitted_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fitted profile directory of the tiny proxyless space (30 samples), shared by a test module."""
+    from lut.profile import fit_directory  # noqa: PLC0415
+    from test_cli_lut import _profile_dir  # noqa: PLC0415
+
+    out = _profile_dir(tmp_path_factory.mktemp("fitted") / "prof", samples=30)
+    fit_directory(out)
+    return out
+
+
+@pytest.fixture
+def profile(fitted_profile: Path, tmp_path: Path) -> Path:
+    """A fresh copy of `fitted_profile` a test may damage."""
+    return Path(shutil.copytree(fitted_profile, tmp_path / "prof"))

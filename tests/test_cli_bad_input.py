@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,24 +24,12 @@ from hwnas.cli.profile_device import precision_note
 from hwnas.cli.profile_device import collapse_warning
 from hwnas.search.loop import read_metrics
 from hwnas.search.rundir import RunDirectory
-from lut.profile import fit_directory, planned_arch
+from lut.profile import planned_arch
 from search_spaces import get_space
 from test_cli_lut import TINY, _profile_dir
 from test_search_cli import TINY as SEARCH
 
 SPACE = {"resolution": 28, **TINY}
-
-
-@pytest.fixture(scope="module")
-def fitted_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = _profile_dir(tmp_path_factory.mktemp("fitted") / "prof", samples=30)
-    fit_directory(out)
-    return out
-
-
-@pytest.fixture
-def profile(fitted_profile: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(fitted_profile, tmp_path / "prof"))
 
 
 @pytest.fixture

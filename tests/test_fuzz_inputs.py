@@ -9,6 +9,22 @@ refuses with exit 2 in at most 3 lines with no traceback, and when every file
 that existed before is unchanged (a successful `lut fit` may rewrite lut.json
 and its report: that is its job).
 
+Issue #30 added kinds beyond malformed bytes:
+- special files: the file replaced by a FIFO (a watchdog opens it for writing
+  after `WATCHDOG_S`, so a reader stuck on it fails the case instead of
+  hanging the fuzz), a Unix socket, or a symlink to /dev/zero;
+- big integers: every number replaced by an integer of 5,000 digits, by
+  10**30, or given as 1e300 (overflow);
+- sizes: widths, resolution, classes and shapes far beyond memory;
+- silent wrong results: changes that leave valid JSON but a wrong answer
+  (a zero or negative latency, a missing coefficient, samples of another
+  resolution or batch, a key given twice). These cases pass only if refused:
+  exit 0 is a wrong answer printed as a right one;
+- full disk: commands writing into a real tmpfs filled to the last byte
+  (mounted here as root; those cases are left out, with the reason printed,
+  where mounting is not permitted). They pass only with one error line
+  naming the disk and no temporary file left.
+
 CI runs a seeded subset (`SUBSET` cases). The whole set, by hand:
 
     .venv/bin/python tests/test_fuzz_inputs.py            # prints "N cases, N passed" and every failure
@@ -21,10 +37,13 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import random
 import shutil
+import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +55,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # as a script: the helpers beside this file
 
 from cli_contract import MAX_LINES, snapshot  # noqa: E402
+from full_disk import fill, mount_refusal, tmpfs  # noqa: E402
 from hwnas.cli import main  # noqa: E402
 from lut.profile import fit_directory, planned_arch  # noqa: E402
 from search_spaces import get_space  # noqa: E402
@@ -72,12 +92,21 @@ WRITERS = {("lut", "fit")}
 """Commands whose success rewrites files of the profile (lut.json, report.md, plots)."""
 
 
+WATCHDOG_S = 20.0
+"""Seconds before the watchdog releases a reader blocked on a FIFO (the case then fails)."""
+
+SPECIAL = ("fifo", "socket", "device")
+"""Special files put where a command reads its file (issue #30)."""
+
+
 @dataclass(frozen=True)
 class Case:
     kind: str
     mutation: str
     data: bytes
     command: tuple[str, ...]
+    special: str = ""  # "", one of SPECIAL, or "full disk"
+    must_refuse: bool = False  # a silent-wrong-result case: exit 0 is a failure
 
     @property
     def name(self) -> str:
@@ -182,17 +211,123 @@ def samples_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, by
     yield from _raw_mutations(data, rng)
 
 
+BIG = "9" * 5000
+"""An integer Python refuses to parse (more than 4,300 digits)."""
+
+
+def _numbers_replaced(data: bytes, token: str) -> Iterator[tuple[str, bytes]]:
+    """`data` with each number field in turn given as the raw JSON `token` (text no json.dumps makes)."""
+    document = json.loads(data)
+    for path in _paths(document):
+        value = _get(document, path)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            marker = "__HWNAS_NUMBER__"
+            text = json.dumps(_set(document, path, marker), indent=1).replace(f'"{marker}"', token)
+            yield "/".join(map(str, path)), text.encode()
+
+
+def number_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
+    """Big integers (5,000 digits, 10**30) and overflowing floats (1e300, -1e300): each number field
+    gets one of them (drawn by `rng`, like the type swaps), the first field all four."""
+    tokens = (("5000-digit int", BIG), ("int 10**30", str(10**30)), ("1e300", "1e300"), ("-1e300", "-1e300"))
+    for number, (field, _) in enumerate(_numbers_replaced(data, "0")):
+        for label, token in tokens if number == 0 else [rng.choice(tokens)]:
+            text = dict(_numbers_replaced(data, token))[field]
+            yield f"{label} {field}", text
+
+
+def size_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
+    """An architecture whose network would not fit in any memory."""
+    document = json.loads(data)
+    for key, value in (("widths", [100000] * 9), ("widths", [10**9] * 9), ("resolution", 100000),
+                       ("resolution", 10**7), ("num_classes", 10**12), ("num_classes", 1e12)):
+        yield f"size config/{key}={json.dumps(value)[:20]}", json.dumps(_set(document, ("config", key), value)).encode()
+
+
+def silent_lut_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
+    """Valid JSON whose use would print a wrong latency: must be refused."""
+    document = json.loads(data)
+    for index in (0, len(document["ops"]) // 2, len(document["ops"]) - 1):
+        for value in (0.0, -3.5, -1e-9):
+            yield f"silent ops/{index}/median_ms={value}", json.dumps(_set(document, ("ops", index, "median_ms"), value)).encode()
+    yield "silent fixed/0/median_ms=-1", json.dumps(_set(document, ("fixed", 0, "median_ms"), -1.0)).encode()
+    yield "silent conditions/batch_size=0", json.dumps(_set(document, ("conditions", "batch_size"), 0)).encode()
+    for index in (0, 7, -1):
+        coefficients = list(document["model"]["coefficients"])
+        del coefficients[index]
+        yield f"silent coefficient {index} missing", json.dumps(_set(document, ("model", "coefficients"), coefficients)).encode()
+    yield "silent no coefficients", json.dumps(_set(document, ("model", "coefficients"), [])).encode()
+    text = json.dumps(document)
+    yield "silent duplicate key space", text.replace('"space":', '"space": "darts", "space":', 1).encode()
+
+
+def silent_samples_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes]]:
+    """Samples measured otherwise than the profile, or all overflowing: must be refused."""
+    lines = [json.loads(line) for line in data.splitlines()]
+
+    def every(change: Any, step: int) -> bytes:
+        out = []
+        for number, record in enumerate(lines):
+            record = json.loads(json.dumps(record))
+            if number % step == 0:
+                change(record)
+            out.append(json.dumps(record))
+        return ("\n".join(out) + "\n").encode()
+
+    for step in (1, 3, 10):
+        yield f"silent resolution 32 every {step}", every(lambda r: r["arch"]["config"].update(resolution=32), step)
+        yield f"silent num_classes 100 every {step}", every(lambda r: r["arch"]["config"].update(num_classes=100), step)
+        yield f"silent batch 8 every {step}", every(lambda r: r["result"].update(batch_size=8), step)
+        yield f"silent fp16 every {step}", every(lambda r: r["result"].update(precision="fp16"), step)
+    yield "silent every latency 1e300", every(lambda r: r.update(latency_ms=1e300), 1)
+    yield "silent every index 10**30", every(lambda r: r.update(index=10**30 + r["index"]), 1)
+
+
+NEW = ("5000-digit int", "int 10**30", "1e300", "-1e300", "size ")
+"""Mutation labels issue #30 added (with the special-file, silent and full-disk cases: `--kind new`)."""
+
+SILENT_COMMANDS: dict[str, list[list[str]]] = {
+    "lut": [["lut", "show", "{prof}", "--ops"], ["lut", "predict", "{prof}", "{arch}"], ["lut", "eval", "{prof}"]],
+    "samples": [["lut", "fit", "{prof}"], ["lut", "eval", "{prof}"], ["lut", "eval", "{prof}", "--samples", "{file}"]],
+}
+FULL_DISK_COMMANDS: list[list[str]] = [
+    ["arch", "sample", "--space", "proxyless", "--out", "{disk}/arch.json"],
+    ["arch", "sample", "--space", "darts", "--out", "{disk}/sub/arch.json"],
+    ["profile", "--model", "{arch}", "--budget", "0.05", "--threads", "1", "--json", "{disk}/p.json"],
+    ["export", "{arch}", "--out", "{disk}/export", "--measure", "none"],
+    ["lut", "fit", "{disk}/prof"],
+    ["train", "{arch}", "--data", "digits", "--steps", "1", "--no-latency", "--space-option", "in_channels=1",
+     "--space-option", "resolution=8", "--out", "{disk}/train"],
+]
+
+
 def all_cases(sources: dict[str, Any], seed: int = 0) -> list[Case]:
     rng = random.Random(seed)
     cases: list[Case] = []
-    for kind, mutate in (("arch", json_mutations), ("lut", json_mutations), ("samples", samples_mutations)):
+    for kind, mutate in (("arch", json_mutations), ("lut", json_mutations), ("samples", samples_mutations),
+                         ("arch", number_mutations), ("lut", number_mutations), ("arch", size_mutations)):
         for mutation, data in mutate(sources[kind], rng):
             for command in COMMANDS[kind]:
                 cases.append(Case(kind, mutation, data, tuple(command)))
+    for kind, mutate in (("lut", silent_lut_mutations), ("samples", silent_samples_mutations)):
+        for mutation, data in mutate(sources[kind], rng):
+            for command in SILENT_COMMANDS[kind]:
+                cases.append(Case(kind, mutation, data, tuple(command), must_refuse=True))
+    for kind in ("arch", "lut", "samples"):
+        for special in SPECIAL:
+            for command in COMMANDS[kind]:
+                cases.append(Case(kind, special, b"", tuple(command), special=special, must_refuse=True))
+    for command in FULL_DISK_COMMANDS:
+        cases.append(Case("disk", "full disk", b"", tuple(command), special="full disk", must_refuse=True))
     return cases
 
 
 # ---- running ------------------------------------------------------------------------------------
+
+def snapshot_regular(root: Path) -> dict[str, str]:
+    """`snapshot` of the regular files only: a FIFO or a socket cannot be read (that is the point)."""
+    return {path: digest for path, digest in snapshot(*[p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]).items()}
+
 
 def _argv(case: Case, work: Path, profile: Path, arch: Path, file: Path) -> list[str]:
     argv = [part.format(file=file, prof=profile, arch=arch, tmp=work) for part in case.command]
@@ -201,8 +336,82 @@ def _argv(case: Case, work: Path, profile: Path, arch: Path, file: Path) -> list
     return argv
 
 
+@contextlib.contextmanager
+def _special_file(path: Path, special: str) -> Iterator[list[bool]]:
+    """`path` made a FIFO, a socket or a link to /dev/zero for the block; yields a list that holds
+    True if the watchdog had to release a reader blocked on the FIFO."""
+    path.unlink(missing_ok=True)
+    released: list[bool] = []
+    server = None
+    timer = None
+    if special == "fifo":
+        os.mkfifo(path)
+
+        def release() -> None:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return
+            released.append(True)
+            os.close(fd)
+
+        timer = threading.Timer(WATCHDOG_S, release)
+        timer.start()
+    elif special == "socket":
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+    else:
+        path.symlink_to("/dev/zero")
+    try:
+        yield released
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if server is not None:
+            server.close()
+
+
+def _run_main(argv: list[str]) -> tuple[int | None, list[str], str]:
+    """(exit code, printed lines, escaped exception or '') of `hwnas ARGV` in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code: int | None = main(argv)
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+    except Exception as error:  # noqa: BLE001 - an escaped exception is exactly what the fuzz looks for
+        return None, [], f"{type(error).__name__}: {str(error)[:200]}"
+    return code, [line for line in (out.getvalue() + err.getvalue()).splitlines() if line.strip()], ""
+
+
+def _run_full_disk(case: Case, sources: dict[str, Any], scratch: Path) -> Outcome:
+    with tmpfs() as disk:
+        if "{disk}/prof" in case.command:
+            shutil.copytree(sources["profile"], disk / "prof", ignore=shutil.ignore_patterns("*.png"))
+        fill(disk)
+        before = snapshot(disk)
+        argv = [part.format(disk=disk, arch=sources["arch_path"]) for part in case.command]
+        code, lines, escaped = _run_main(argv)
+        left = [p.name for p in disk.rglob("*") if ".tmp" in p.name]
+        after = snapshot(disk)
+        changed = sorted(p for p, digest in before.items() if not p.endswith("filler") and after.get(p) != digest)
+    if escaped:
+        return Outcome(case, False, None, escaped)
+    error = [line for line in lines if "error:" in line]
+    if code != 2 or not error or any("Traceback" in line for line in lines):
+        return Outcome(case, False, code, f"exit {code}: {lines[-2:]}")
+    if "ENOSPC" not in error[-1] or str(disk) not in error[-1]:
+        return Outcome(case, False, code, f"error line does not name the disk and the cause: {error[-1][:160]}")
+    if left or changed:
+        return Outcome(case, False, code, f"left {left[:2]} changed {changed[:2]}")
+    return Outcome(case, True, code, error[-1][:160])
+
+
 def run_case(case: Case, sources: dict[str, Any], scratch: Path) -> Outcome:
     """Run one command on one malformed file in a fresh copy of the profile; judge the contract."""
+    if case.special == "full disk":
+        return _run_full_disk(case, sources, scratch)
     work = Path(tempfile.mkdtemp(dir=scratch))
     profile = Path(shutil.copytree(sources["profile"], work / "prof"))
     arch = Path(shutil.copy(sources["arch_path"], work / "arch.json"))
@@ -214,20 +423,20 @@ def run_case(case: Case, sources: dict[str, Any], scratch: Path) -> Outcome:
         file = work / "other.jsonl"
         file.write_bytes(case.data)
         argv = _argv(case, work, profile, arch, file)
-    before = snapshot(work)
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code: int | None = main(argv)
-            except SystemExit as exit_:
-                code = int(exit_.code or 0)
-    except Exception as error:  # noqa: BLE001 - an escaped exception is exactly what the fuzz looks for
-        shutil.rmtree(work, ignore_errors=True)
-        return Outcome(case, False, None, f"{type(error).__name__}: {str(error)[:200]}")
-    lines = [line for line in (out.getvalue() + err.getvalue()).splitlines() if line.strip()]
-    after = snapshot(work)
+    released: list[bool] = []
+    with contextlib.ExitStack() as stack:
+        if case.special:
+            released = stack.enter_context(_special_file(file, case.special))
+        before = snapshot_regular(work)
+        code, lines, escaped = _run_main(argv)
+        after = snapshot_regular(work)
     shutil.rmtree(work, ignore_errors=True)
+    if escaped:
+        return Outcome(case, False, None, escaped)
+    if released:
+        return Outcome(case, False, code, "blocked on a FIFO until the watchdog released it")
+    if case.must_refuse and code == 0:
+        return Outcome(case, False, code, "accepted: a wrong answer printed as a right one")
     if any("Traceback" in line for line in lines):
         return Outcome(case, False, code, "traceback printed")
     if code == 2:
@@ -248,9 +457,10 @@ def run_case(case: Case, sources: dict[str, Any], scratch: Path) -> Outcome:
 def subset(cases: list[Case], count: int, seed: int) -> list[Case]:
     """`count` cases drawn without replacement, every kind and command represented."""
     rng = random.Random(seed)
-    by_command: dict[tuple[str, tuple[str, ...]], list[Case]] = {}
-    for case in cases:
-        by_command.setdefault((case.kind, case.command), []).append(case)
+    by_command: dict[tuple[Any, ...], list[Case]] = {}
+    for case in cases:  # every command of the malformed files; every special file, silent and disk kind
+        key = (case.kind, case.special, case.must_refuse) if case.special or case.must_refuse else (case.kind, case.command)
+        by_command.setdefault(key, []).append(case)
     chosen = [rng.choice(group) for group in by_command.values()]
     rest = [case for case in cases if case not in chosen]
     return chosen + rng.sample(rest, max(0, min(count - len(chosen), len(rest))))
@@ -266,12 +476,19 @@ def test_mutations_cover_every_field_and_every_kind(sources: dict[str, Any]) -> 
     arch_fields = {"/".join(map(str, p)) for p in _paths(json.loads(sources["arch"]))}
     removed = {c.mutation.removeprefix("remove ") for c in cases if c.kind == "arch" and c.mutation.startswith("remove")}
     assert removed == arch_fields and len(cases) > 500
-    assert {c.kind for c in cases} == {"arch", "lut", "samples"}
+    assert {c.kind for c in cases} == {"arch", "lut", "samples", "disk"}
     assert any(c.mutation.startswith("nan model/bias_ms") for c in cases)
+    assert {c.special for c in cases} == {"", *SPECIAL, "full disk"}
+    for label in ("5000-digit int", "int 10**30", "1e300", "size config/widths", "silent coefficient",
+                  "silent resolution 32", "silent duplicate key", "silent every latency 1e300"):
+        assert any(c.mutation.startswith(label) for c in cases), label
 
 
 def test_a_seeded_subset_keeps_the_contract(sources: dict[str, Any], tmp_path: Path) -> None:
-    outcomes = [run_case(case, sources, tmp_path) for case in subset(all_cases(sources), SUBSET, seed=0)]
+    cases = all_cases(sources)
+    if mount_refusal() is not None:
+        cases = [case for case in cases if case.special != "full disk"]
+    outcomes = [run_case(case, sources, tmp_path) for case in subset(cases, SUBSET, seed=0)]
     failed = [f"{o.case.name}: {o.detail}" for o in outcomes if not o.passed]
     assert not failed, failed
     assert sum(o.code == 2 for o in outcomes) > len(outcomes) // 2  # most malformed files are refused, not used
@@ -281,10 +498,20 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fuzz every reading command with malformed files")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="run a seeded subset of this many cases")
+    parser.add_argument("--kind", default=None, help="only these cases: arch, lut, samples, fifo, socket, device, "
+                                                     "'full disk', silent, or new (every kind issue #30 added)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as root:
         sources = make_sources(Path(root))
         cases = all_cases(sources, args.seed)
+        reason = mount_refusal()
+        if reason is not None:
+            print(f"full-disk cases left out: cannot mount a tmpfs here ({reason})", flush=True)
+            cases = [case for case in cases if case.special != "full disk"]
+        if args.kind:
+            cases = [case for case in cases if args.kind in (case.kind, case.special) or
+                     (args.kind == "silent" and case.must_refuse and not case.special) or
+                     (args.kind == "new" and (case.special or case.must_refuse or case.mutation.startswith(NEW)))]
         if args.limit is not None:
             cases = subset(cases, args.limit, args.seed)
         started = time.perf_counter()

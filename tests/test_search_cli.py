@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_contract import non_finite_numbers
 from hwnas.cli import build_parser, main
 from hwnas.cli.search import config_from_args, flag_of
 from hwnas.errors import UsageError
@@ -84,6 +85,7 @@ def test_tiny_run_writes_every_file_and_reports_latency(tmp_path: Path, capsys: 
     assert "target         0.500 ms (given)" in printed and "measured" in printed
     arch = json.loads((out / "arch.json").read_text())
     assert set(arch["probabilities"]) == set(arch["choices"])
+    assert non_finite_numbers(out) == []  # every number of every JSON the run wrote (issue #30)
 
 
 def test_auto_target_without_a_profile_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,3 +114,4 @@ def test_a_run_with_a_profile_ends_with_the_supernet_curve_and_the_standing_amon
     assert "supernet       search-val accuracy per tenth of the architecture steps:" in printed
     report = (out / "report.md").read_text()
     assert "![derived network among random networks](standing.png)" in report and (out / "standing.png").exists()
+    assert non_finite_numbers(out, tmp_path / "profiles") == []  # the run's and its profile's JSON (issue #30)

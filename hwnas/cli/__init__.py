@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from hwnas import __version__
-from hwnas.errors import USER_ERRORS
+from hwnas.cli._options import check_devices
+from hwnas.errors import USER_ERRORS, os_error_line
 
 COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.doctor",
@@ -58,16 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_devices(args)
         return int(args.func(args) or 0)
     except USER_ERRORS as error:
         sys.stderr.write(f"hwnas {args.command}: error: {error}\n")
         return 2
     except OSError as error:
-        if error.filename is None:
+        line = os_error_line(error)
+        if line is None:
             raise  # not about a path the user gave: a bug, keep its traceback
-        where = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
-        sys.stderr.write(f"hwnas {args.command}: error: cannot use {where}: {error.strerror or error}; "
-                         "check the path, its permissions and free space\n")
+        sys.stderr.write(f"hwnas {args.command}: error: {line}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write(f"hwnas {args.command}: interrupted; everything measured so far is kept\n")

@@ -1,7 +1,7 @@
 """What every command checks the same way before it does any work: the one parser of repeatable
 KEY=VALUE flags (`--space-option`, `--set`), the argparse number types (no nan, no inf, no negative
-sizes) and the writability of output paths (so a run never computes for minutes and then fails on
-its write)."""
+sizes), the devices named by --device / --latency-device, and the writability of output paths (so a
+run never computes for minutes and then fails on its write)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def parse_options(items: list[str], flag: str = "--space-option") -> dict[str, A
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+        except ValueError:  # an integer of more digits than Python converts
+            raise UsageError(f"{flag} {key}=: the value is a number of {len(value)} digits; give a real size") from None
     return options
 
 
@@ -35,7 +37,11 @@ def _number(text: str, kind: type, minimum: float | None, strict: bool) -> Any:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        raise argparse.ArgumentTypeError(f"a {len(text)}-digit number is far too large") from None
+    if not finite:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise argparse.ArgumentTypeError(f"{text} must be {'>' if strict else '>='} {minimum:g}")
@@ -111,3 +117,25 @@ def writable_dir(value: str | Path, flag: str) -> Path:
         raise UsageError(f"{flag} {value} is a file; give a folder")
     _check_can_create_in(_nearest_existing(path), flag, str(value))
     return path
+
+
+DEVICE_FLAGS = {"device": "--device", "latency_device": "--latency-device", "loop.device": "--device",
+                "latency.conditions.device": "--latency-device"}
+"""The argparse destinations that name a torch device, in every command that has them (search's
+flags set nested config fields by their path), and the flag each comes from."""
+
+
+def check_devices(args: argparse.Namespace) -> None:
+    """Refuse, before a command writes or computes anything, a device flag that cannot work here
+    (mps, meta, cuda:7 on a one-GPU machine, a CPU-only torch): the same `parse_device` that
+    `profile` and `export` time with, so every command accepts and refuses the same names."""
+    from profilers._device import parse_device  # noqa: PLC0415 - torch is loaded by every command that has a device
+    from profilers.errors import ProfilerError  # noqa: PLC0415
+
+    for name, flag in DEVICE_FLAGS.items():
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            try:
+                parse_device(value)
+            except ProfilerError as error:
+                raise UsageError(f"{flag} {value}: {error}") from None

@@ -126,6 +126,7 @@ def _eval(args: argparse.Namespace) -> int:
         check_records_match(table, read.records, ", ".join(map(str, args.samples)))
     else:
         read = read_directory(args.dir)
+        check_records_match(table, read.records, f"samples in {args.dir}")
         fraction = float(table.model.metrics.get("test_fraction", 0.2)) if table.model is not None else 0.2
     _warn(read.problems)
     print(metrics_table(evaluate_stored(table, read.records, fraction)))

@@ -9,6 +9,7 @@ which adds its own flags to this parser.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     models = [resolve_model(spec, batch_size=batch_size, input_size=args.input_size) for spec in specs]
     for resolved in models:
         _check_file_backends(resolved, backends)
+        note = _static_file_note(resolved, args.batch_size, args.input_size)
+        if note:
+            print(note, file=sys.stderr)
     json_path = _json_target(args.json)
     config = profilers.MeasureConfig(
         budget_s=DEFAULT_BUDGET_S if args.budget is None else args.budget,
@@ -134,6 +138,26 @@ def _measure_all(models: list[Any], backends: list[str], device: str, precision:
                     )
                 )
                 progress.advance(task)
+
+
+def _static_file_note(resolved: Any, batch_size: int | None, input_size: int | None) -> str | None:
+    """One line when an .onnx file's static input shape overrides --batch-size / --input-size the user
+    gave: the file is timed as built, and saying so is better than ignoring the flag silently."""
+    if resolved.source != "onnx file" or (batch_size is None and input_size is None):
+        return None
+    from profilers._onnx import onnx_signature  # noqa: PLC0415
+
+    shape, _ = onnx_signature(resolved.model)
+    ignored = []
+    if batch_size is not None and shape and shape[0] is not None and shape[0] != batch_size:
+        ignored.append(f"--batch-size {batch_size}")
+    if input_size is not None and len(shape) == 4 and any(d is not None and d != input_size for d in shape[2:]):
+        ignored.append(f"--input-size {input_size}")
+    if not ignored:
+        return None
+    fixed = "x".join("?" if d is None else str(d) for d in shape)
+    return (f"note: {resolved.name} has a static input shape {fixed}: {' and '.join(ignored)} do not apply to it "
+            "(export it with a dynamic batch, or at that size, to time another shape)")
 
 
 def _print_table(results: list[Any]) -> None:

@@ -21,15 +21,31 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from hwnas.datasets import cifar, imagefolder, transforms
 from hwnas.datasets.bundled import DataSplits, list_datasets, load_dataset
-from hwnas.datasets.sampling import SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader
+from hwnas.datasets.sampling import (SeededDataset, SeededSampler, endless_from, sample_seed, seeded_loader,
+                                     usable_cores)
 from hwnas.datasets.splits import SPLITS, SplitsSurface, stratified_split
 from hwnas.errors import UsageError
+
+def check_network_input(space: Any, image_shape: tuple[int, int, int], *, channels_only: bool = False) -> None:
+    """Refuse a space whose network takes another (channels, height, width) than the data gives,
+    before a step runs (a channel mismatch used to surface deep inside the first convolution).
+    The one check `train` (fit_to_data) and `search` (space_for_data) share; the search compares
+    channels only, since its supernets pool globally and a given resolution= is the user's choice."""
+    expected = tuple(int(v) for v in space.input_shape(1)[1:])
+    if expected[: 1 if channels_only else 3] != tuple(image_shape)[: 1 if channels_only else 3]:
+        raise UsageError(
+            f"the {space.name} network takes input {expected} (channels, height, width) but the data gives "
+            f"{tuple(image_shape)}; set --space-option in_channels=... resolution=... (proxyless: small_input=true "
+            "for 32 px), or leave them out to take the data's"
+        )
+
 
 @dataclass(frozen=True)
 class FolderSplitRecord:
@@ -76,7 +92,7 @@ class FolderSplits(SplitsSurface):
 
 def default_workers() -> int:
     """DataLoader worker processes: one per CPU core this process may use, at most 8."""
-    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return min(8, usable_cores())
 
 
 def _digest(indices: dict[str, np.ndarray]) -> str:

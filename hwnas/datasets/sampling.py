@@ -17,8 +17,11 @@ function of numbers a checkpoint already holds:
 
 from __future__ import annotations
 
+import math
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,6 +85,19 @@ class SeededDataset(Dataset):
             return self.dataset[index]
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity, lowered by a cgroup CPU quota (a container
+    limited to 1.5 CPUs has 2 cores in its affinity mask but the time of 1.5)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 def seeded_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: bool = True, rank: int = 0,
                   world_size: int = 1, drop_last: bool = False, num_workers: int = 0,
                   pin_memory: bool | None = None) -> torch.utils.data.DataLoader:
@@ -92,6 +108,7 @@ def seeded_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: 
     (page-locked host buffers make the host-to-device copy asynchronous).
     """
     sampler = SeededSampler(len(dataset), seed=seed, shuffle=shuffle, rank=rank, world_size=world_size)  # type: ignore[arg-type]
+    num_workers = min(num_workers, usable_cores())  # more workers than cores only contend (torch warns)
     return torch.utils.data.DataLoader(
         SeededDataset(dataset), batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory, persistent_workers=num_workers > 0,

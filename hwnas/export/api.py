@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import profilers
+from hwnas.errors import UsageError
 from hwnas.export.manifest import latency_entry, read_manifest, sha256_file, write_manifest
 from hwnas.export.onnx_export import check_onnx, export_onnx, simplify_onnx
 from hwnas.export.options import ExportOptions
@@ -33,6 +34,7 @@ from profilers import LatencyResult
 from profilers.backends.tensorrt import ShapeRange, engine_precision
 from profilers.backends.base import PRECISIONS, random_input
 from search_spaces import Architecture, SearchSpace, load_architecture, space_for
+from search_spaces.memory import estimate, refusal
 
 ONNX_NAME = "model.onnx"
 ARCH_NAME = "arch.json"
@@ -146,6 +148,11 @@ def _network(arch: Architecture | str, model: nn.Module | None, options: ExportO
     shape = tuple(space.input_shape(1))
     if options.input_size is not None:
         shape = (*shape[:-2], options.input_size, options.input_size)
+    need = estimate(lambda: space.build(arch), (options.batch.max, *shape[1:]))
+    message = refusal(need, f"exporting at batch {options.batch.max} and input {'x'.join(map(str, shape[1:]))}",
+                      "lower --input-size or the largest batch (--batch-size / --dynamic-batch MAX)")
+    if message:
+        raise UsageError(message)
     if model is not None:
         # Used as is only when already in eval mode on the right device and dtype, else copied: never changed.
         return _Network(arch, space, model, shape, {"source": "given module (trained by the caller)"})

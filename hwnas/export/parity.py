@@ -15,6 +15,7 @@ TensorRT may use TF32 for convolutions); fp16 5e-2.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ class Parity:
 
     @property
     def passed(self) -> bool:
-        return self.max_rel_error < self.bound_rel
+        """Below the bound, and every number finite (NaN compares false, so NaN fails too)."""
+        return math.isfinite(self.max_abs_error) and self.max_rel_error < self.bound_rel
 
     def line(self) -> str:
         return (
@@ -112,6 +114,10 @@ def check_parity(
     example = random_input(shape, PRECISIONS[precision], device, config.seed)
     with torch.inference_mode():
         reference = ready_module(model, device, precision)(example).float().cpu()
+    if not (torch.isfinite(actual).all() and torch.isfinite(reference).all()):
+        bad = "the exported file's" if not torch.isfinite(actual).all() else "eager PyTorch's"
+        raise ParityError(f"parity {RUNTIMES[backend]} on {device}, {precision}: {bad} output is not finite (NaN or "
+                          "Inf): the network's weights or arithmetic overflow; nothing was checked, nothing exported")
     difference = (actual.reshape(reference.shape) - reference).abs().max().item()
     scale = reference.abs().max().item()
     result = Parity(

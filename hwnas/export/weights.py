@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from hwnas.errors import UsageError
 from search_spaces import Architecture, SearchSpace
+from search_spaces.files import open_regular
 
 _NESTED_KEYS = ("state_dict", "model")
 _SHOWN = 2  # keys named in a mismatch message; the counts say how many there are
@@ -26,10 +27,10 @@ CALIBRATION_BATCH = 8
 
 
 def _load(path: Path) -> Any:
+    handle = open_regular(path, UsageError, what="checkpoint", fix="give the .pt file a training run wrote")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UsageError(f"checkpoint {path} does not exist; check the path") from None
+        with handle:
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - unpickling refusals and corrupt files alike
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path} with weights_only=True ({first[:200]})") from None
@@ -75,7 +76,18 @@ def load_state(model: nn.Module, state: Mapping[str, Tensor], what: str) -> None
         )
     if problems:
         raise UsageError(f"{what} does not match the architecture: {'; '.join(problems)}")
+    check_finite(state, what)
     model.load_state_dict(dict(state), strict=True)
+
+
+def check_finite(state: Mapping[str, Tensor], what: str) -> None:
+    """Refuse weights holding NaN or Inf (a diverged training): the network they make outputs NaN,
+    and NaN compared with NaN would look like parity."""
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        count = sum(int((~torch.isfinite(state[key])).sum()) for key in bad)
+        raise UsageError(f"{what} holds {count} values that are not finite (NaN or Inf) in {len(bad)} tensor(s), "
+                         f"e.g. {bad[0]}; these weights are unusable (a diverged training?): use an earlier checkpoint")
 
 
 def load_weights(model: nn.Module, path: Path, arch: Architecture | None = None) -> None:

@@ -24,6 +24,7 @@ from hwnas.report import drawings, plots
 from hwnas.report.compare import percentile_among
 from hwnas.report.plots import among_random
 from hwnas.report.runfiles import SUPERNET_TAIL, RunFiles, binned, read_run, search_val_accuracy, tail_mean
+from search_spaces.files import atomic_write
 
 PLOTS = (
     ("probabilities.png", "Architecture distribution", plots.probabilities),
@@ -108,7 +109,7 @@ def write_report(run_dir: str | Path) -> Path:
     lines += ["## Supernet accuracy curve", "", *_supernet_curve(run), ""]
     lines += ["## Derived network among random networks (inherited weights)", "", *_standing(run), ""]
     report = run.path / "report.md"
-    report.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write(report, "\n".join(lines))
     return report
 
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from hwnas.errors import UsageError
 from hwnas.search.config import flat_settings
+from search_spaces.files import read_json
 
 
 def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json(path, UsageError, what="run file") if path.exists() else {}
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

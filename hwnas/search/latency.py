@@ -27,7 +27,6 @@ RELAX stays unbiased).
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from profilers import MeasureConfig, measure
 from profilers.onnx_parts import OnnxParts
 from profilers.result import LatencyResult, mostly_launch_bound
 from search_spaces import Architecture, SearchSpace
+from search_spaces.files import append_jsonl
 
 SEARCH_MEASURE = MeasureConfig(
     warmup_runs=3, warmup_s=0.02, min_runs=10, max_runs=60, budget_s=0.15, remeasure=0, verify_outputs=False,
@@ -268,8 +268,7 @@ class LatencyOracle:
         self._memo[key] = timing.latency_ms
         self.timings.append(timing)
         if self.log_path is not None:
-            with self.log_path.open("a", encoding="utf-8") as stream:
-                stream.write(json.dumps({"choices": dict(arch.choices), **timing.fields()}) + "\n")
+            append_jsonl(self.log_path, [{"choices": dict(arch.choices), **timing.fields()}], sync=False)
         return timing.latency_ms
 
     def take_build_seconds(self) -> float | None:
@@ -386,7 +385,7 @@ def surrogate_from_table(table: LatencyTable, space: SearchSpace) -> LinearSurro
     if table.model is None:
         raise ValueError("the LUT has no fitted model")
     coefficients = {
-        d.name: torch.tensor([table.model.coefficients.get((d.name, c), 0.0) for c in d.choices], dtype=torch.float64)
+        d.name: torch.tensor([table.model.coefficient(d.name, c) for c in d.choices], dtype=torch.float64)
         for d in space.decisions
     }
     return LinearSurrogate(bias=float(table.model.bias_ms), coefficients=coefficients)

@@ -24,7 +24,7 @@ from torch import nn
 
 from hwnas import distributed
 from hwnas.checkpoint import StopSignal
-from hwnas.datasets import DataSplits, FolderSplits, default_workers, endless_from, load_data, seeded_loader
+from hwnas.datasets import DataSplits, FolderSplits, check_network_input, default_workers, endless_from, load_data, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
 from hwnas.objectives import LatencyPenalty
@@ -38,7 +38,7 @@ from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
-from search_spaces.files import read_jsonl
+from search_spaces.files import read_json, read_jsonl
 from hwnas.search.paths import PathRule
 from hwnas.search.strategies import get_strategy
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
@@ -88,7 +88,9 @@ def space_for_data(config: SearchConfig, data: DataSplits | FolderSplits) -> Sea
     """The search space with the data's channels, classes and side filled in (user keys win)."""
     channels, height, _ = data.image_shape
     filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.data.space_config}
-    return get_space(config.data.space, **filled)
+    space = get_space(config.data.space, **filled)
+    check_network_input(space, data.image_shape, channels_only=True)
+    return space
 
 
 def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
@@ -180,6 +182,9 @@ def _run_search(
             oracle = distributed.RankOracle(oracle, info, space)
     measuring = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle  # None off the measuring rank
     latency, surrogate_source = _latency_term(config, space, oracle, surrogate, delayed=timing == "worker")
+    if resume and run.enabled:  # the report reads it at the end: a damaged one is refused now, not after the search
+        read_json(run.config_path, UsageError, what="run config",
+                  fix="the run folder is damaged: start a new search with another --out (without --resume)")
     if not resume:
         run.write_json("config.json", {
             "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},

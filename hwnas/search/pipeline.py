@@ -43,7 +43,7 @@ from lut.samples import read_directory
 from lut.table import load, write_json_atomic
 from profilers import LatencyResult
 from search_spaces import SearchSpace
-from search_spaces.files import wait_while_locked
+from search_spaces.files import atomic_write, wait_while_locked
 
 SMALL_WIDTHS = [16, 8, 16, 24, 32, 48, 64, 96, 256]
 SMALL_DEPTHS = [2, 2, 2, 2, 2, 1]
@@ -308,7 +308,7 @@ def run_pipeline(
     network = result.space.extract_subnet(result.supernet, result.arch)
     train = train_network(network, data, steps=train_steps, batch_size=config.loop.batch_size, seed=config.loop.seed,
                           device=config.loop.device, threads=config.loop.torch_threads)
-    torch.save(network.state_dict(), result.run_dir / "model.pt")
+    atomic_write(result.run_dir / "model.pt", lambda stream: torch.save(network.state_dict(), stream))
     seconds["train"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -19,7 +19,6 @@ shard; only rank 0 writes.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from hwnas.train.network import auxiliary_state, exportable_state, set_drop_path
 from hwnas.train.recipe import TrainConfig
 from hwnas.train.steps import evaluate, train_steps
 from lut.table import write_json_atomic
-from search_spaces.files import keep_lines
+from search_spaces.files import append_jsonl, keep_lines
 from profilers import LatencyResult, MeasureConfig, measure
 from search_spaces import Architecture, space_for
 
@@ -78,8 +77,7 @@ class _MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         if self.enabled:
-            with self.path.open("a", encoding="utf-8") as stream:
-                stream.write(json.dumps(record) + "\n")
+            append_jsonl(self.path, [record], sync=False, allow_nan=True)  # a diverged loss is data
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LRScheduler:

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from hwnas.errors import UsageError
+from hwnas.datasets import check_network_input
 from search_spaces import Architecture, SearchSpace, get_space
 
 AUXILIARY_PREFIX = "auxiliary_head."
@@ -30,12 +30,7 @@ def fit_to_data(arch: Architecture, image_shape: tuple[int, int, int], num_class
     space = get_space(arch.space, **config)
     if "num_classes" in space.config:
         space = get_space(arch.space, **{**config, "num_classes": num_classes})
-    expected = tuple(int(v) for v in space.input_shape(1)[1:])
-    if expected != tuple(image_shape):
-        raise UsageError(
-            f"the {arch.space} network takes input {expected} (channels, height, width) but the data gives "
-            f"{tuple(image_shape)}; set --space-option in_channels=... resolution=... (proxyless: small_input=true for 32 px)"
-        )
+    check_network_input(space, image_shape)
     fitted = Architecture(arch.space, arch.space_version, dict(space.config), dict(arch.choices), dict(arch.extra))
     space.validate(fitted)
     return fitted, space

@@ -105,6 +105,7 @@ class DartsSpace(SearchSpace):
         check_config_values("darts", merged, integers={"C": 1, "layers": 1, "num_classes": 1, "resolution": 4,
                                                        "in_channels": 1},
                             fractions=("drop_path_prob",), flags=("fixed_reduction", "auxiliary"))
+        _check_auxiliary_fits(merged)
         super().__init__(merged)
         self.ops: tuple[str, ...] = OP_SETS[self.config["op_set"]]
         self.parameterization: str = self.config["parameterization"]
@@ -385,3 +386,21 @@ def prune_unused(network: DartsNetwork) -> None:
                 setattr(cell, f"preprocess{k}", None)
     if -1 not in needed and isinstance(network.stem, ImageNetStem):
         network.stem.stem1 = None
+
+
+def _check_auxiliary_fits(config: Mapping[str, Any]) -> None:
+    """Refuse auxiliary=true where the auxiliary head cannot run: it pools a 5x5 window (stride 3 on
+    CIFAR, 2 on ImageNet) of the map at 2/3 depth, then a 2x2 convolution, so that map must be 8
+    pixels a side (CIFAR network; 7 on ImageNet). Refused when the space is made, so `arch show`,
+    `export` and `train` all refuse the same file the same way instead of two of them crashing."""
+    if not config["auxiliary"]:
+        return
+    imagenet = config["network"] == "imagenet"
+    stride, side = (2, int(config["resolution"]) // 32) if imagenet else (3, int(config["resolution"]) // 4)
+    if side < 5 or (side - 5) // stride + 1 < 2:
+        least = 224 if imagenet else 32
+        raise ArchitectureError(
+            f"auxiliary=true needs resolution {least} or more on the {config['network']} network (the auxiliary head "
+            f"pools the {side}x{side} map at 2/3 depth); set auxiliary=false (train: --auxiliary-weight 0) "
+            "or a larger resolution"
+        )
