@@ -32,6 +32,7 @@ from hwnas.errors import UsageError
 from hwnas.search.config import SearchConfig
 from hwnas.search.strategies import get_strategy
 from search_spaces import SearchSpace
+from search_spaces.memory import available_bytes as host_available_bytes, gib
 
 LIMIT_VARIABLE = "HWNAS_MEMORY_LIMIT_GIB"
 """Environment variable: the memory (GiB) a search may use, when lower than what the machine has."""
@@ -45,17 +46,13 @@ HEADROOM = 1.1
 measured peaks of benchmarks/search_memory.py were 1.00-1.03x the saved bytes with micro-batches."""
 
 
-def gib(count: float) -> str:
-    return f"{count / 2**30:,.1f} GiB" if count >= 2**27 else f"{count / 2**20:,.0f} MiB"
-
-
 def available_bytes(device: str = "cpu") -> int:
     """What this search may still allocate on `device` (see the module docstring), capped by
     `HWNAS_MEMORY_LIMIT_GIB` when that is set."""
     if device.startswith("cuda"):
         free = int(torch.cuda.mem_get_info(torch.device(device))[0])
     else:
-        free = _host_available()
+        free = host_available_bytes()
     cap = os.environ.get(LIMIT_VARIABLE)
     if cap is None or not cap.strip():
         return free
@@ -66,17 +63,6 @@ def available_bytes(device: str = "cpu") -> int:
     if not 0 < limit < math.inf:
         raise UsageError(f"{LIMIT_VARIABLE}={cap!r} is not a positive number of GiB; set e.g. {LIMIT_VARIABLE}=8 or unset it")
     return min(free, int(limit * 2**30))
-
-
-def _host_available() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def saved_bytes(net: nn.Module, weights: dict[str, Tensor], input_shape: tuple[int, ...]) -> int:
