@@ -267,7 +267,7 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
     count = len(archs)
     alone = {s: [results.get("standalone", f"{i}:{s}", "test_accuracy") for i in range(count)] for s in args.seeds}
     if any(v is None for seed in alone.values() for v in seed):
-        print("standalone trainings incomplete: no correlations yet")
+        report_partial(args, predicted, alone)
         return
     mean_alone = [statistics.mean(values) for values in zip(*alone.values(), strict=True)]
     separation(results, args, alone)
@@ -305,6 +305,25 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
                  for name, c in table.items()])
     if save:
         results.put(table, "correlations")
+
+
+def report_partial(args: argparse.Namespace, predicted: list[float], alone: dict[int, list[float | None]]) -> None:
+    """While the standalone trainings are incomplete: the accuracies there are, and the separation statistics
+    over the architectures trained with at least two seeds so far (labelled partial; no correlations yet)."""
+    done = sum(v is not None for seed in alone.values() for v in seed)
+    print(f"standalone trainings incomplete ({done} of {len(args.seeds) * len(predicted)}): no correlations yet")
+    print_table(f"standalone accuracy so far (test; {args.train_steps} steps x batch {args.train_batch}, lr {args.lr})",
+                ["arch", "predicted ms", *(f"standalone s{s}" for s in args.seeds)],
+                [[i, f"{predicted[i]:.3f}", *("-" if alone[s][i] is None else f"{alone[s][i]:.4f}" for s in args.seeds)]
+                 for i in range(len(predicted))])
+    by_arch = {i: {s: alone[s][i] for s in args.seeds if alone[s][i] is not None} for i in range(len(predicted))}
+    paired = {i: a for i, a in by_arch.items() if len(a) >= 2}
+    if len(paired) >= 2:
+        summary = summarise(dict(sorted(paired.items())))
+        print_table(f"separation so far (partial): {len(paired)} architectures with 2+ seeds",
+                    ["noise std, pooled", "spread std of means", "spread / noise", "ANOVA F", "p"],
+                    [[f"{summary['noise_std_pooled']:.4f}", f"{summary['spread_std_of_means']:.4f}",
+                      f"{summary['ratio_spread_to_noise']:.2f}", f"{summary['anova_F']:.2f}", f"{summary['anova_p']:.3g}"]])
 
 
 def shard_units(seeds: list[int], count: int, index: int, shards: int) -> list[tuple[int, int]]:

@@ -36,7 +36,6 @@ NO_COMMITTED_RESULT: dict[str, str] = {
     "latency_targets": "three searches and a device profile",
     "search_step_cost": "searches with a latency worker and a device profile",
     "skip_signal": "needs search_vs_random's trained networks and finished searches",
-    "supernet_ranking": "a device profile, a supernet and 40 trained networks",
     "supernet_view": "needs search_vs_random's finished searches",
     "task_separation": "a device profile and ~30 trained networks per task",
 }
@@ -44,8 +43,27 @@ NO_COMMITTED_RESULT: dict[str, str] = {
 and why. BENCHMARKS.md says so on their rows."""
 
 
+OTHER_TOOLS: dict[str, str] = {
+    "mutation": "tools/mutation: `python -m tools.mutation.summary FILE` prints its table (tested below)",
+}
+"""Result folders written by a tool that is not a benchmark script, and what rebuilds their table."""
+
+
 def _committed() -> list[Path]:
-    return sorted(path for path in RESULTS.glob("*/*.json") if path.parent.name not in NOT_CONVERTED)
+    return sorted(path for path in RESULTS.glob("*/*.json")
+                  if path.parent.name not in NOT_CONVERTED and path.parent.name not in OTHER_TOOLS)
+
+
+def test_the_mutation_summary_rebuilds_the_rates_benchmarks_md_gives() -> None:
+    from tools.mutation.summary import table  # noqa: PLC0415
+
+    document = json.loads((RESULTS / "mutation" / "2026-12-07.json").read_text(encoding="utf-8"))
+    printed = table(document)
+    row = next(line for line in (REPOSITORY / "BENCHMARKS.md").read_text(encoding="utf-8").splitlines()
+               if 'id="mutation"' in line)
+    rates = row.split(" | ")[1]
+    for value in re.findall(r"\d+", rates):
+        assert f"| {value}% |" in printed, value
 
 
 def test_the_scripts_not_converted_yet_exist() -> None:

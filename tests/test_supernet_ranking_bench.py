@@ -58,3 +58,14 @@ def test_a_bad_shard_is_refused_in_one_line() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "supernet_ranking.py"), "--shard", "2/2"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "--shard 2/2" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_partial_run_reports_what_is_trained_and_the_separation_of_the_paired_architectures(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    alone = {0: [0.80, 0.84, 0.76, 0.82], 1: [0.81, 0.86, 0.75, None], 2: [None, None, None, None]}
+    args = type("Args", (), {"seeds": [0, 1, 2], "train_steps": 200, "train_batch": 32, "lr": 0.05})()
+    ranking.report_partial(args, [0.6, 0.61, 0.62, 0.63], alone)
+    printed = capsys.readouterr().out
+    assert "incomplete (7 of 12)" in printed and "3 architectures with 2+ seeds" in printed
+    anova = stats.f_oneway([0.80, 0.81], [0.84, 0.86], [0.76, 0.75])
+    assert f"{anova.statistic:.2f}" in printed and f"{anova.pvalue:.3g}" in printed
