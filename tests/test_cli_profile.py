@@ -77,7 +77,7 @@ def test_list_models(capsys: pytest.CaptureFixture[str]) -> None:
         (["--model", "squeezenet1_1", "--backend", "tensorrt"], "tensorrt"),
         (["--model", "squeezenet1_1", "--backend", "nope"], "unknown backend"),
         (["--model", "squeezenet1_1", "--backend", "ort", "--precision", "bf16"], "--precision"),
-        (["--model", "missing.onnx", "--backend", "ort"], "cannot read"),
+        (["--model", "missing.onnx", "--backend", "ort"], "does not exist"),
         (["--model", "squeezenet1_1", "--batch-size", "0"], "--batch-size"),
         (["--model", "squeezenet1_1", "--batch-size", "-3"], "--batch-size"),
         (["--model", "squeezenet1_1", "--batch-size", "two"], "--batch-size"),
