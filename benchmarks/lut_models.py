@@ -38,23 +38,20 @@ RESULTS = Path(__file__).resolve().parent / "results" / "lut_models"
 
 def search_default_settings(samples: int, out: Path, threads: int | None) -> Any:
     """The profile settings `hwnas search` uses with its defaults (space filled from the data's shape)."""
-    from hwnas.datasets import load_data  # noqa: PLC0415
     from hwnas.search.config import SearchConfig  # noqa: PLC0415
-    from hwnas.search.loop import space_for_data  # noqa: PLC0415
+    from hwnas.search.loop import load_search_data, space_for_data  # noqa: PLC0415
     from hwnas.search.pipeline import default_space  # noqa: PLC0415
     from lut.profile import resolve_settings  # noqa: PLC0415
 
-    config = SearchConfig()
-    space_config, side = default_space(config.dataset, config.space)
-    config = SearchConfig(space_config=space_config, image_size=side)
-    data = load_data(config.dataset, seed=config.seed, val_fraction=config.val_fraction,
-                     test_fraction=config.test_fraction, image_size=config.image_size, limit=config.data_limit,
-                     test_renders=config.test_renders)
-    space = space_for_data(config, data)
-    return resolve_settings(space=space.name, space_options=dict(space.config), device=config.latency_device,
-                            backend=config.latency_backend, batch_size=config.latency_batch_size,
-                            precision=config.latency_precision, samples=samples, out=out,
-                            threads=threads or config.latency_threads, progress=False)
+    defaults = SearchConfig().flat()
+    space_config, side = default_space(defaults["dataset"], defaults["space"])
+    config = SearchConfig.from_flat(space_config=space_config, image_size=side)
+    space = space_for_data(config, load_search_data(config))
+    flat = config.flat()
+    return resolve_settings(space=space.name, space_options=dict(space.config), device=flat["latency_device"],
+                            backend=flat["latency_backend"], batch_size=flat["latency_batch_size"],
+                            precision=flat["latency_precision"], samples=samples, out=out,
+                            threads=threads or flat["latency_threads"], progress=False)
 
 
 def eager_224_settings(samples: int, out: Path, threads: int | None) -> Any:

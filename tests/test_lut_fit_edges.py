@@ -142,9 +142,9 @@ def test_samples_of_another_space_configuration_are_refused_by_name() -> None:
                                                   "choices": record.choices, **changes})
 
     check_records_match(table, [arch()], "s.jsonl")
-    with pytest.raises(LutError, match="config C 16, the LUT with 8"):
+    with pytest.raises(LutError, match="config C 16 .*the LUT with 8"):
         check_records_match(table, [arch(config={"C": 16, "layers": 3})], "s.jsonl")
-    with pytest.raises(LutError, match="config width 2, the LUT with None"):
+    with pytest.raises(LutError, match="config width 2 .*the LUT with None"):
         check_records_match(table, [arch(config={"C": 8, "layers": 3, "width": 2})], "s.jsonl")
-    with pytest.raises(LutError, match="space_version 2, the LUT with 1"):
+    with pytest.raises(LutError, match="space_version 2 .*the LUT with 1"):
         check_records_match(table, [arch(space_version=2)], "s.jsonl")

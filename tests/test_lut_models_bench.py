@@ -13,7 +13,7 @@ from hwnas.search.pipeline import prepare, profile_dir_for
 def test_search_default_preset_matches_the_search_profile(tmp_path: Path) -> None:
     bench = load_benchmark("lut_models")
     settings = bench.search_default_settings(12, tmp_path / "prof", None)
-    setup = prepare(SearchConfig(progress=False, lut="none"))  # the search's data, space and conditions
+    setup = prepare(SearchConfig.from_flat(progress=False, lut="none"))  # the search's data, space and conditions
     c = setup.conditions
     assert (settings.device, settings.backend, settings.batch_size, settings.precision, settings.net_config.threads) == (
         c.device, c.backend, c.batch_size, c.precision, c.threads)

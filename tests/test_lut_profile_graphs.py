@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cli_contract import refused
 from hwnas.cli import build_parser, main
@@ -137,7 +138,12 @@ def test_search_refuses_a_graph_replay_profile_in_one_line(tmp_path: Path, capsy
     profile = _graph_profile(tmp_path / "prof", space)
     plain = [*_search_argv(tmp_path, profile), "--no-cuda-graphs"]  # graph replays are the CUDA default (#27)
     line = refused(plain, capsys, keep=[profile], absent=[tmp_path / "run"])
-    assert "cuda_graphs differs" in line and "cuda_graphs=True" in line and "without --cuda-graphs" in line
+    if torch.cuda.is_available():
+        assert "cuda_graphs differs" in line and "cuda_graphs=True" in line and "without --cuda-graphs" in line
+    else:  # the device is checked first (#30): without a GPU the search stops there, still in one line
+        assert "cuda:0" in line and "no usable NVIDIA GPU" in line
+    with pytest.raises(LutError, match="cuda_graphs differs"):  # the profile check itself, on any machine
+        load_surrogate(profile, space, LatencyConditions(device="cuda:0", batch_size=32, cuda_graphs=False))
     graphs = LatencyConditions(device="cuda:0", batch_size=32, cuda_graphs=True)
     table, _ = load_surrogate(profile, space, graphs)  # conditions that time graph replays take it
     assert table.conditions.cuda_graphs

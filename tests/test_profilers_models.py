@@ -33,7 +33,7 @@ def test_files_must_be_readable(tmp_path: Path) -> None:
     path.write_bytes(b"x")
     resolved = resolve_model(str(path), batch_size=8, input_size=32)
     assert resolved.model == path and resolved.input_shape == (8, 3, 32, 32)
-    with pytest.raises(ProfilerError, match="cannot read"):
+    with pytest.raises(ProfilerError, match="does not exist"):
         resolve_model(str(tmp_path / "missing.engine"))
 
 
