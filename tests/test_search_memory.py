@@ -152,7 +152,7 @@ def test_a_search_that_does_not_fit_is_refused_before_anything_is_written(tmp_pa
     out = tmp_path / "run"
     line = refused(["search", "--data", "digits", "--data-limit", "200", "--latency-estimator", "none", "--steps", "1",
                     "--warmup-steps", "0", "--no-progress", "--out", str(out)], capsys, absent=[out])
-    assert "would need about" in line and "1 MiB available (HWNAS_MEMORY_LIMIT_GIB)" in line
+    assert "would need about" in line and "1.0 MiB available (HWNAS_MEMORY_LIMIT_GIB)" in line
     assert "--micro-batch" in line and "--batch-size" in line
 
 

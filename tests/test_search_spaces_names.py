@@ -9,6 +9,7 @@ import json
 import pytest
 
 from hwnas.cli import build_parser, main
+from hwnas.cli.search import config_from_args
 from hwnas.models import resolve_model
 from profilers import get_backend
 from search_spaces import (
@@ -66,6 +67,7 @@ def test_backends_and_estimators_ignore_case() -> None:
     parser = build_parser()
     args = parser.parse_args(["search", "--space", "DARTS", "--estimator", "REBAR", "--latency-estimator", "RELAX",
                               "--backend", "ORT"])
-    assert (args.space, args.estimator, args.latency_estimator, args.backend) == ("darts", "rebar", "relax", "ort")
+    flat = config_from_args(args).flat()
+    assert (flat["space"], flat["estimator"], flat["latency_estimator"], flat["latency_backend"]) == ("darts", "rebar", "relax", "ort")
     args = parser.parse_args(["profile", "--backend", "Eager,ORT", "--space", "Proxyless"])
     assert (args.backend, args.space) == ("eager,ort", "proxyless")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cli_contract import refused
 from hwnas.cli import build_parser
@@ -74,7 +75,13 @@ def test_search_flags_set_the_timing_mode_in_the_conditions(argv: list[str], gra
 def test_search_refuses_graph_replays_where_nothing_replays_in_one_line(argv: list[str], tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     line = refused(["search", *argv, "--out", str(tmp_path / "run")], capsys, absent=[tmp_path / "run"])
-    assert "--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device" in line
+    if "cuda:0" in argv and not torch.cuda.is_available():  # every command checks its devices first (#30)
+        assert "cuda:0" in line and "no usable NVIDIA GPU" in line
+    else:
+        assert "--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device" in line
+    device, backend = ("cuda:0", "ort") if "cuda:0" in argv else ("cpu", "ort")
+    with pytest.raises(Exception, match="--cuda-graphs: CUDA-graph replays time eager PyTorch on a CUDA device"):
+        resolve_cuda_graphs(True, device, backend)  # the flag check itself, on any machine
 
 
 def test_a_cpu_timing_knows_no_launch_bound_and_builds_nothing(cpu_result) -> None:
