@@ -27,7 +27,7 @@ PLOT_LEARNING = "learning_curve.png"
 
 Rows = tuple[list[str], list[list[str]]]
 """A table as (column names, rows of cells as text): printed as Markdown here, and recorded cell by cell by the
-benchmarks (`benchmarks/_common.table`), so `--report-only` prints the very cells a run printed."""
+benchmarks (`benchmarks/_common.table`), so their report-only mode prints the very cells a run printed."""
 
 
 def markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
