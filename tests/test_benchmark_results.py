@@ -25,8 +25,6 @@ SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.
 
 NO_COMMITTED_RESULT: dict[str, str] = {
     "arch_gradient_snr": "a warm-up search first: minutes of CPU",
-    "control_variate_variance": "converted to the results contract; its run (after lut_models' profile) is not committed yet",
-    "lut_models": "converted to the results contract; its runs (device profiles, minutes each) are not committed yet",
     "latency_targets": "three searches and a device profile",
     "search_step_cost": "searches with a latency worker and a device profile",
     "skip_signal": "needs search_vs_random's trained networks and finished searches",
