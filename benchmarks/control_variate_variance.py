@@ -1,8 +1,11 @@
 """The latency model as RELAX's control variate: per-step variance of the latency gradient (#27 item 4).
 
-    python benchmarks/control_variate_variance.py --profile DIR             # DIR: a search-default profile
-    python benchmarks/control_variate_variance.py --profile DIR --draws 16 --steps 10   # a quick look
+    python benchmarks/lut_models.py --preset search-default --samples 240   # the profile, once
+    python benchmarks/control_variate_variance.py --draws 96 --steps 30        # reads that profile
+    python benchmarks/control_variate_variance.py --report-only                # its tables again, from the file
 
+The device profile (--profile) defaults to the one `lut_models.py --preset search-default` measures
+(profiles/lut_models-search-default), so the latency model compared here is the one that benchmark scores.
 The default search's setup (`hwnas.search.pipeline.prepare`: the cluttered-MNIST proxyless space, ORT
 latency on the CPU, the hinge penalty at the automatic target) with the given device profile. At two
 architecture distributions of a real search, the uniform start and the state after `--steps`
@@ -16,6 +19,9 @@ Reported per estimator: the mean over logits of the variance of the gradient d(l
 across the draws, its ratio to REINFORCE without a control variate, the correlation between the
 measured penalty and the control variate's penalty at the sampled network, and between the measured and
 the predicted milliseconds (with the model's MAPE against the search's own measurement).
+
+The tables, with the command, commit, machine and load average, go to --json (default
+benchmarks/results/control_variate_variance/draws<D>-steps<S>.json); `--report-only` prints them again.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish, machine, print_table  # noqa: E402
+from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
+from lut_models import profile_dir  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, MovingAverageBaseline, relax, reinforce, sample_relaxed  # noqa: E402
 from hwnas.objectives import LatencyPenalty  # noqa: E402
@@ -46,9 +53,6 @@ from lut.fit import Dataset, features_from_names, is_test, make_dataset, op_vect
 from lut.models import fit_calibrated_lut  # noqa: E402
 from lut.samples import read_directory  # noqa: E402
 from lut.table import LinearModel, load  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results" / "lut_models" / "control_variate_variance.json"
-
 
 def per_op_surrogate(setup: Setup) -> LinearSurrogate:
     """The calibrated per-op sum as a linear surrogate: scale and offset fitted on the profile's training split."""
@@ -86,7 +90,7 @@ def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPen
     ms_pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
     baseline = MovingAverageBaseline(0.9)
     for _ in range(draws):
-        sample = sample_relaxed(dist, tau, conditional=config.conditional, generator=generator)
+        sample = sample_relaxed(dist, tau, conditional=config.estimator.conditional, generator=generator)
         arch = setup.space.architecture(choices_of(setup.space, sample.index))
         measured = oracle.latency_ms(arch)
         reward = penalty(measured)
@@ -115,24 +119,40 @@ def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPen
     return {"estimators": rows, "share_above_target": float(np.mean(np.array(rewards) > 0)), "draws": draws}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", type=Path, required=True, help="device profile of the default search's conditions")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help=f"device profile of the default search's conditions (default: {profile_dir('search-default')}, "
+                             "made by `benchmarks/lut_models.py --preset search-default`)")
     parser.add_argument("--draws", type=int, default=48, help="samples per distribution (default 48)")
     parser.add_argument("--steps", type=int, default=30, help="search steps before the second state (default 30)")
     parser.add_argument("--warmup", type=int, default=20, help="weight-only warm-up steps (default 20)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    add_result_options(parser, "control_variate_variance", "draws<draws>-steps<steps>")
+    args = parser.parse_args(argv)
+    path = json_path(args, "control_variate_variance", f"draws{args.draws}-steps{args.steps}")
+    if args.report_only:
+        return report_only(path)
+    profile = args.profile if args.profile is not None else profile_dir("search-default")
+    if not (profile / "lut.json").is_file():
+        print(f"error: {profile} holds no device profile (lut.json); make it with `python benchmarks/lut_models.py "
+              "--preset search-default` or give --profile DIR", file=sys.stderr)
+        return 2
+    if args.draws < 2 or args.steps < 1 or args.warmup < 0:
+        print(f"error: --draws must be >= 2 and --steps >= 1, --warmup >= 0 (got {args.draws}, {args.steps}, "
+              f"{args.warmup})", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    document: dict[str, Any] = {"benchmark": "control_variate_variance", "machine_at_start": machine(),
-                                "profile": str(args.profile), "args": {k: str(v) for k, v in vars(args).items()}}
-    setup = prepare(SearchConfig(seed=args.seed, progress=False, lut=str(args.profile)))
-    target = auto_target(args.profile)
+    document: dict[str, Any] = {"benchmark": "control_variate_variance", "provenance": provenance(argv),
+                                "profile": str(profile),
+                                "settings": {"draws": args.draws, "steps": args.steps, "warmup": args.warmup,
+                                             "seed": args.seed}}
+    setup = prepare(SearchConfig.from_flat(seed=args.seed, progress=False, lut=str(profile)))
+    target = auto_target(profile)
     config = setup.config
-    penalty = LatencyPenalty(target, config.latency_penalty, config.latency_weight, config.latency_beta)
+    penalty = LatencyPenalty(target, config.latency.penalty, config.latency.weight, config.latency.beta)
     assert setup.surrogate is not None
-    stored = load(args.profile).model
+    stored = load(profile).model
     models = {f"stored model ({stored.name if stored else '?'})": setup.surrogate,
               "calibrated per-op sum": per_op_surrogate(setup)}
     oracle = LatencyOracle(setup.space, setup.conditions, config=SEARCH_MEASURE)
@@ -148,16 +168,16 @@ def main() -> int:
     for label, logits in states.items():
         outcome = variances(setup, logits, penalty, oracle, models, args.draws, args.seed + 1)
         document["states"][label] = outcome
-        print_table(f"latency-gradient variance, {label} ({args.draws} draws, "
+        table(document, f"latency-gradient variance, {label} ({args.draws} draws, "
                     f"{100 * outcome['share_above_target']:.0f}% of samples above the {target:.4f} ms target)",
                     ["estimator", "mean variance per logit", "x no control variate", "corr(measured, control) penalty",
                      "corr(measured, model) ms", "model vs search's measurement, MAPE %"],
-                    [[name, r["variance"], r["ratio_to_none"], *("-" if r[key] is None else r[key]
+                    [[name, f"{r['variance']:.3g}", r["ratio_to_none"], *("-" if r[key] is None else r[key]
                                                                  for key in ("correlation", "correlation_ms",
                                                                              "mape_vs_search_measurement"))]
                      for name, r in outcome["estimators"].items()])
     oracle.close() if hasattr(oracle, "close") else None
-    return finish(document, args.out, started)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":

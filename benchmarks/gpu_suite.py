@@ -486,6 +486,7 @@ def search_argv(device: str, graphs: bool, scale: Scale) -> list[str]:
 def lut_profile(context: SuiteContext) -> StepOutcome:
     """A graph-replay device profile of the proxyless space (`Scale.profile_networks`, >= 400 on a GPU) at
     batch 32, 224x224, fitted, with the latency-model comparison table (`hwnas lut fit`'s) and learning curve."""
+    from lut.fit import networks_needed  # noqa: PLC0415
     from lut.profile import profile_device, resolve_settings  # noqa: PLC0415
     from lut.report import fit_table, learning_table  # noqa: PLC0415
 
@@ -510,7 +511,8 @@ def lut_profile(context: SuiteContext) -> StepOutcome:
     outcome = profile_device(settings)
     if outcome.fit is None:
         return StepOutcome("failed", "; ".join(outcome.notes) or "no fit", {"out": str(outcome.out)})
-    text = f"{what}, {outcome.samples} timings ({outcome.seconds:.0f} s):\n{fit_table(outcome.fit)}\n{learning_table(outcome.fit)}"
+    text = (f"{what}, {outcome.samples} timings ({outcome.seconds:.0f} s):\n{fit_table(outcome.fit)}\n"
+            f"{learning_table(outcome.fit.learning, networks_needed(outcome.fit.learning))}")
     print("\n" + text)
     context.record.setdefault("notes", []).append(text)
     chosen = outcome.fit.metrics[outcome.fit.chosen]

@@ -3,12 +3,14 @@
     python benchmarks/lut_models.py --preset search-default --samples 200   # what `hwnas search` profiles
     python benchmarks/lut_models.py --preset eager-224 --samples 150         # eager, 2 threads, 224x224
 
-Each run profiles the device (or resumes/reuses the profile in --profile-dir), refits it with
-`lut.profile.fit_directory` (the same code as `hwnas lut fit`), and writes the comparison table (every
-candidate model on the held-out networks, the validation scores that chose the stored one, the retest
-floor, the learning curve) with the machine and its load average to
-benchmarks/results/lut_models/<preset>.json. --profile-only stops after measuring (run one profile at a
-time on a shared machine); --fit-only refits an existing profile.
+Each run profiles the device (or resumes/reuses the profile in --profile-dir, default
+profiles/lut_models-<preset>), refits it with `lut.profile.fit_directory` (the same code as `hwnas lut
+fit`), and prints and records three tables: the profile (measurements, split, the networks' spread against
+one measurement's error), every candidate model on the held-out networks beside the validation scores that
+chose the stored one and the retest floor, and the learning curve. The result file (--json, default
+benchmarks/results/lut_models/<preset>.json) holds them with the command, commit, machine and load average;
+`--report-only` prints them again from it. --profile-only stops after measuring (run one profile at a time on
+a shared machine); --fit-only refits an existing profile (and keeps the measuring run's record).
 
 Presets:
   search-default  the profile `hwnas search` makes with its defaults: the cluttered-MNIST proxyless
@@ -31,9 +33,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import finish, machine, write_json  # noqa: E402
+from _common import add_result_options, finish, json_path, machine, provenance, report_only, table, write_json  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "lut_models"
+PROFILES = Path("profiles")
+"""Where each preset's device profile is measured (`profiles/lut_models-<preset>`, relative to the working
+directory, ignored by git); `control_variate_variance.py` reads the search-default one from there."""
+
+PROFILE_RUN = "lut_models-profile-run.json"
+"""A --profile-only run's record in the profile folder (command, commit, machine, load, seconds), which the
+--fit-only run that follows copies into its result file."""
+
+
+def profile_dir(preset: str, given: Path | None = None) -> Path:
+    """The profile folder of `preset`: --profile-dir, else profiles/lut_models-<preset>."""
+    return given if given is not None else PROFILES / f"lut_models-{preset}"
 
 
 def search_default_settings(samples: int, out: Path, threads: int | None) -> Any:
@@ -64,20 +77,47 @@ def eager_224_settings(samples: int, out: Path, threads: int | None) -> Any:
 PRESETS = {"search-default": search_default_settings, "eager-224": eager_224_settings}
 
 
+def _profile_rows(report: Any, read: Any, table: Any, profile: dict[str, Any] | None) -> list[list[Any]]:
+    """What the fit stands on: the measurements, the split, signal against noise, the reading and model stored."""
+    retests = sum(1 for r in read.records if r.repeat == 1)
+    c = table.conditions
+    rows: list[list[Any]] = [
+        ["conditions", f"{table.space} {list(c.input_shape)}, {c.device} {c.backend}, batch {c.batch_size}, {c.precision}, "
+                       f"{table.context.get('threads', '?')} thread(s)"],
+        ["measurements", f"{len(read.records) - retests} networks + {retests} retests"],
+        ["split", f"{report.n_train} training, {report.n_test} held out"],
+        ["networks' spread (std / mean)", f"{100 * report.spread:.1f}%"],
+        ["one measurement's error (retest MAPE / sqrt 2)",
+         "n/a (no retest)" if report.noise is None else f"{report.noise.mape / 2**0.5:.2f}%"],
+        ["latency reading fitted", report.target],
+        ["stored model (lowest validation MAPE)", report.chosen],
+    ]
+    if profile is not None and isinstance(profile.get("seconds"), float | int):
+        rows.append(["profiling time", f"{profile['seconds']:.0f} s"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), required=True)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="required unless --report-only")
     parser.add_argument("--samples", type=int, default=200, help="networks to time (default: 200)")
     parser.add_argument("--threads", type=int, default=None, help="timing threads (default: the preset's)")
-    parser.add_argument("--profile-dir", type=Path, default=None, help="default: profiles/lut_models-PRESET")
+    parser.add_argument("--profile-dir", type=Path, default=None, help=f"default: {PROFILES}/lut_models-PRESET")
     parser.add_argument("--profile-only", action="store_true", help="measure, do not fit")
     parser.add_argument("--fit-only", action="store_true", help="refit an existing profile, measure nothing")
-    parser.add_argument("--out", type=Path, default=None, help="result JSON (default: results/lut_models/PRESET.json)")
+    add_result_options(parser, "lut_models", "<preset>")
     args = parser.parse_args(argv)
+    if args.report_only:
+        return report_only(json_path(args, "lut_models", args.preset or "search-default"))
+    if args.preset is None:
+        print("error: give --preset (search-default or eager-224), or --report-only", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    out = args.profile_dir or Path("profiles") / f"lut_models-{args.preset}"
-    document: dict[str, Any] = {"benchmark": "lut_models", "preset": args.preset, "samples": args.samples,
-                                "machine_at_start": machine()}
+    out = profile_dir(args.preset, args.profile_dir)
+    path = json_path(args, "lut_models", args.preset)
+    document: dict[str, Any] = {"benchmark": "lut_models", "provenance": provenance(argv),
+                                "settings": {"preset": args.preset, "samples": args.samples, "threads": args.threads,
+                                             "profile_dir": str(out)}}
     if not args.fit_only:
         from lut.profile import profile_device  # noqa: PLC0415
 
@@ -85,23 +125,30 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, fit=False)
         clock = time.perf_counter()
         outcome = profile_device(settings)
-        document["profile_seconds"] = time.perf_counter() - clock
-        document["profile_machine_at_end"] = machine()
-        print(f"profiled {outcome.samples} measurements into {out} in {document['profile_seconds']:.0f} s")
+        profile = {"provenance": document["provenance"], "seconds": time.perf_counter() - clock,
+                   "machine_at_end": machine(), "measurements": outcome.samples}
+        print(f"profiled {outcome.samples} measurements into {out} in {profile['seconds']:.0f} s")
         if args.profile_only:
-            write_json(out / "lut_models-profile-run.json", document)
+            write_json(out / PROFILE_RUN, profile)
             return 0
-    elif (out / "lut_models-profile-run.json").exists():  # the measuring run's machine and load, kept
-        document["profile_run"] = json.loads((out / "lut_models-profile-run.json").read_text(encoding="utf-8"))
+        document["profile_run"] = profile
+    elif (out / PROFILE_RUN).exists():  # the measuring run's command, machine and load, kept
+        document["profile_run"] = json.loads((out / PROFILE_RUN).read_text(encoding="utf-8"))
+    from lut.fit import networks_needed  # noqa: PLC0415
     from lut.profile import fit_directory  # noqa: PLC0415
-    from lut.report import fit_table  # noqa: PLC0415
+    from lut.report import fit_rows, learning_rows  # noqa: PLC0415
 
-    table, report, _ = fit_directory(out)
-    print(fit_table(report))
-    document.update(conditions=table.conditions.to_dict(), space=table.space, space_config=dict(table.space_config),
-                    context={k: v for k, v in table.context.items() if isinstance(v, str | int | float)},
-                    model=table.model.to_dict() if table.model else None)
-    return finish(document, args.out or RESULTS / f"{args.preset}.json", started)
+    lut, report, read = fit_directory(out)
+    title = f"{args.preset}: latency models compared on {report.n_test} held-out networks"
+    table(document, f"{title}: the profile", ["", "this run"], _profile_rows(report, read, lut, document.get("profile_run")))
+    table(document, f"{title} (valid.: 5-fold cross-validation inside the training split, which chose the stored model)",
+          *fit_rows(report))
+    table(document, f"{args.preset}: learning curve (each model refitted on random subsets of the training split, mean of 5; "
+                    "held-out MAPE and Kendall tau)", *learning_rows(report.learning, networks_needed(report.learning)))
+    document.update(conditions=lut.conditions.to_dict(), space=lut.space, space_config=dict(lut.space_config),
+                    context={k: v for k, v in lut.context.items() if isinstance(v, str | int | float)},
+                    model=lut.model.to_dict() if lut.model else None)
+    return finish(document, path, started)
 
 
 if __name__ == "__main__":

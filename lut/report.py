@@ -25,12 +25,48 @@ PLOT_ERRORS = "error_histogram.png"
 PLOT_LEARNING = "learning_curve.png"
 
 
-def _row(name: str, m: FitMetrics, validation: str | None = None) -> str:
-    first = "" if validation is None else f" {validation} |"
-    return (
-        f"| {name} |{first} {m.n} | {m.mape:.2f} | {m.rmse_ms:.4f} | {100 * m.within_5:.0f} | {100 * m.within_10:.0f} "
-        f"| {m.spearman:.3f} | {m.kendall:.3f} |"
-    )
+Rows = tuple[list[str], list[list[str]]]
+"""A table as (column names, rows of cells as text): printed as Markdown here, and recorded cell by cell by the
+benchmarks (`benchmarks/_common.table`), so their report-only mode prints the very cells a run printed."""
+
+
+def markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of text cells."""
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+                     + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _cells(name: str, m: FitMetrics, validation: str | None = None) -> list[str]:
+    return [name, *([] if validation is None else [validation]), str(m.n), f"{m.mape:.2f}", f"{m.rmse_ms:.4f}",
+            f"{100 * m.within_5:.0f}", f"{100 * m.within_10:.0f}", f"{m.spearman:.3f}", f"{m.kendall:.3f}"]
+
+
+def metrics_rows(
+    rows: Mapping[str, FitMetrics],
+    chosen: str | None = None,
+    floors: Mapping[str, FitMetrics] | None = None,
+    target: str | None = None,
+    validation: Mapping[str, FitMetrics] | None = None,
+    storable: Sequence[str] | None = None,
+) -> Rows:
+    """Every predictor on the held-out nets, then the noise floor of each latency reading.
+
+    With `validation`, a first column gives each model's validation MAPE (what chose the stored one);
+    with `storable`, models lut.json cannot store are marked as references."""
+    columns = ["predictor (held-out nets)", *([] if validation is None else ["valid. MAPE %"]),
+               "n", "MAPE %", "RMSE ms", "±5%", "±10%", "Spearman", "Kendall"]
+    out = []
+    for name, metrics in rows.items():
+        mark = " **(stored)**" if name == chosen else ""
+        if storable is not None and validation is not None and name in validation and name not in storable:
+            mark = " (reference: not linear, not storable)"
+        valid = None if validation is None else (f"{validation[name].mape:.2f}" if name in validation else "-")
+        out.append(_cells(name + mark, metrics, valid))
+    for method, metrics in (floors or {}).items():
+        mark = " **(fitted)**" if method == target else ""
+        out.append(_cells(f"noise floor: retest vs first pass, {method} reading{mark}", metrics,
+                          None if validation is None else "-"))
+    return columns, out
 
 
 def metrics_table(
@@ -41,32 +77,19 @@ def metrics_table(
     validation: Mapping[str, FitMetrics] | None = None,
     storable: Sequence[str] | None = None,
 ) -> str:
-    """Markdown table: every predictor on the held-out nets, then the noise floor of each latency reading.
+    """`metrics_rows` as a Markdown table."""
+    return markdown(*metrics_rows(rows, chosen, floors, target, validation, storable))
 
-    With `validation`, a first column gives each model's validation MAPE (what chose the stored one);
-    with `storable`, models lut.json cannot store are marked as references."""
-    extra = "" if validation is None else " valid. MAPE % |"
-    lines = [
-        f"| predictor (held-out nets) |{extra} n | MAPE % | RMSE ms | ±5% | ±10% | Spearman | Kendall |",
-        "|---|---|---|---|---|---|---|---|" + ("" if validation is None else "---|"),
-    ]
-    for name, metrics in rows.items():
-        mark = " **(stored)**" if name == chosen else ""
-        if storable is not None and validation is not None and name in validation and name not in storable:
-            mark = " (reference: not linear, not storable)"
-        valid = None if validation is None else (f"{validation[name].mape:.2f}" if name in validation else "-")
-        lines.append(_row(name + mark, metrics, valid))
-    for method, metrics in (floors or {}).items():
-        mark = " **(fitted)**" if method == target else ""
-        lines.append(_row(f"noise floor: retest vs first pass, {method} reading{mark}", metrics,
-                          None if validation is None else "-"))
-    return "\n".join(lines)
+
+def fit_rows(report: FitReport) -> Rows:
+    """The comparison table of a fresh fit: validation MAPE, held-out metrics, noise floors."""
+    return metrics_rows(report.metrics, report.chosen, report.noise_floors, report.target, report.validation,
+                        report.storable)
 
 
 def fit_table(report: FitReport) -> str:
-    """The comparison table of a fresh fit: validation MAPE, held-out metrics, noise floors."""
-    return metrics_table(report.metrics, report.chosen, report.noise_floors, report.target, report.validation,
-                         report.storable)
+    """`fit_rows` as a Markdown table."""
+    return markdown(*fit_rows(report))
 
 
 def stored_fit_table(model_metrics: Mapping[str, Any], name: str) -> str:
@@ -85,24 +108,29 @@ def stored_fit_table(model_metrics: Mapping[str, Any], name: str) -> str:
         points, model_metrics.get("networks_needed") or {})
 
 
-def learning_table(points: Sequence[LearningPoint], needed: Mapping[str, int] | None = None) -> str:
+def learning_rows(points: Sequence[LearningPoint], needed: Mapping[str, int] | None = None) -> Rows:
     """Rows: training-set size; columns: each model's held-out MAPE and Kendall tau (a last row: the
     networks each model needs, lut.fit.networks_needed)."""
     kinds = list(dict.fromkeys(p.kind for p in points))
     sizes = sorted({p.n_train for p in points})
     by = {(p.kind, p.n_train): p for p in points}
-    header = "| training nets | " + " | ".join(f"{k}: MAPE % | {k}: Kendall" for k in kinds) + " |"
-    lines = [header, "|---|" + "---|---|" * len(kinds)]
+    columns = ["training nets", *(f"{k}: {what}" for k in kinds for what in ("MAPE %", "Kendall"))]
+    rows = []
     for n in sizes:
         cells = []
         for k in kinds:
             p = by.get((k, n))
             cells += ["", ""] if p is None else [f"{p.mape:.2f}", f"{p.kendall:.3f}"]
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        rows.append([str(n), *cells])
     if needed:
-        cells = [cell for k in kinds for cell in (str(needed.get(k, "-")), "")]
-        lines.append("| networks needed (MAPE within 10% of the full split's) | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(["networks needed (MAPE within 10% of the full split's)",
+                     *(cell for k in kinds for cell in (str(needed.get(k, "-")), ""))])
+    return columns, rows
+
+
+def learning_table(points: Sequence[LearningPoint], needed: Mapping[str, int] | None = None) -> str:
+    """`learning_rows` as a Markdown table."""
+    return markdown(*learning_rows(points, needed))
 
 
 def _save(fig: Any, path: Path) -> None:

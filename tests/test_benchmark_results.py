@@ -21,15 +21,7 @@ from benchmark_scripts import BENCHMARKS, load_benchmark
 from test_docs_links import slug
 
 RESULTS = BENCHMARKS / "results"
-NOT_CONVERTED: dict[str, str] = {
-    "lut_models": "merged from #27 while #29 landed: writes benchmarks/results/lut_models/<preset>.json without "
-                  "provenance or recorded tables and has no --report-only yet",
-    "control_variate_variance": "merged from #27 while #29 landed: writes benchmarks/results/lut_models/"
-                                "control_variate_variance.json, no provenance, no --report-only yet",
-}
-"""Scripts that do not follow the results contract yet, and why; their files (benchmarks/results/lut_models/)
-are left out of the checks below until they are converted. Take a script out when it is."""
-SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_") and path.stem not in NOT_CONVERTED)
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_"))
 
 NO_COMMITTED_RESULT: dict[str, str] = {
     "arch_gradient_snr": "a warm-up search first: minutes of CPU",
@@ -50,8 +42,7 @@ OTHER_TOOLS: dict[str, str] = {
 
 
 def _committed() -> list[Path]:
-    return sorted(path for path in RESULTS.glob("*/*.json")
-                  if path.parent.name not in NOT_CONVERTED and path.parent.name not in OTHER_TOOLS)
+    return sorted(path for path in RESULTS.glob("*/*.json") if path.parent.name not in OTHER_TOOLS)
 
 
 def test_the_mutation_summary_rebuilds_the_rates_benchmarks_md_gives() -> None:
@@ -64,11 +55,6 @@ def test_the_mutation_summary_rebuilds_the_rates_benchmarks_md_gives() -> None:
     rates = row.split(" | ")[1]
     for value in re.findall(r"\d+", rates):
         assert f"| {value}% |" in printed, value
-
-
-def test_the_scripts_not_converted_yet_exist() -> None:
-    """The exception list may not outlive its scripts."""
-    assert all((BENCHMARKS / f"{name}.py").is_file() for name in NOT_CONVERTED)
 
 
 def test_every_benchmark_has_a_committed_result_or_says_why_not() -> None:

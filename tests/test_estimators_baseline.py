@@ -20,7 +20,7 @@ def _closed_form(rewards: list[float], decay: float) -> float:
 
 @pytest.mark.parametrize("decay", DECAYS)
 def test_baseline_matches_its_closed_form(decay: float) -> None:
-    rewards = [3.0, -1.0, 4.0, 1.5, -5.0, 9.0, 2.625]  # exact in float32 (update reads rewards as tensors)
+    rewards = [3.0, -1.0, 4.0, 1.5, -5.0, 9.0, 2.625]
     tracker = MovingAverageBaseline(decay)
     assert tracker.value == 0.0
     for n in range(1, len(rewards) + 1):
@@ -45,6 +45,26 @@ def test_sequence_baselines_are_those_before_each_update(decay: float) -> None:
     out = moving_average_baselines(rewards, decay)
     assert out.shape == rewards.shape and out.dtype == rewards.dtype
     assert out.reshape(-1).tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.9])
+def test_python_floats_and_float64_rewards_keep_their_precision(decay: float) -> None:
+    """Rewards are latency penalties of ~0.09 ms and accuracies like 0.1: read as float32 they were off by ~1e-8
+    relative, so a baseline equal to the reward did not cancel it."""
+    rewards = [0.1, 0.0917, 1 / 3, 0.7]
+    tracker = MovingAverageBaseline(decay)
+    for n in range(1, len(rewards) + 1):
+        assert tracker.update(rewards[n - 1]) == pytest.approx(_closed_form(rewards[:n], decay), rel=1e-15, abs=0)
+    first = MovingAverageBaseline(decay)
+    assert first.update(0.1) == 0.1 and first.update(torch.tensor(0.1, dtype=torch.float64)) == 0.1
+    sequence = torch.tensor(rewards, dtype=torch.float64)
+    expected = [0.0] + [_closed_form(rewards[:n], decay) for n in range(1, len(rewards))]
+    assert moving_average_baselines(sequence, decay).tolist() == pytest.approx(expected, rel=1e-15, abs=0)
+
+
+def test_a_float32_reward_is_averaged_as_the_float32_values_it_holds() -> None:
+    values = torch.tensor([0.1, 0.2, 0.4], dtype=torch.float32)
+    assert MovingAverageBaseline(0.9).update(values) == pytest.approx(sum(float(v) for v in values) / 3, rel=1e-15)
 
 
 def test_the_baseline_is_the_mean_of_a_batch_reward() -> None:

@@ -193,3 +193,15 @@ def test_the_suite_searches_with_the_command_a_user_types() -> None:
     assert (gpu.loop.steps, gpu.loop.warmup_steps, gpu.loop.device) == (300, 150, "cuda:0")
     cpu = config_from_args(build_parser().parse_args(suite.search_argv("cpu", False, suite.CPU_SCALE)))
     assert (cpu.latency.conditions.cuda_graphs, cpu.latency.conditions.batch_size, cpu.latency.conditions.device) == (False, 1, "cpu")
+
+
+@pytest.mark.slow
+def test_the_profile_step_runs_on_a_cpu_and_prints_the_comparison_and_the_learning_curve(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The profile step, run here at CPU_SCALE: it used to hand the fit report itself to the learning-curve
+    table, a TypeError once the whole profile was measured (on a GPU, minutes of a lent machine lost)."""
+    suite = _suite()
+    outcome = suite.lut_profile(suite.SuiteContext("cpu", time.monotonic() + 300))
+    printed = capsys.readouterr().out
+    assert outcome.status == "ok", outcome.summary
+    assert "| predictor (held-out nets) |" in printed and "| training nets |" in printed

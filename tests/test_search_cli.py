@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,43 @@ def test_a_refused_field_is_named_by_its_flag(capsys: pytest.CaptureFixture[str]
                                        "not snas\n")
     assert main(["search", "--tune-variance", "eta", "--tune-variance-lr", "-1"]) == 2
     assert capsys.readouterr().err == "hwnas search: error: --tune-variance-lr must be a positive number, got -1.0\n"
+
+
+def _every_flag() -> set[str]:
+    """The option strings of `hwnas` and of each of its commands."""
+    flags: set[str] = set()
+    parsers = [build_parser()]
+    while parsers:
+        for action in parsers.pop()._actions:
+            flags.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
+    return flags
+
+
+def _flags_named_in_strings(package: Path) -> dict[str, str]:
+    """Each `--flag` written in a string of the package's code (messages, hints, docstrings) -> one file naming it."""
+    named: dict[str, str] = {}
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*", node.value):
+                    named.setdefault(flag, str(path.relative_to(ROOT)))
+    return named
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("package", ["hwnas", "lut", "profilers", "search_spaces"])
+def test_every_flag_a_message_names_is_a_flag_of_an_hwnas_command(package: str) -> None:
+    """A hint must name a flag the user can type: `check_combination` once said `--conditional`, a flag no
+    command has (that field is library-only: its refusal names `estimator.conditional`)."""
+    flags = _every_flag()
+    unknown = {flag: where for flag, where in _flags_named_in_strings(ROOT / package).items() if flag not in flags}
+    assert not unknown, f"flags named in messages that no hwnas command has: {unknown}"
+    with pytest.raises(UsageError, match=r"^estimator.conditional 'x' is unknown; choose one of reuse, fresh$"):
+        SearchConfig.from_flat(conditional="x")
 
 
 def test_tiny_run_writes_every_file_and_reports_latency(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

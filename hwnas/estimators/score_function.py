@@ -148,10 +148,10 @@ class MovingAverageBaseline:
         return 0.0 if self._value is None else self._value
 
     def update(self, reward: Tensor | float) -> float:
-        values = torch.as_tensor(reward).detach()
-        if not values.is_floating_point():  # an int, a bool or an integer tensor: mean() needs a float dtype
-            values = values.double()
-        r = float(values.mean())
+        """Fold in the mean of `reward`, taken in float64: a Python number is not rounded to float32 first
+        (`torch.as_tensor(0.1)` is float32), and a float32 or integer tensor is averaged as the values it holds."""
+        values = reward.detach() if isinstance(reward, Tensor) else torch.as_tensor(reward, dtype=torch.float64)
+        r = float(values.double().mean())
         self._value = r if self._value is None else self.decay * self._value + (1.0 - self.decay) * r
         return self._value
 
