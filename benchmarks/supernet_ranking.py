@@ -56,6 +56,7 @@ from hwnas.cli._options import parse_options  # noqa: E402
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
 from hwnas.search.loop import run_search, space_for_data  # noqa: E402
+from hwnas.search.paths import NOTHING  # noqa: E402
 from hwnas.search.pipeline import Setup, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from search_spaces import Architecture, SearchSpace  # noqa: E402
@@ -300,11 +301,34 @@ def report_all(results: ResultsFile, args: argparse.Namespace, archs: list[Archi
                                              for i in range(count)],
     )
     table = {name: correlations(x, y) for name, (x, y) in pairs.items()}
+    choice_table = choice_correlations(archs, mean_alone)
+    print_table(f"context: how often each choice appears in an architecture vs its standalone mean of {len(args.seeds)} "
+                f"(Spearman over {count}; what a search would have to learn)",
+                ["choice", "mean count", "min", "max", "Spearman", "p"],
+                [[name, f"{c['mean_count']:.2f}", c["min"], c["max"], f"{c['spearman']:+.3f}", f"{c['spearman_p']:.2g}"]
+                 for name, c in choice_table.items()])
     print_table(f"rank correlation over {count} architectures", ["pair", "Kendall tau", "p", "Spearman", "p"],
                 [[name, f"{c['kendall_tau']:.3f}", f"{c['kendall_p']:.2g}", f"{c['spearman']:.3f}", f"{c['spearman_p']:.2g}"]
                  for name, c in table.items()])
     if save:
         results.put(table, "correlations")
+        results.put(choice_table, "choice_correlations")
+
+
+def choice_correlations(archs: list[Architecture], accuracy: list[float]) -> dict[str, dict[str, Any]]:
+    """For each choice that computes something (not `none` / `zero`), how often it appears in each architecture
+    and the Spearman correlation of that count with `accuracy`: which ops the genotypes that train well share,
+    i.e. the signal a search's supernet must see. Choices that appear equally often everywhere are left out."""
+    names = sorted({c for a in archs for c in a.choices.values()} - set(NOTHING))
+    counts = {name: [sum(c == name for c in a.choices.values()) for a in archs] for name in names}
+    table: dict[str, dict[str, Any]] = {}
+    for name, values in counts.items():
+        if len(set(values)) < 2:
+            continue
+        rho = stats.spearmanr(values, accuracy)
+        table[name] = {"mean_count": float(np.mean(values)), "min": min(values), "max": max(values),
+                       "spearman": float(rho.statistic), "spearman_p": float(rho.pvalue)}
+    return table
 
 
 def report_partial(args: argparse.Namespace, predicted: list[float], alone: dict[int, list[float | None]]) -> None:

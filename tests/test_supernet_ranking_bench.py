@@ -44,6 +44,23 @@ def test_separation_matches_scipy_on_the_raw_accuracies() -> None:
     assert summary["spread_std_of_means"] == pytest.approx(np.std([np.mean(r) for r in per_arch], ddof=1))
 
 
+def test_choice_correlations_count_each_computing_choice_per_genotype() -> None:
+    """Counts checked by hand against the genotypes' own choices: `none` never counted, a choice present
+    equally often in every genotype left out, and accuracy rising with a choice's count gives rho = +1."""
+    space = get_space("darts", **CELLS, layers=5)
+    rng = np.random.default_rng(3)
+    archs = [space.sample_network(rng) for _ in range(12)]
+    pools = [sum(c == "max_pool_3x3" for c in a.choices.values()) for a in archs]
+    accuracy = [0.5 + 0.05 * p for p in pools]  # a function of the pool count alone
+    table = ranking.choice_correlations(archs, accuracy)
+    assert "none" not in table
+    assert table["max_pool_3x3"]["spearman"] == pytest.approx(1.0)
+    assert table["max_pool_3x3"]["mean_count"] == pytest.approx(np.mean(pools))
+    assert (table["max_pool_3x3"]["min"], table["max_pool_3x3"]["max"]) == (min(pools), max(pools))
+    same = [space.sample_network(np.random.default_rng(5))] * 4
+    assert ranking.choice_correlations(same, [0.1, 0.2, 0.3, 0.4]) == {}
+
+
 def test_a_genotype_scores_in_a_shallower_search_network_as_its_one_hot_path() -> None:
     torch.manual_seed(0)
     evaluation, search = get_space("darts", **CELLS, layers=5), get_space("darts", **CELLS, layers=3)
