@@ -24,27 +24,28 @@ from torch import nn
 
 from hwnas import distributed
 from hwnas.checkpoint import StopSignal
-from hwnas.datasets import DataSplits, FolderSplits, check_network_input, default_workers, endless_from, load_data, seeded_loader
+from hwnas.datasets import DataSplits, FolderSplits, default_workers, endless_from, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
 from hwnas.objectives import LatencyPenalty
+from hwnas.run.prepare import load_search_data, space_for_data
+from hwnas.run.progress import search_progress, status_line
+from hwnas.run.rundir import CHECKPOINT, DERIVATION_FILE, RunDirectory
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import (FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, SearchTiming,
                                   load_surrogate)
 from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
 from hwnas.search.memory import search_micro_batch
 from hwnas.search.phases import PhaseClock
-from hwnas.search.progress import search_progress, status_line
-from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
-from hwnas.search.derive import DERIVATION_FILE, derive
-from hwnas.search.rundir import RunDirectory
-from search_spaces.files import read_json, read_jsonl
+from hwnas.search.checkpoint import load_search, save_search
+from hwnas.search.derive import derive
+from search_spaces.files import read_json
 from hwnas.search.paths import PathRule
 from hwnas.search.strategies import get_strategy
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
 from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
 from profilers import LatencyResult, torch_threads
-from search_spaces import Architecture, SearchSpace, get_space
+from search_spaces import Architecture, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -75,22 +76,6 @@ class SearchStopped(Exception):
         super().__init__(f"stopped by {signal_name} after step {step}; checkpoint {checkpoint}; "
                          "continue with the same command and --resume")
         self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
-
-
-def load_search_data(config: SearchConfig) -> DataSplits | FolderSplits:
-    """The data of `config.data`, split by the search's seed."""
-    data = config.data
-    return load_data(data.dataset, seed=config.loop.seed, val_fraction=data.val_fraction, test_fraction=data.test_fraction,
-                     image_size=data.image_size, limit=data.data_limit, test_renders=data.test_renders)
-
-
-def space_for_data(config: SearchConfig, data: DataSplits | FolderSplits) -> SearchSpace:
-    """The search space with the data's channels, classes and side filled in (user keys win)."""
-    channels, height, _ = data.image_shape
-    filled = {"in_channels": channels, "num_classes": data.num_classes, "resolution": height, **config.data.space_config}
-    space = get_space(config.data.space, **filled)
-    check_network_input(space, data.image_shape, channels_only=True)
-    return space
 
 
 def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
@@ -351,7 +336,3 @@ def _run_search(
                         predicted, final, config.latency.target_ms, net, data,
                         None if measuring is None else measuring.summary())
 
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metrics.jsonl of a run, one dict per step (a line torn by a kill is left out)."""
-    return [record for _, record in read_jsonl(Path(run_dir) / "metrics.jsonl", UsageError, what="metrics file").records]
