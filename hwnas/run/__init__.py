@@ -7,8 +7,8 @@ Modules, one job each:
 
 - `prepare`: what a job needs before it starts: the data split, the space sized for it (`default_space`),
   the device profile with its fitted latency model (`prepare` -> `Setup`), an automatic target.
-- `search`: one search job in its run directory: `run_search` loops the bi-level step, writes metrics,
-  checkpoints and resumes, stops cleanly on a signal, derives and times the result.
+- `search`: one search job in its run directory: `run_search` loops the bi-level step (`hwnas.search.bilevel`),
+  writes metrics, checkpoints and resumes, stops cleanly on a signal, derives and times the result.
 - `pipeline`: the whole `hwnas search` run: prepare, target, search, train, export, measure, judge, report.
 - `standing`: the found network among the profile's random networks at its measured latency (standing.json).
 - `rundir`: the run directory: its files, the refusal to overwrite a run, metrics.jsonl written and read.

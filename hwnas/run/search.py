@@ -1,8 +1,10 @@
-"""The bi-level search loop: warm-up, then alternate weight and architecture steps, then derive.
+"""One search job in its run directory: set up, loop the bi-level step, derive, time the result.
 
-    for each step:  w   <- SGD on L_train(search-train batch) at the estimator's weights
-                    phi <- Adam on the estimator's gradient of accuracy + latency terms
-                           (search-val batch; a fresh search-train batch for L_gen)
+`_run_search` is the loop, in one screen: open the job (rank, seed, data, space, run directory, what
+times sampled networks), build the search state (`hwnas.search.bilevel`), record or check config.json,
+resume from the checkpoint if asked, then per step: the bi-level step, its metrics line, the progress
+bar, and a checkpoint every `checkpoint.every` steps, every `checkpoint.seconds`, at the end and on
+SIGINT / SIGTERM (then `SearchStopped`). Under torchrun every rank runs it (rank 0 writes).
 
 The derived architecture is the space's derivation of the final
 probabilities (argmax per decision; DARTS edges keep the two strongest
@@ -13,7 +15,6 @@ protocol and reported against the target.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,26 +27,21 @@ from hwnas import distributed
 from hwnas.checkpoint import StopSignal
 from hwnas.datasets import DataSplits, FolderSplits, default_workers, endless_from, seeded_loader
 from hwnas.errors import UsageError
-from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, LinearTemperature, MovingAverageBaseline, VarianceTuner
-from hwnas.objectives import LatencyPenalty
+from hwnas.estimators import LinearSurrogate
 from hwnas.run.prepare import load_search_data, space_for_data
 from hwnas.run.progress import search_progress, status_line
 from hwnas.run.rundir import CHECKPOINT, DERIVATION_FILE, RunDirectory
+from hwnas.search.bilevel import Batches, SearchState
+from hwnas.search.checkpoint import load_search, save_search
 from hwnas.search.config import SearchConfig
-from hwnas.search.latency import (FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, SearchTiming,
-                                  load_surrogate)
+from hwnas.search.derive import derive
+from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyOracle, SearchTiming
 from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
 from hwnas.search.memory import search_micro_batch
-from hwnas.search.phases import PhaseClock
-from hwnas.search.checkpoint import load_search, save_search
-from hwnas.search.derive import derive
-from search_spaces.files import read_json
-from hwnas.search.paths import PathRule
-from hwnas.search.strategies import get_strategy
-from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
-from hwnas.search.terms import AccuracyTerm, LatencyTerm, choices_of
+from hwnas.search.terms import LatencyTerm
 from profilers import LatencyResult, torch_threads
 from search_spaces import Architecture, SearchSpace
+from search_spaces.files import read_json
 
 
 @dataclass(frozen=True)
@@ -78,35 +74,32 @@ class SearchStopped(Exception):
         self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
 
 
-def _latency_term(config: SearchConfig, space: SearchSpace, oracle: LatencyOracle | None,
-                  surrogate: LinearSurrogate | None, delayed: bool = False) -> tuple[LatencyTerm | None, str]:
-    if not config.uses_latency:
-        return None, "none"
-    if config.latency.target_ms is None:
-        raise UsageError("a latency term needs a latency target in ms (or latency estimator none)")
-    penalty = LatencyPenalty(config.latency.target_ms, config.latency.penalty, config.latency.weight, config.latency.beta)
-    if surrogate is not None:
-        model: LinearSurrogate | OnlineSurrogate = surrogate
-        source = "given"
-    elif config.latency.lut is not None:
-        _, model = load_surrogate(config.latency.lut, space, config.latency.conditions)
-        source = str(config.latency.lut)
-    else:
-        if oracle is None:
-            raise UsageError(f"latency estimator {config.estimator.latency} needs a fitted latency model: give a device profile (--lut)")
-        model, source = OnlineSurrogate(space, oracle), "online ridge fit on the latencies measured during search"
-    return LatencyTerm(space, get_strategy(config.estimator.latency, term="latency"), penalty, model, oracle, config.estimator.baseline_decay, delayed=delayed), source
+@dataclass(frozen=True)
+class _Job:
+    """Where and on what one search runs: this process under torchrun, the data split, the space, the
+    micro-batch that fits, the run directory, and what times the sampled networks."""
 
+    config: SearchConfig
+    info: distributed.DistInfo
+    device: torch.device
+    data: DataSplits | FolderSplits
+    space: SearchSpace
+    micro_batch: int | None
+    run: RunDirectory
+    oracle: Any
+    """Times sampled networks (None: nothing timed; under torchrun a `RankOracle` on every rank)."""
+    timing: str
+    """'worker' (a process overlapping the next step) or 'inline'."""
+    timing_note: str
 
-def _probabilities(space: SearchSpace, logits: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    return {
-        d.name: {c: float(p) for c, p in zip(d.choices, torch.softmax(logits[d.name].detach(), -1).tolist(), strict=True)}
-        for d in space.decisions
-    }
+    @property
+    def measuring(self) -> LatencyOracle | None:
+        """The oracle that times on this process (None off the measuring rank)."""
+        return self.oracle.oracle if isinstance(self.oracle, distributed.RankOracle) else self.oracle
 
-
-def _cosine(step: int, total: int, start: float, floor: float = 0.1) -> float:
-    return start * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1))))
+    @property
+    def checkpoint(self) -> Path:
+        return self.run.path / CHECKPOINT
 
 
 def run_search(
@@ -141,6 +134,42 @@ def _run_search(
     resume: bool,
 ) -> SearchResult:
     started = time.perf_counter()
+    job = _open(config, out, data, resume)
+    state = SearchState.build(config, job.space, job.device, job.info, micro_batch=job.micro_batch,
+                              train_size=len(job.data.train), oracle=job.oracle, surrogate=surrogate,
+                              delayed=job.timing == "worker")
+    _record_config(job, state, extra_config, resume)
+    resumable = state.resumable(job.oracle, job.data.record.indices_sha256)
+    start = _restore(job, resumable) if resume else 0
+    batches = _batch_streams(job, start, state.warmup)
+    metrics = _Metrics(job.run, state.latency)
+    saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
+    with (search_progress(config.loop.progress and job.info.is_main) as bar, StopSignal() as stop,
+          attached_worker(job.oracle, job.timing == "worker", job.space, str(job.device)) as worker):
+        for global_step in range(start, state.total):
+            if global_step in (start, state.warmup):
+                bar.phase(*_bar_phase(state, global_step))
+            record, arrived = state.step(global_step, batches)
+            if worker is not None and global_step == state.warmup - 1:
+                with state.clock("latency"):  # warm-up ends when the worker can time: no architecture step pays its start-up
+                    worker.wait_ready()
+            metrics.add(_closed(record, state, job.measuring, started), arrived)
+            bar.advance(status_line(record, config.latency.target_ms))
+            done = global_step + 1
+            stopping = distributed.any_rank(stop.requested, job.info)
+            overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint.seconds, job.info)
+            if stopping or overdue or done == state.total or done % config.checkpoint.every == 0:
+                metrics.flush()  # the memo and metrics.jsonl hold every drawn sample
+                save_search(job.checkpoint, step=done, **resumable)
+                saved_at = time.monotonic()
+            if stopping and done < state.total:
+                raise SearchStopped(stop.name or "a signal on another rank", done, job.checkpoint)
+    return _finish(job, state, measure_final, started)
+
+
+def _open(config: SearchConfig, out: str | Path, data: DataSplits | FolderSplits | None, resume: bool) -> _Job:
+    """Everything before the supernet: this process's rank, the seed, the data and space, the micro-batch
+    (what will not fit is refused before any write), the run directory and the latency oracle."""
     info = distributed.init_from_env(config.loop.device)
     torch.manual_seed(config.loop.seed)
     if data is None:
@@ -149,13 +178,6 @@ def _run_search(
     device = torch.device(info.device)
     micro_batch = search_micro_batch(config, space, str(device))  # refuses what will not fit, before any write
     run = RunDirectory(out, resume=resume, enabled=info.is_main)
-    net = space.supernet(weight_sharing=config.supernet.weight_sharing,
-                         batchnorm=config.supernet.batchnorm).to(device).train()
-    warmup = config.warmup_steps_for(len(data.train), info.world_size)
-    rule = PathRule(space, config.rule, config.loop.seed, device)
-    train_net = distributed.wrap(net, info, find_unused_parameters=True)  # single path: unused candidates
-    logits = {d.name: torch.zeros(len(d.choices), device=device, requires_grad=True) for d in space.decisions}
-
     oracle: Any = None
     timing, timing_note = "inline", "nothing is timed during search"
     if config.measures_latency:
@@ -165,174 +187,131 @@ def _run_search(
             oracle = LatencyOracle(space, config.latency.conditions, config=budget, log_path=run.latencies_path)
         if info.enabled:
             oracle = distributed.RankOracle(oracle, info, space)
-    measuring = oracle.oracle if isinstance(oracle, distributed.RankOracle) else oracle  # None off the measuring rank
-    latency, surrogate_source = _latency_term(config, space, oracle, surrogate, delayed=timing == "worker")
-    if resume and run.enabled:  # the report reads it at the end: a damaged one is refused now, not after the search
-        read_json(run.config_path, UsageError, what="run config",
-                  fix="the run folder is damaged: start a new search with another --out (without --resume)")
-    if not resume:
-        run.write_json("config.json", {
-            "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
-            "data": data.record.to_dict(), "latency_model": surrogate_source, "latency_timing": timing_note,
-            "micro_batch": micro_batch,
-            **(extra_config or {}),
-        })
+    return _Job(config, info, device, data, space, micro_batch, run, oracle, timing, timing_note)
 
-    w_optimizer = torch.optim.SGD(net.parameters(), lr=config.loop.w_lr, momentum=config.loop.w_momentum,
-                                  weight_decay=config.loop.w_weight_decay)
-    a_optimizer = torch.optim.Adam(list(logits.values()), lr=config.loop.arch_lr, betas=(0.5, 0.999),
-                                   weight_decay=config.loop.arch_weight_decay)
-    distributed.average_gradients_before_step(a_optimizer, info)
-    temperature = LinearTemperature(config.loop.steps, *config.temperatures)
-    baseline = MovingAverageBaseline(config.estimator.baseline_decay)
-    estimator = config.estimator
-    tuner = None if estimator.tune_variance == "none" else VarianceTuner(
-        config.temperatures[0], estimator.rebar_eta, lr=estimator.tune_variance_lr, tune_tau=estimator.tune_variance == "tau-eta")
-    total = warmup + config.loop.steps
-    resumable = {
-        "objects": {"supernet": net, "w_optimizer": w_optimizer, "a_optimizer": a_optimizer,
-                    **{f"logits.{name}": value for name, value in logits.items()},
-                    **({"tuner": tuner} if tuner is not None else {}),
-                    **({"latency_pending": latency} if latency is not None else {})},
-        "baselines": {"accuracy": baseline, **({"latency": latency.baseline} if latency is not None else {})},
-        "oracle": oracle, "surrogate": None if latency is None else latency._surrogate,  # noqa: SLF001
-        "config": config.flat(), "data_sha256": data.record.indices_sha256, "info": info,
-    }
-    checkpoint_path = run.path / CHECKPOINT
-    start = load_search(checkpoint_path, **resumable) if resume else 0
+
+def _record_config(job: _Job, state: SearchState, extra_config: dict[str, Any] | None, resume: bool) -> None:
+    """A new search writes config.json; a resumed one checks it now, since the report reads it at the end
+    (a damaged one is refused before the search, not after)."""
     if resume:
-        run.keep_until(start, len(oracle) if oracle is not None else 0)
+        if job.run.enabled:
+            read_json(job.run.config_path, UsageError, what="run config",
+                      fix="the run folder is damaged: start a new search with another --out (without --resume)")
+        return
+    space = job.space
+    job.run.write_json("config.json", {
+        "search": job.config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
+        "data": job.data.record.to_dict(), "latency_model": state.latency_source, "latency_timing": job.timing_note,
+        "micro_batch": job.micro_batch,
+        **(extra_config or {}),
+    })
 
-    # Loader workers fit the cores the search keeps (without the latency worker's), at most what the data asks
-    cores = worker_cores(config.latency.conditions, str(device)) if timing == "worker" else None
+
+def _restore(job: _Job, resumable: dict[str, Any]) -> int:
+    """The checkpoint's state restored; drops the metric and timing lines written after it. Returns the next step."""
+    start = load_search(job.checkpoint, **resumable)
+    job.run.keep_until(start, len(job.oracle) if job.oracle is not None else 0)
+    return start
+
+
+def _batch_streams(job: _Job, start: int, warmup: int) -> Batches:
+    """Step-counted streams: resuming at `start` skips exactly the batches already used. Loader workers fit
+    the cores the search keeps (without the latency worker's), at most what the data asks."""
+    config, info, data = job.config, job.info, job.data
+    cores = worker_cores(config.latency.conditions, str(job.device)) if job.timing == "worker" else None
     workers = min(getattr(data, "num_workers", 0), len(cores[1]) if cores is not None else default_workers())
 
-    def batches(split: str, seed: int, consumed: int, size: int) -> Any:
-        """A step-counted stream: resuming skips exactly the `consumed` batches already used."""
+    def stream(split: str, seed: int, consumed: int, size: int) -> Any:
         loader = seeded_loader(getattr(data, split), size, seed=seed, rank=info.rank, drop_last=True,
                                world_size=info.world_size, num_workers=workers)
         return endless_from(loader, consumed)
 
     searched = max(start - warmup, 0)
     arch_batch = config.loop.arch_batch_size or config.loop.batch_size
-    train_batches = batches("train", config.loop.seed, start, config.loop.batch_size)
-    arch_train_batches = batches("train", config.loop.seed + 1, searched, arch_batch)
-    val_batches = batches("val", config.loop.seed, searched, arch_batch)
+    return Batches(stream("train", config.loop.seed, start, config.loop.batch_size),
+                   stream("train", config.loop.seed + 1, searched, arch_batch),
+                   stream("val", config.loop.seed, searched, arch_batch))
 
-    def to_device(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[0].to(device), batch[1].to(device)
 
-    clock = PhaseClock(device)
-    held: dict[str, Any] | None = None  # with a worker: this step's record waits for its sample's latency
+def _bar_phase(state: SearchState, global_step: int) -> tuple[str, int]:
+    """The progress bar of the phase (warm-up or search) that starts or resumes at `global_step`: its name, its steps left."""
+    estimator = state.config.estimator
+    name = f"{estimator.accuracy}{'+' + estimator.latency if state.latency else ''}"
+    if global_step >= state.warmup:
+        return f"search ({name})", state.total - global_step
+    return f"warm-up ({name})", state.warmup - global_step
 
-    def write_held(resolved: Any) -> None:
-        nonlocal held
-        if held is not None and resolved is not None:
-            held.update(resolved.fields())
-            run.append_metrics(held)
-            held = None
 
-    saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
-    with (search_progress(config.loop.progress and info.is_main) as bar, StopSignal() as stop,
-          attached_worker(oracle, timing == "worker", space, str(device)) as worker):
-        for global_step in range(start, total):
-            phase = "search" if global_step >= warmup else "warm-up"
-            if global_step in (start, warmup):
-                remaining = (total if phase == "search" else warmup) - global_step
-                bar.phase(f"{phase} ({config.estimator.accuracy}{'+' + config.estimator.latency if latency else ''})", remaining)
-            step = global_step - warmup if phase == "search" else -1
-            lr = _cosine(global_step, total, config.loop.w_lr)
-            for group in w_optimizer.param_groups:
-                group["lr"] = lr
-            tau = temperature(max(step, 0)) if tuner is None else float(tuner.tau.detach())
-            dist = ArchitectureDistribution(logits)
-            with distributed.shared_sampling(info):  # every rank trains the same sampled path
-                paths = rule(global_step, lambda: weights_for_training(config, dist, tau))
-            with clock("data"):
-                batch = to_device(next(train_batches))
-            with clock("weight_step"):
-                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch, micro_batch=micro_batch)
-            record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
-                                      "train_loss": train_loss, "train_acc": train_acc}
-            if phase == "search":
-                with clock("data"):
-                    train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
-                term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch,
-                                    micro_batch)
-                arch_tau = tau if tuner is None else tuner.tau
-                ctx = ArchContext(config.estimator, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
-                if tuner is not None:
-                    record["eta"] = float(tuner.eta.detach())
-                with distributed.shared_sampling(info):  # one architecture sample per step on every rank
-                    report = arch_step(ctx, a_optimizer)
-                logging_started = time.perf_counter()
-                record.update({"objective": report.objective, "val_loss": report.val_loss, "val_acc": report.val_acc,
-                               "entropy": float(ArchitectureDistribution(logits).entropy().detach()),
-                               "probabilities": _probabilities(space, logits)})
-                if report.latency is not None:
-                    record.update({"expected_latency_ms": report.latency.expected_ms,
-                                   "sampled_latency_ms": report.latency.sampled_ms,
-                                   "predicted_latency_ms": report.latency.predicted_ms,
-                                   "latency_penalty": report.latency.penalty})
-                if report.sampled is not None:
-                    record["sampled"] = choices_of(space, report.sampled)
-                clock.add("logging", time.perf_counter() - logging_started)
-            if worker is not None and global_step == warmup - 1:
-                with clock("latency"):  # warm-up ends when the worker can time: no architecture step pays its start-up
-                    worker.wait_ready()
-            record["phases"] = clock.take()
-            if measuring is not None and (built := measuring.take_build_seconds()) is not None:
-                record["engine_build_s"] = built  # TensorRT: engines built for the networks timed in this step
-            record["seconds"] = time.perf_counter() - started
-            if latency is not None and latency.delayed and phase == "search":
-                write_held(report.latency.resolved if report.latency is not None else None)
-                held = record  # written when its sample's latency arrives (next step or checkpoint)
-            else:
-                run.append_metrics(record)
-            bar.advance(status_line(record, config.latency.target_ms))
-            done = global_step + 1
-            stopping = distributed.any_rank(stop.requested, info)
-            overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint.seconds, info)
-            if stopping or overdue or done == total or done % config.checkpoint.every == 0:
-                if latency is not None:
-                    write_held(latency.flush())  # the memo and metrics.jsonl hold every drawn sample
-                save_search(checkpoint_path, step=done, **resumable)
-                saved_at = time.monotonic()
-            if stopping and done < total:
-                raise SearchStopped(stop.name or "a signal on another rank", done, checkpoint_path)
+def _closed(record: dict[str, Any], state: SearchState, measuring: LatencyOracle | None, started: float) -> dict[str, Any]:
+    """`record` with the step's seconds per phase, the engines' build time and the run's seconds so far."""
+    record["phases"] = state.clock.take()
+    if measuring is not None and (built := measuring.take_build_seconds()) is not None:
+        record["engine_build_s"] = built  # TensorRT: engines built for the networks timed in this step
+    record["seconds"] = time.perf_counter() - started
+    return record
 
-    probabilities = _probabilities(space, logits)
+
+class _Metrics:
+    """metrics.jsonl, a line per step. With the latency timed in a worker, a search step's line waits for its
+    sample's latency, which arrives with a later step or at the next checkpoint (`flush`)."""
+
+    def __init__(self, run: RunDirectory, latency: LatencyTerm | None) -> None:
+        self.run, self.latency = run, latency
+        self.held: dict[str, Any] | None = None
+
+    def add(self, record: dict[str, Any], arrived: Any) -> None:
+        if self.latency is not None and self.latency.delayed and record["phase"] == "search":
+            self._write_held(arrived)
+            self.held = record  # written when its sample's latency arrives (next step or checkpoint)
+        else:
+            self.run.append_metrics(record)
+
+    def flush(self) -> None:
+        """Wait for the held line's latency and write it."""
+        if self.latency is not None:
+            self._write_held(self.latency.flush())
+
+    def _write_held(self, arrived: Any) -> None:
+        if self.held is not None and arrived is not None:
+            self.held.update(arrived.fields())
+            self.run.append_metrics(self.held)
+            self.held = None
+
+
+def _finish(job: _Job, state: SearchState, measure_final: bool, started: float) -> SearchResult:
+    """Derive the network, time it once on the measuring rank (`measure_final`), write arch.json; the result."""
+    config, space, info, latency, measuring = job.config, job.space, job.info, state.latency, job.measuring
+    probabilities = state.probabilities()
     derivation = derive(space, {name: list(p.values()) for name, p in probabilities.items()},
-                        candidates=config.loop.derive_candidates, supernet=net, data=data,
+                        candidates=config.loop.derive_candidates, supernet=state.net, data=job.data,
                         predicted_ms=None if latency is None else latency.predicted_ms,
-                        target_ms=config.latency.target_ms, seed=config.loop.seed, device=str(device),
+                        target_ms=config.latency.target_ms, seed=config.loop.seed, device=str(job.device),
                         threads=config.loop.torch_threads)
     chosen = int(distributed.broadcast_float(derivation.chosen, info))  # one network on every rank, whatever the ties
     derived = space.architecture(derivation.candidates[chosen].choices)
     if info.is_main and config.loop.derive_candidates > 1:
-        run.write_json(DERIVATION_FILE, {**derivation.to_dict(), "chosen": chosen})
+        job.run.write_json(DERIVATION_FILE, {**derivation.to_dict(), "chosen": chosen})
     predicted = latency.predicted_ms(derived) if latency is not None else None
     final: LatencyResult | None = None
     if measure_final and info.rank == distributed.LATENCY_RANK:  # the measuring rank times the result once
         final_oracle = measuring or LatencyOracle(space, config.latency.conditions)
         final = final_oracle.measure(derived, FINAL_MEASURE, name="derived")
     seconds = time.perf_counter() - started
+    measured = 0 if job.oracle is None else len(job.oracle)
     search_summary = {
         "estimator": config.estimator.accuracy, "latency_estimator": config.estimator.latency, "objective": config.estimator.objective,
         "steps": config.loop.steps, "target_ms": config.latency.target_ms, "latency_penalty": config.latency.penalty,
         "predicted_latency_ms": predicted, "measured_latency_ms": None if final is None else final.value_ms,
         "conditions": config.latency.conditions.__dict__, "seconds": seconds,
-        "measured_during_search": 0 if oracle is None else len(oracle),
+        "measured_during_search": measured,
         **({} if measuring is None else {"engine_build_s": measuring.summary().build_seconds,
                                           "launch_bound_note": measuring.summary().launch_bound_note()}),
     }
     arch = Architecture(derived.space, derived.space_version, derived.config, derived.choices,
                         {"probabilities": probabilities, "search": search_summary})
     if info.is_main:
-        arch.save(run.arch_path)
+        arch.save(job.run.arch_path)
     if final is not None:
-        run.write_json("derived_latency.json", final.to_dict())
-    return SearchResult(arch, space, probabilities, run.path, seconds, 0 if oracle is None else len(oracle),
-                        predicted, final, config.latency.target_ms, net, data,
-                        None if measuring is None else measuring.summary())
-
+        job.run.write_json("derived_latency.json", final.to_dict())
+    return SearchResult(arch, space, probabilities, job.run.path, seconds, measured, predicted, final,
+                        config.latency.target_ms, state.net, job.data, None if measuring is None else measuring.summary())

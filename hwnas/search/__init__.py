@@ -9,6 +9,7 @@ which imports this package and is never imported by it.
 Modules, one job each:
 
 - `config`, `sections`: `SearchConfig` and the estimator pairs that cannot work (refused in one line).
+- `bilevel`: one step of the search (a weight step, then an architecture step) and the state it changes.
 - `steps`: each estimator's weight and architecture step; where estimators meet the supernet.
 - `terms`: the accuracy term (L_val, L_gen, L_train) and the latency term (RELAX, REINFORCE,
   expected latency, also over the networks a pruning derivation returns).
