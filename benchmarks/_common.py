@@ -132,7 +132,7 @@ def within_of(predicted: Sequence[float], reference: float, tolerance: float) ->
 
 TASKS: dict[str, str] = {"cluttered": "cluttered_mnist", "mnist14": "mnist"}
 """The benchmarks' tasks: each is a bundled data set with the default run's spaces and image size for it
-(`hwnas.search.pipeline.default_space`, defined there once). `cluttered`: cluttered MNIST on a 36x36
+(`hwnas.run.default_space`, defined there once). `cluttered`: cluttered MNIST on a 36x36
 canvas, proxyless with small widths and depths and its stem at stride 2 (a 36 px canvas costs about what
 14x14 MNIST costs with the small-input stem at stride 1), the DARTS edge space at C=4, 5 cells.
 `mnist14`: the old default run (MNIST at 14x14)."""
@@ -141,7 +141,7 @@ canvas, proxyless with small widths and depths and its stem at stride 2 (a 36 px
 def bench_config(task: str, space: str, **changes: Any) -> Any:
     """The `SearchConfig` of one benchmark task in one space (no progress bars)."""
     from hwnas.search import SearchConfig  # noqa: PLC0415
-    from hwnas.search.pipeline import default_space  # noqa: PLC0415
+    from hwnas.run import default_space  # noqa: PLC0415
 
     space_config, image_size = default_space(TASKS[task], space)
     return SearchConfig.from_flat(space=space, dataset=TASKS[task], image_size=image_size, space_config=space_config,
@@ -158,7 +158,7 @@ def searched_config(folder: Path) -> Any:
 
 def search_setup(folder: Path, profile_root: str) -> Any:
     """`prepare` of the `SearchConfig` a finished search ran with (its `config.json`), without progress bars."""
-    from hwnas.search.pipeline import prepare  # noqa: PLC0415
+    from hwnas.run import prepare  # noqa: PLC0415
 
     return prepare(searched_config(folder).replace(progress=False), profile_root=profile_root)
 
@@ -166,7 +166,7 @@ def search_setup(folder: Path, profile_root: str) -> Any:
 def final_supernet(setup: Any, folder: Path) -> torch.nn.Module:
     """The final supernet of one finished search, built with that search's sharing and BatchNorm modes."""
     from hwnas.checkpoint import load_checkpoint  # noqa: PLC0415
-    from hwnas.search.checkpoint import CHECKPOINT  # noqa: PLC0415
+    from hwnas.run import CHECKPOINT  # noqa: PLC0415
 
     supernet = searched_config(folder).supernet
     net = setup.space.supernet(weight_sharing=supernet.weight_sharing, batchnorm=supernet.batchnorm)
@@ -315,7 +315,7 @@ def record_run(results: ResultsFile, argv: Sequence[str] | None) -> None:
 def task_data(task: str, space: str) -> tuple[Any, Any]:
     """(data, search space) of one benchmark task, as `hwnas search` builds them (seed 0 split)."""
     from hwnas.datasets import load_data  # noqa: PLC0415
-    from hwnas.search.loop import space_for_data  # noqa: PLC0415
+    from hwnas.run import space_for_data  # noqa: PLC0415
 
     config = bench_config(task, space)
     data = load_data(config.data.dataset, seed=0, val_fraction=config.data.val_fraction,

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_result_options, bench_config, finish, json_path, provenance, report_only, table  # noqa: E402
 
 from hwnas.estimators import MovingAverageBaseline  # noqa: E402
-from hwnas.search.loop import run_search  # noqa: E402
+from hwnas.run import run_search  # noqa: E402
 from hwnas.search.steps import ArchContext, architecture_gradient  # noqa: E402
 from hwnas.search.terms import AccuracyTerm  # noqa: E402
 

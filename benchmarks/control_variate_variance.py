@@ -6,7 +6,7 @@
 
 The device profile (--profile) defaults to the one `lut_models.py --preset search-default` measures
 (profiles/lut_models-search-default), so the latency model compared here is the one that benchmark scores.
-The default search's setup (`hwnas.search.pipeline.prepare`: the cluttered-MNIST proxyless space, ORT
+The default search's setup (`hwnas.run.prepare`: the cluttered-MNIST proxyless space, ORT
 latency on the CPU, the hinge penalty at the automatic target) with the given device profile. At two
 architecture distributions of a real search, the uniform start and the state after `--steps`
 architecture steps of `hwnas search`'s default estimators, `--draws` relaxed samples are drawn; each
@@ -45,9 +45,9 @@ from lut_models import profile_dir  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, LinearSurrogate, MovingAverageBaseline, relax, reinforce, sample_relaxed  # noqa: E402
 from hwnas.objectives import LatencyPenalty  # noqa: E402
-from hwnas.search import SearchConfig, run_search  # noqa: E402
+from hwnas.run import Setup, auto_target, prepare, run_search  # noqa: E402
+from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle, surrogate_from_table  # noqa: E402
-from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
 from hwnas.search.terms import choices_of  # noqa: E402
 from lut.fit import Dataset, features_from_names, is_test, make_dataset, op_vector  # noqa: E402
 from lut.models import fit_calibrated_lut  # noqa: E402

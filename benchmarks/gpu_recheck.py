@@ -273,9 +273,9 @@ def search_latency(context: SuiteContext) -> StepOutcome:
 
     import profilers.api  # noqa: PLC0415
     from hwnas.datasets import load_data  # noqa: PLC0415
+    from hwnas.run import space_for_data  # noqa: PLC0415
     from hwnas.search import SearchConfig  # noqa: PLC0415
     from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle  # noqa: PLC0415
-    from hwnas.search.loop import space_for_data  # noqa: PLC0415
     from profilers.backends.eager import EagerBackend  # noqa: PLC0415
 
     if context.dry_run:

@@ -438,7 +438,7 @@ def export_found_networks(context: SuiteContext) -> StepOutcome:
 def search_in_the_loop(context: SuiteContext) -> StepOutcome:
     """The default `hwnas search` run for ~3 minutes with eager latency timed as graph replays in the loop
     (plain on a CPU), and its derived network's measured latency against the target."""
-    from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
+    from hwnas.run import run_pipeline  # noqa: PLC0415
 
     scale = context.scale
     argv = search_argv(context.device, context.graphs, scale)

@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
 
+from hwnas.run import Setup, prepare, run_search  # noqa: E402
 from hwnas.search import SearchConfig  # noqa: E402
-from hwnas.search.pipeline import Setup, prepare  # noqa: E402
-from hwnas.search.loop import run_search  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,8 +52,7 @@ def profile_dir(preset: str, given: Path | None = None) -> Path:
 def search_default_settings(samples: int, out: Path, threads: int | None) -> Any:
     """The profile settings `hwnas search` uses with its defaults (space filled from the data's shape)."""
     from hwnas.search.config import SearchConfig  # noqa: PLC0415
-    from hwnas.search.loop import load_search_data, space_for_data  # noqa: PLC0415
-    from hwnas.search.pipeline import default_space  # noqa: PLC0415
+    from hwnas.run import default_space, load_search_data, space_for_data  # noqa: PLC0415
     from lut.profile import resolve_settings  # noqa: PLC0415
 
     defaults = SearchConfig().flat()

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import add_result_options, finish, json_path, machine, provenance, report_only, table  # noqa: E402
 
+from hwnas.run import default_space  # noqa: E402
 from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle  # noqa: E402
-from hwnas.search.pipeline import default_space  # noqa: E402
 from profilers import MeasureConfig, measure_interleaved  # noqa: E402
 from profilers._onnx import export_onnx  # noqa: E402
 from profilers.backends.base import PRECISIONS, import_optional, random_input  # noqa: E402

@@ -61,10 +61,10 @@ from _common import add_result_options, finish, json_path, machine, provenance, 
 from profiler_repeatability import mean_abs_pct_diff, shift_removed_pct_diff  # noqa: E402
 
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline  # noqa: E402
-from hwnas.search import SearchConfig, read_metrics, run_search  # noqa: E402
+from hwnas.run import Setup, auto_target, prepare, read_metrics, run_search  # noqa: E402
+from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.latency import SEARCH_MEASURE, LatencyOracle  # noqa: E402
 from hwnas.search.latency_worker import LatencyWorker  # noqa: E402
-from hwnas.search.pipeline import Setup, auto_target, prepare  # noqa: E402
 from hwnas.search.steps import ArchContext, weight_step  # noqa: E402
 from hwnas.search.strategies import get_strategy  # noqa: E402
 from hwnas.search.terms import AccuracyTerm  # noqa: E402

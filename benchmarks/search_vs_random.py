@@ -90,12 +90,10 @@ from hwnas.objectives import LATENCY_PENALTIES  # noqa: E402
 from hwnas.report.compare import Difference, difference, mean_se, percentile_among, within  # noqa: E402
 from hwnas.report.plots import among_random  # noqa: E402
 from hwnas.report.runfiles import search_val_accuracy, tail_mean  # noqa: E402
-from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.run import (CHECKPOINT, DERIVATION_FILE, SearchStopped, Setup, auto_target, prepare, profile_latencies,  # noqa: E402
+                       read_metrics, run_search)
 from hwnas.search.config import SUPERNET_RULES  # noqa: E402
-from hwnas.search.derive import DERIVATION_FILE  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
-from hwnas.search.loop import SearchStopped, read_metrics, run_search  # noqa: E402
-from hwnas.search.pipeline import Setup, auto_target, prepare, profile_latencies  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402

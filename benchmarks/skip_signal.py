@@ -38,9 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import add_result_options, final_supernet, finish, json_path, provenance, report_only, search_setup, table  # noqa: E402
 
-from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.run import CHECKPOINT, Setup  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
-from hwnas.search.pipeline import Setup  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 from search_spaces.proxyless import ZERO as SKIP  # noqa: E402
 

@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import add_result_options, finish, json_path, provenance, report_only, table  # noqa: E402
 
 from hwnas.datasets import load_data  # noqa: E402
+from hwnas.run import default_space, space_for_data  # noqa: E402
 from hwnas.search import SearchConfig  # noqa: E402
-from hwnas.search.loop import space_for_data  # noqa: E402
-from hwnas.search.pipeline import default_space  # noqa: E402
 from search_spaces.choice import Choice  # noqa: E402
 
 

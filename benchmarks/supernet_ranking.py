@@ -54,10 +54,9 @@ from task_separation import summarise  # noqa: E402
 
 from hwnas.cli._options import parse_options  # noqa: E402
 from hwnas.errors import UsageError  # noqa: E402
+from hwnas.run import Setup, prepare, run_search, space_for_data  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
-from hwnas.search.loop import run_search, space_for_data  # noqa: E402
 from hwnas.search.paths import NOTHING  # noqa: E402
-from hwnas.search.pipeline import Setup, prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from search_spaces import Architecture, SearchSpace  # noqa: E402
 

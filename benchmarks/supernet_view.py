@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_result_options, final_supernet, finish, json_path, provenance, report_only, search_setup, table  # noqa: E402
 
 from hwnas.report.compare import mean_se, percentile_among  # noqa: E402
-from hwnas.search.checkpoint import CHECKPOINT  # noqa: E402
+from hwnas.run import CHECKPOINT  # noqa: E402
 from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 

@@ -42,7 +42,7 @@ from _common import (  # noqa: E402
     results_or_error, within_of,
 )
 
-from hwnas.search.pipeline import prepare  # noqa: E402
+from hwnas.run import prepare  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 

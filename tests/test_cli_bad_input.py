@@ -22,8 +22,7 @@ from cli_contract import refused, run_cli, snapshot
 from hwnas.cli import main
 from hwnas.cli.profile_device import precision_note
 from hwnas.cli.profile_device import collapse_warning
-from hwnas.search.loop import read_metrics
-from hwnas.search.rundir import RunDirectory
+from hwnas.run.rundir import RunDirectory, read_metrics
 from lut.profile import planned_arch
 from search_spaces import get_space
 from test_cli_lut import TINY, _profile_dir

@@ -13,10 +13,10 @@ from scipy.stats import chisquare
 
 from hwnas.datasets.bundled import load_dataset
 from hwnas.estimators import LinearSurrogate
-from hwnas.search import SearchConfig, run_search
-from hwnas.search.derive import DERIVATION_FILE, derive, gumbel_derivation, propose
+from hwnas.run import DERIVATION_FILE, read_metrics, run_search
+from hwnas.search import SearchConfig
+from hwnas.search.derive import derive, gumbel_derivation, propose
 from hwnas.search.inherit import calibration_batches, inherited_score
-from hwnas.search.loop import read_metrics
 from search_spaces import get_space
 
 SPACE = {"small_input": True, "widths": [4, 4, 6, 6, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1, 1, 1]}

@@ -11,7 +11,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 from hwnas.search.config import SearchConfig
 from hwnas.search.latency import LatencyConditions
-from hwnas.search.pipeline import prepare, profile_dir_for
+from hwnas.run import prepare, profile_dir_for
 
 
 def test_search_default_preset_matches_the_search_profile(tmp_path: Path) -> None:

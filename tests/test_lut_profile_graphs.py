@@ -22,7 +22,7 @@ from cli_contract import refused
 from hwnas.cli import build_parser, main
 from hwnas.cli.search import config_from_args
 from hwnas.search.latency import SEARCH_MEASURE, LatencyConditions, LatencyOracle, load_surrogate
-from hwnas.search.pipeline import prepare, profile_dir_for
+from hwnas.run import prepare, profile_dir_for
 from lut.errors import LutError
 from lut.profile import check_manifest, fit_directory, launch_bound_note, manifest_of, planned_arch, resolve_settings
 from lut.samples import SampleRecord, append

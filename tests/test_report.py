@@ -24,7 +24,7 @@ TINY_PROXYLESS = {"widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1,
 
 
 def _fake_run(path: Path, space_name: str, config: dict) -> Path:
-    """A run directory written the way hwnas.search's loop writes one, probabilities per step included."""
+    """A run directory written the way the search job (hwnas.run.search) writes one, probabilities per step included."""
     space = get_space(space_name, **config)
     rng = np.random.default_rng(0)
     path.mkdir()
@@ -85,11 +85,12 @@ def test_darts_edges_and_mbconv_layers_are_read_from_the_choices() -> None:
 @pytest.mark.slow
 def test_a_run_of_the_real_search_loop_gets_a_report_naming_what_is_missing(tmp_path: Path) -> None:
     search = pytest.importorskip("hwnas.search")
+    run = pytest.importorskip("hwnas.run")
     config = search.SearchConfig.from_flat(space="proxyless", space_config={k: v for k, v in TINY_PROXYLESS.items()
                                                                   if k not in ("in_channels", "resolution", "num_classes")},
                                            dataset="digits", data_limit=200, estimator="gdas", latency_estimator="none",
                                            steps=3, warmup_steps=1, batch_size=16, progress=False)
-    search.run_search(config, tmp_path / "run", measure_final=False)
+    run.run_search(config, tmp_path / "run", measure_final=False)
     text = write_report(tmp_path / "run").read_text()
     assert (tmp_path / "run" / "architecture.png").read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "run" / "training.png").read_bytes()[:8] == PNG_MAGIC

@@ -157,7 +157,7 @@ def test_a_search_waits_for_a_profile_another_process_is_making(tmp_path: Path) 
 
 
 def test_a_refusal_names_its_holder_for_callers_that_may_wait(holder: subprocess.Popen[str], tmp_path: Path) -> None:
-    """`hwnas.search.pipeline.ensure_profile` waits again (rather than fail) when another search takes the profile's
+    """`hwnas.run.prepare.ensure_profile` waits again (rather than fail) when another search takes the profile's
     lock between its wait and its profile_device: it tells that refusal from other errors by `locked_by`."""
     with pytest.raises(LutError) as refused_here:
         with run_lock(tmp_path / "run", LutError):

@@ -17,8 +17,9 @@ TINY = {"widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1, 1, 1], "s
 def _worker(rank: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
     from hwnas import distributed  # noqa: PLC0415
-    from hwnas.search import SearchConfig, run_search  # noqa: PLC0415
-    from hwnas.search import loop as search_loop  # noqa: PLC0415
+    from hwnas.run import run_search  # noqa: PLC0415
+    from hwnas.run import search as search_loop  # noqa: PLC0415
+    from hwnas.search import SearchConfig  # noqa: PLC0415
     from hwnas.search.latency import LatencyOracle  # noqa: PLC0415
 
     calls = []

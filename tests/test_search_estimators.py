@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from hwnas.datasets import DataSplits, load_dataset
-from hwnas.search import SearchConfig, read_metrics, run_search
+from hwnas.run import read_metrics, run_search, space_for_data
+from hwnas.search import SearchConfig
 from hwnas.search.latency import LatencyConditions, LatencyOracle, OnlineSurrogate
-from hwnas.search.loop import space_for_data
 from search_spaces import Architecture
 
 SPACES = {

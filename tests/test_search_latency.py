@@ -83,11 +83,11 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from hwnas.errors import UsageError  # noqa: E402
-from hwnas.search import SearchConfig, read_metrics, run_search  # noqa: E402
-from hwnas.search import loop as search_loop  # noqa: E402
+from hwnas.run import SearchStopped, read_metrics, run_search, space_for_data  # noqa: E402
+from hwnas.run import search as search_loop  # noqa: E402
+from hwnas.search import SearchConfig  # noqa: E402
 from hwnas.search.latency import LatencyConditions  # noqa: E402
 from hwnas.search.latency_worker import resolve_timing  # noqa: E402
-from hwnas.search.loop import SearchStopped  # noqa: E402
 
 TINY = {"widths": [4, 4, 4, 4, 8, 8, 8, 8, 16], "depths": [1, 1, 1, 1, 1, 1], "small_input": True}
 HAS_TWO_CORES = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
@@ -180,7 +180,6 @@ def test_eta_only_tuning_keeps_tau_and_moves_eta(tmp_path: Path) -> None:
 def test_eta_tuning_applies_the_rebar_gradient_at_the_tuners_eta() -> None:
     """The first-order eta path gives, for the same draw, the gradient the untuned step gives at that eta."""
     from hwnas.estimators import MovingAverageBaseline, VarianceTuner
-    from hwnas.search.loop import space_for_data
     from hwnas.search.steps import ArchContext
     from hwnas.search.strategies import get_strategy
     from hwnas.search.terms import AccuracyTerm

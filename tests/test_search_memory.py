@@ -14,7 +14,7 @@ from cli_contract import refused
 from hwnas.datasets import load_dataset
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline
 from hwnas.search import SearchConfig
-from hwnas.search.loop import run_search
+from hwnas.run import run_search, space_for_data
 from hwnas.search.memory import LIMIT_VARIABLE, choose_micro_batch, estimate_search, saved_bytes, search_micro_batch
 from hwnas.search.steps import ArchContext, architecture_gradient, weight_step
 from hwnas.search.strategies import get_strategy, list_strategies
@@ -178,7 +178,6 @@ def test_a_search_under_a_cap_runs_in_micro_batches(tmp_path: Path, monkeypatch)
     config = SearchConfig.from_flat(space="proxyless", space_config=SMALL, dataset="digits", latency_estimator="none",
                                     steps=1, warmup_steps=1, batch_size=8, progress=False)
     data = load_dataset("digits", limit=200, seed=0)
-    from hwnas.search.loop import space_for_data
     space = space_for_data(config, data)
     monkeypatch.setenv(LIMIT_VARIABLE, "1000")
     assert search_micro_batch(config, space, "cpu") == 8

@@ -17,10 +17,10 @@ import pytest
 import torch
 from folder_fixtures import write_cifar10, write_image_folder
 
-from hwnas.search import SearchConfig, run_search
-from hwnas.search import loop as search_loop
+from hwnas.run import SearchStopped, run_search
+from hwnas.run import search as search_loop
+from hwnas.search import SearchConfig
 from hwnas.search.latency import LatencyOracle
-from hwnas.search.loop import SearchStopped
 
 TINY = {"widths": [8, 8, 8, 8, 8, 8, 8, 8, 16], "depths": [1, 2, 1, 1, 1, 1], "small_input": True, "dropout": 0.1}
 

@@ -1,5 +1,5 @@
 """The default run's verdict: the derived network among the profile's random networks at its latency,
-scored with inherited weights (hwnas.search.standing), on a real supernet, real data and a real samples file."""
+scored with inherited weights (hwnas.run.standing), on a real supernet, real data and a real samples file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from hwnas.datasets.bundled import load_dataset
 from hwnas.search.inherit import calibration_batches, inherited_score
-from hwnas.search.standing import MIN_PEERS, Scored, Standing, standing
+from hwnas.run.standing import MIN_PEERS, Scored, Standing, standing
 from lut.samples import SampleRecord, append
 from search_spaces import get_space
 

@@ -11,7 +11,8 @@ from torch import Tensor
 
 from hwnas.datasets import load_dataset
 from hwnas.errors import UsageError
-from hwnas.search import SearchConfig, read_metrics, run_search
+from hwnas.run import read_metrics, run_search
+from hwnas.search import SearchConfig
 from hwnas.search.strategies import Strategy, get_strategy, list_strategies, register_strategy, registry
 from hwnas.search.strategies.base import ArchContext, ArchStepReport
 

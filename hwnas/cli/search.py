@@ -23,9 +23,9 @@ from hwnas.cli._options import (
     writable_dir,
 )
 from hwnas.errors import UsageError
+from hwnas.run import PROFILE_SAMPLES, TRAIN_STEPS, SearchStopped, check_run_dir, default_run_dir, run_pipeline
 from hwnas.search.config import ConfigError, SearchConfig
 from hwnas.search.latency import resolve_cuda_graphs
-from hwnas.search.pipeline import PROFILE_SAMPLES, TRAIN_STEPS
 from hwnas.search.strategies import get_strategy, list_strategies
 
 _DEFAULT = SearchConfig()
@@ -239,9 +239,6 @@ _FLAGS: dict[str, str] = {"estimator.tau_start": "--tau", "estimator.tau_end": "
 
 def run(args: argparse.Namespace) -> int:
     from hwnas import distributed  # noqa: PLC0415
-    from hwnas.search.loop import SearchStopped  # noqa: PLC0415
-    from hwnas.search.pipeline import run_pipeline  # noqa: PLC0415
-    from hwnas.search.rundir import check_run_dir, default_run_dir  # noqa: PLC0415
     from search_spaces.files import run_lock  # noqa: PLC0415
 
     config = config_from_args(args)

@@ -1,4 +1,4 @@
-"""What a search run directory holds, read once for the report (format: `hwnas.search.rundir`).
+"""What a search run directory holds, read once for the report (format: `hwnas.run.rundir`).
 
 Fields the plots use, per metrics.jsonl line: ``step``, ``phase``
 ("warm-up" / "search"), ``probabilities`` ({decision: {choice: p}}, the
@@ -34,7 +34,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class RunFiles:
     """metrics, the derived architecture document, config.json, latencies.jsonl and standing.json
-    (the derived network among the profile's random networks, `hwnas.search.standing`) of one run."""
+    (the derived network among the profile's random networks, `hwnas.run.standing`) of one run."""
 
     path: Path
     metrics: list[dict[str, Any]]

@@ -1,11 +1,11 @@
 """What a search checkpoint holds, so `hwnas search --resume` continues exactly where SIGTERM stopped it.
 
-The bi-level loop (`hwnas.search.loop`) calls `save_search` every N steps
+The search job's loop (`hwnas.run.search`) calls `save_search` every N steps
 and when `hwnas.checkpoint.StopSignal` fires, and `load_search` when
 resuming; both take the loop's own objects, so the loop needs no other
 change to become resumable.
 
-checkpoint.pt (`hwnas.checkpoint`: atomic, weights_only) holds the step to
+checkpoint.pt (`hwnas.run.rundir.CHECKPOINT`; `hwnas.checkpoint`: atomic, weights_only) holds the step to
 run next, the supernet weights, the architecture logits, both optimisers,
 every rank's RNG states, the moving-average baselines, the latency memo
 (every architecture timed so far, in order: nothing measured is measured
@@ -29,7 +29,6 @@ from hwnas.errors import UsageError
 from hwnas.estimators import LinearSurrogate, MovingAverageBaseline
 
 
-CHECKPOINT = "checkpoint.pt"
 RESUME_MAY_CHANGE = ("progress", "device", "torch_threads", "checkpoint_every", "checkpoint_seconds", "derive_candidates")
 """SearchConfig fields (one-level names, `SearchConfig.flat`: a checkpoint's identity) that do not change the trajectory, so `--resume` may differ in them (the derivation
 runs after the last step: resuming a finished checkpoint with another `derive_candidates` derives again)."""

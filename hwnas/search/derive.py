@@ -42,9 +42,6 @@ from hwnas.datasets import DataSplits, FolderSplits
 from hwnas.search.inherit import calibration_batches_up_to, inherited_score
 from search_spaces import Architecture, SearchSpace
 
-DERIVATION_FILE = "derivation.json"
-"""In the run directory when candidates > 1: every candidate with its predicted latency and inherited score."""
-
 MAX_DRAWS_PER_CANDIDATE = 20
 """Draws allowed per wanted candidate before giving up on distinct ones (a nearly decided distribution)."""
 

@@ -3,7 +3,7 @@ the report it returns (`ArchStepReport`).
 
 A strategy owns everything that differs between estimators: whether it samples one architecture
 per step, its default temperature schedule and supernet rule, the weights it hands the supernet in
-a weight step, and its architecture gradient. The loop (`hwnas.search.loop`) and the steps
+a weight step, and its architecture gradient. The loop (`hwnas.run.search`) and the steps
 (`hwnas.search.steps`) only ever call these.
 """
 

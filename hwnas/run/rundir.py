@@ -7,6 +7,7 @@
     arch.json         the derived architecture with its final probabilities and search summary
     summary.json      the final numbers: measured latency vs target, accuracy, paths, seconds
     checkpoint.pt     everything `--resume` needs to continue the search exactly (hwnas.search.checkpoint)
+    derivation.json   with --derive-candidates above 1: the candidates and their scores (hwnas.search.derive)
     report.md         settings, result vs target and PNG plots (hwnas.report), written at the end of `hwnas search`
 """
 
@@ -18,10 +19,13 @@ from typing import Any
 
 from hwnas.errors import UsageError
 from lut.table import write_json_atomic
-from search_spaces.files import append_jsonl, keep_lines
+from search_spaces.files import append_jsonl, keep_lines, read_jsonl
 
 
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "latencies.jsonl", "config.json", "arch.json", "summary.json")
+CHECKPOINT = "checkpoint.pt"
+DERIVATION_FILE = "derivation.json"
+
+RUN_FILES = (CHECKPOINT, "metrics.jsonl", "latencies.jsonl", "config.json", "arch.json", "summary.json")
 """Files whose presence means a folder already holds a search run."""
 
 
@@ -89,3 +93,8 @@ class RunDirectory:
         if not self.enabled:
             return
         append_jsonl(self.metrics_path, [record], sync=False, allow_nan=True)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics.jsonl of a run, one dict per step (a line torn by a kill is left out)."""
+    return [record for _, record in read_jsonl(Path(run_dir) / "metrics.jsonl", UsageError, what="metrics file").records]
