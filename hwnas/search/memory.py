@@ -32,7 +32,8 @@ from hwnas.errors import UsageError
 from hwnas.search.config import SearchConfig
 from hwnas.search.strategies import get_strategy
 from search_spaces import SearchSpace
-from search_spaces.memory import available_bytes as host_available_bytes, gib
+from search_spaces.memory import TENSOR_LIMIT_TEXT, gib, overflowed
+from search_spaces.memory import available_bytes as host_available_bytes
 
 LIMIT_VARIABLE = "HWNAS_MEMORY_LIMIT_GIB"
 """Environment variable: the memory (GiB) a search may use, when lower than what the machine has."""
@@ -173,9 +174,16 @@ def search_micro_batch(config: SearchConfig, space: SearchSpace, device: str) ->
     strategy = get_strategy(config.estimator.accuracy)
     mixture = config.rule == "sample" and strategy.trains != "single path"  # every candidate in the weight step
     per_objective = 2 if config.estimator.objective == "gen" else 1
-    memory = estimate_search(space, weight_sharing=config.supernet.weight_sharing, batchnorm=config.supernet.batchnorm,
-                             batch_size=loop.batch_size, arch_batch=arch_batch, micro_batch=loop.micro_batch,
-                             trains_mixture=mixture, relaxed_graphs=per_objective * strategy.graphs(config.estimator))
+    try:
+        memory = estimate_search(space, weight_sharing=config.supernet.weight_sharing,
+                                 batchnorm=config.supernet.batchnorm, batch_size=loop.batch_size, arch_batch=arch_batch,
+                                 micro_batch=loop.micro_batch, trains_mixture=mixture,
+                                 relaxed_graphs=per_objective * strategy.graphs(config.estimator))
+    except (RuntimeError, TypeError, OverflowError) as error:
+        if not overflowed(error):
+            raise
+        raise UsageError(f"this search would need more than {TENSOR_LIMIT_TEXT} (a tensor's size overflows torch's "
+                         "64-bit count); lower --image-size or the space's widths and resolution (--space-option)") from None
     limit = available_bytes(device)
     chosen = choose_micro_batch(memory, loop.micro_batch, limit, whole_only=config.second_order)
     if chosen is not None:
