@@ -315,7 +315,7 @@ class LatencyTable:
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyTable:
         _check_format(data)
         try:
-            return cls(
+            table = cls(
                 space=str(data["space"]),
                 space_version=whole_number(data["space_version"], "space_version", LutError),
                 space_config=dict(data["space_config"]),
@@ -329,6 +329,22 @@ class LatencyTable:
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as error:
             raise LutError(f"LUT file is missing or has a bad field ({type(error).__name__}: {error}); "
                            "re-run `hwnas profile --device`") from None
+        table.check_model_covers_ops()
+        return table
+
+    def check_model_covers_ops(self) -> None:
+        """Refuse a model without a coefficient for every measured (decision, choice): `lut fit` writes one
+        per feature of the space, so a gap is damage. Checked on load, not only when a prediction needs the
+        pair: `lut show` printed such a model's scores, and `lut predict` answered for architectures that
+        happen to avoid the gap, as if the file were sound."""
+        if self.model is None:
+            return
+        missing = [pair for pair in self.op_ms() if pair not in self.model.coefficients]
+        if missing:
+            decision, choice = missing[0]
+            raise LutError(f"the fitted model has no coefficient for {decision}={choice} ({len(missing)} of "
+                           f"{len(self.op_ms())} measured ops missing): lut.json is damaged; re-fit it with "
+                           "`hwnas lut fit DIR`")
 
 
 @dataclass(frozen=True)
@@ -408,8 +424,9 @@ def save(table: LatencyTable, path: Path | str) -> None:
     write_json_atomic(path, table.to_dict())
 
 
-def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
-    """Read lut.json (a file or a profile directory) and check it against `expect`."""
+def load(path: Path | str, expect: Expectation | None = None, *, model: bool = True) -> LatencyTable:
+    """Read lut.json (a file or a profile directory) and check it against `expect`. `model=False` leaves
+    the fitted model out unread: `lut fit` replaces it, so a damaged one must not stop the re-fit."""
     path = Path(path)
     if path.suffix != ".json":  # a profile directory, whether it exists yet or not
         path = path / "lut.json"
@@ -417,7 +434,7 @@ def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
         raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first")
     data = read_json(path, LutError, what="LUT", fix="re-run the profile (`hwnas profile --device`)")
     try:
-        table = LatencyTable.from_dict(data)
+        table = LatencyTable.from_dict(data if model or not isinstance(data, dict) else {**data, "model": None})
     except LutError as error:
         raise LutError(f"LUT {path}: {error}") from None
     if expect is not None:
