@@ -32,13 +32,14 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.latency import (FINAL_MEASURE, SEARCH_MEASURE, LatencyConditions, LatencyOracle, OnlineSurrogate, SearchTiming,
                                   load_surrogate)
 from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
-from hwnas.search.memory import search_micro_batch
+from hwnas.search.memory import search_memory_plan
 from hwnas.search.phases import PhaseClock
 from hwnas.search.progress import search_progress, status_line
 from hwnas.search.checkpoint import CHECKPOINT, load_search, save_search
 from hwnas.search.derive import DERIVATION_FILE, derive
 from hwnas.search.rundir import RunDirectory
 from search_spaces.files import read_json, read_jsonl
+from search_spaces.recompute import set_recompute
 from hwnas.search.paths import PathRule
 from hwnas.search.strategies import get_strategy
 from hwnas.search.steps import ArchContext, arch_step, weight_step, weights_for_training
@@ -162,10 +163,11 @@ def _run_search(
         data = load_search_data(config)
     space = space_for_data(config, data)
     device = torch.device(info.device)
-    micro_batch = search_micro_batch(config, space, str(device))  # refuses what will not fit, before any write
+    plan = search_memory_plan(config, space, str(device))  # refuses what will not fit, before any write
     run = RunDirectory(out, resume=resume, enabled=info.is_main)
     net = space.supernet(weight_sharing=config.supernet.weight_sharing,
                          batchnorm=config.supernet.batchnorm).to(device).train()
+    set_recompute(net, plan.recompute)  # exact: relaxed decision points rerun at the whole batch in the backward
     warmup = config.warmup_steps_for(len(data.train), info.world_size)
     rule = PathRule(space, config.rule, config.loop.seed, device)
     train_net = distributed.wrap(net, info, find_unused_parameters=True)  # single path: unused candidates
@@ -189,7 +191,7 @@ def _run_search(
         run.write_json("config.json", {
             "search": config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
             "data": data.record.to_dict(), "latency_model": surrogate_source, "latency_timing": timing_note,
-            "micro_batch": micro_batch,
+            "micro_batch": plan.micro_batch, "recompute": plan.recompute,
             **(extra_config or {}),
         })
 
@@ -266,14 +268,14 @@ def _run_search(
             with clock("data"):
                 batch = to_device(next(train_batches))
             with clock("weight_step"):
-                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch, micro_batch=micro_batch)
+                train_loss, train_acc = weight_step(train_net, w_optimizer, paths, batch, micro_batch=plan.micro_batch)
             record: dict[str, Any] = {"step": global_step, "phase": phase, "lr": lr, "tau": tau,
                                       "train_loss": train_loss, "train_acc": train_acc}
             if phase == "search":
                 with clock("data"):
                     train_batch, val_batch = to_device(next(arch_train_batches)), to_device(next(val_batches))
                 term = AccuracyTerm(net, config.estimator.objective, config.estimator.gen_lambda, train_batch, val_batch,
-                                    micro_batch)
+                                    plan.micro_batch)
                 arch_tau = tau if tuner is None else tuner.tau
                 ctx = ArchContext(config.estimator, net, logits, term, latency, arch_tau, lr, train_batch, baseline, tuner, clock)
                 if tuner is not None:
