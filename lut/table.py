@@ -224,6 +224,9 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
             raise LutError(f"model metrics test_fraction is {fraction}, not between 0 and 1")
     if "chosen" in checked and not isinstance(checked["chosen"], str):
         raise LutError(f"model metrics chosen is {checked['chosen']!r}, not a model name")
+    storable = checked.get("storable")
+    if storable is not None and not (isinstance(storable, list) and all(isinstance(n, str) for n in storable)):
+        raise LutError(f"model metrics storable is {storable!r}, not a list of model names")
     _check_learning(checked.get("learning", []))
     for table in ("test", "noise_floors", "validation"):
         rows = checked.get(table) or {}
