@@ -228,6 +228,10 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
     if storable is not None and not (isinstance(storable, list) and all(isinstance(n, str) for n in storable)):
         raise LutError(f"model metrics storable is {storable!r}, not a list of model names")
     _check_learning(checked.get("learning", []))
+    needed = checked.get("networks_needed")
+    if needed is not None and not (isinstance(needed, dict) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in needed.values())):
+        raise LutError(f"model metrics networks_needed is {needed!r}, not an object of model name: number of networks")
     for table in ("test", "noise_floors", "validation"):
         rows = checked.get(table) or {}
         if not isinstance(rows, dict):
@@ -257,7 +261,7 @@ def _check_learning(points: Any) -> None:
         if not isinstance(point, dict) or not isinstance(point.get("model"), str) \
                 or not isinstance(point.get("n_train"), int) or isinstance(point.get("n_train"), bool):
             raise LutError(f"model metrics learning holds {point!r}, not a {{model, n_train, ...}} point")
-        for key in ("mape", "kendall", "within_5"):
+        for key in ("mape", "spearman", "kendall", "within_5"):  # what lut.report.stored_fit_table reads
             value = point.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise LutError(f"model metrics learning/{point['model']}/{key} is {value!r}, not a number")

@@ -137,6 +137,8 @@ def test_4_search_with_a_nan_lut_blames_the_lut(profile: Path, tmp_path: Path, c
     (("target_method",), 1e308),
     (("test_fraction",), "text"),
     (("storable",), 0),  # the full fuzz's `swap model/metrics/storable`: lut show raised a TypeError
+    (("learning", 1, "spearman"), {}),  # ... `swap model/metrics/learning/1/spearman`: a TypeError
+    (("networks_needed",), 0),  # ... `swap model/metrics/networks_needed`: an AttributeError
 ])
 def test_4_damaged_fit_metrics_are_refused(path: tuple[str, ...], value: object, profile: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
