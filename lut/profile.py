@@ -460,7 +460,7 @@ def fit_directory(out: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple
     manifest = load_manifest(out)
     space = get_space(manifest["space"], **manifest["space_config"])
     read = read_directory(out)
-    table = load(out) if (out / "lut.json").exists() else None
+    table = load(out, model=False) if (out / "lut.json").exists() else None  # the model is what is re-fitted
     if table is None:
         raise LutError(f"{out} has no lut.json yet; run the profile (without --skip-ops) first")
     check_records_match(table, read.records, f"samples in {out}")

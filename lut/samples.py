@@ -118,8 +118,12 @@ class SampleRecord:
                                        for v in data.get("reference_samples_ms", ())),
             runs_per_round=whole_number(data.get("runs_per_round", 0), "runs_per_round", ValueError, maximum=2**31),
         )
-        if not isinstance(record.arch.get("choices"), dict):
+        choices = record.arch.get("choices")
+        if not isinstance(choices, dict):
             raise ValueError("arch has no 'choices' object")
+        odd = next((k for k, v in choices.items() if not isinstance(v, str)), None)
+        if odd is not None:  # a choice is a name: a dict or list here broke lut eval's grouping with a TypeError
+            raise ValueError(f"arch choice {odd} is {choices[odd]!r}, not a choice name")
         return record
 
 

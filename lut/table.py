@@ -224,7 +224,14 @@ def _checked_metrics(metrics: Any) -> dict[str, Any]:
             raise LutError(f"model metrics test_fraction is {fraction}, not between 0 and 1")
     if "chosen" in checked and not isinstance(checked["chosen"], str):
         raise LutError(f"model metrics chosen is {checked['chosen']!r}, not a model name")
+    storable = checked.get("storable")
+    if storable is not None and not (isinstance(storable, list) and all(isinstance(n, str) for n in storable)):
+        raise LutError(f"model metrics storable is {storable!r}, not a list of model names")
     _check_learning(checked.get("learning", []))
+    needed = checked.get("networks_needed")
+    if needed is not None and not (isinstance(needed, dict) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in needed.values())):
+        raise LutError(f"model metrics networks_needed is {needed!r}, not an object of model name: number of networks")
     for table in ("test", "noise_floors", "validation"):
         rows = checked.get(table) or {}
         if not isinstance(rows, dict):
@@ -254,7 +261,7 @@ def _check_learning(points: Any) -> None:
         if not isinstance(point, dict) or not isinstance(point.get("model"), str) \
                 or not isinstance(point.get("n_train"), int) or isinstance(point.get("n_train"), bool):
             raise LutError(f"model metrics learning holds {point!r}, not a {{model, n_train, ...}} point")
-        for key in ("mape", "kendall", "within_5"):
+        for key in ("mape", "spearman", "kendall", "within_5"):  # what lut.report.stored_fit_table reads
             value = point.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise LutError(f"model metrics learning/{point['model']}/{key} is {value!r}, not a number")
@@ -315,7 +322,7 @@ class LatencyTable:
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyTable:
         _check_format(data)
         try:
-            return cls(
+            table = cls(
                 space=str(data["space"]),
                 space_version=whole_number(data["space_version"], "space_version", LutError),
                 space_config=dict(data["space_config"]),
@@ -329,6 +336,22 @@ class LatencyTable:
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as error:
             raise LutError(f"LUT file is missing or has a bad field ({type(error).__name__}: {error}); "
                            "re-run `hwnas profile --device`") from None
+        table.check_model_covers_ops()
+        return table
+
+    def check_model_covers_ops(self) -> None:
+        """Refuse a model without a coefficient for every measured (decision, choice): `lut fit` writes one
+        per feature of the space, so a gap is damage. Checked on load, not only when a prediction needs the
+        pair: `lut show` printed such a model's scores, and `lut predict` answered for architectures that
+        happen to avoid the gap, as if the file were sound."""
+        if self.model is None:
+            return
+        missing = [pair for pair in self.op_ms() if pair not in self.model.coefficients]
+        if missing:
+            decision, choice = missing[0]
+            raise LutError(f"the fitted model has no coefficient for {decision}={choice} ({len(missing)} of "
+                           f"{len(self.op_ms())} measured ops missing): lut.json is damaged; re-fit it with "
+                           "`hwnas lut fit DIR`")
 
 
 @dataclass(frozen=True)
@@ -408,8 +431,9 @@ def save(table: LatencyTable, path: Path | str) -> None:
     write_json_atomic(path, table.to_dict())
 
 
-def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
-    """Read lut.json (a file or a profile directory) and check it against `expect`."""
+def load(path: Path | str, expect: Expectation | None = None, *, model: bool = True) -> LatencyTable:
+    """Read lut.json (a file or a profile directory) and check it against `expect`. `model=False` leaves
+    the fitted model out unread: `lut fit` replaces it, so a damaged one must not stop the re-fit."""
     path = Path(path)
     if path.suffix != ".json":  # a profile directory, whether it exists yet or not
         path = path / "lut.json"
@@ -417,7 +441,7 @@ def load(path: Path | str, expect: Expectation | None = None) -> LatencyTable:
         raise LutError(f"no LUT at {path}; run `hwnas profile --device ... --out {path.parent}` first")
     data = read_json(path, LutError, what="LUT", fix="re-run the profile (`hwnas profile --device`)")
     try:
-        table = LatencyTable.from_dict(data)
+        table = LatencyTable.from_dict(data if model or not isinstance(data, dict) else {**data, "model": None})
     except LutError as error:
         raise LutError(f"LUT {path}: {error}") from None
     if expect is not None:

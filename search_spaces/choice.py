@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from search_spaces.elastic import ElasticBlock
 from search_spaces.errors import ArchitectureError
+from search_spaces.recompute import Recomputable
 
 WEIGHT_SHARING = ("shared", "independent")
 """How a supernet holds the candidates of a decision: `shared` (one superkernel / elastic width per
@@ -47,14 +48,15 @@ def check_weight(decision: str, weight: Tensor, size: int) -> Tensor:
     return weight
 
 
-class Choice(nn.Module):
+class Choice(nn.Module, Recomputable):
     """Candidates of one decision, keyed by choice name.
 
     forward(x) with weights None: the standalone case, exactly one candidate.
     forward(x, weights): sum over choices with non-zero weight of
     weight * candidate(x), so gradients reach the weights as well.
     `shared` blocks (weight-sharing supernet only) serve the choices that are
-    not in `candidates`.
+    not in `candidates`. With `recompute` set, a relaxed evaluation keeps only its input for the
+    backward and is run again there (`search_spaces.recompute`: exact, bounded memory).
     """
 
     def __init__(self, decision: str, choices: tuple[str, ...], candidates: Mapping[str, nn.Module],
@@ -85,6 +87,11 @@ class Choice(nn.Module):
         indices = active(weight)
         if not indices:
             raise ArchitectureError(f"decision {self.decision!r}: every weight is zero; nothing to run")
+        if len(indices) == 1:  # a single path keeps little: nothing to recompute
+            return self._weighted_sum(x, weight, indices)
+        return self.relaxed(self._weighted_sum, x, weight, indices)
+
+    def _weighted_sum(self, x: Tensor, weight: Tensor, indices: list[int]) -> Tensor:
         outputs: dict[int, Tensor] = {}
         by_block: dict[int, list[int]] = {}  # shared block -> the active choices it serves
         for index in indices:

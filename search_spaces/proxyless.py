@@ -21,6 +21,7 @@ from search_spaces.base import ChainPart, SearchSpace, check_config_keys, check_
 from search_spaces.choice import Choice, check_sharing
 from search_spaces.elastic import ElasticMBConv
 from search_spaces.errors import ArchitectureError
+from search_spaces.memory import layers_refusal
 from search_spaces.registry import register_space
 
 BN_EPS = 1e-3
@@ -37,6 +38,9 @@ WIDTHS = {
 DEPTHS = (4, 4, 4, 4, 4, 1)
 STRIDES = (2, 2, 2, 1, 2, 1)
 SMALL_INPUT_STRIDES = (1, 2, 2, 1, 2, 1)
+LAYER_BYTES = 8 * 1024
+"""Host bytes a built searchable layer takes at the least before any weight (its `Choice` and a `zero`
+candidate at width 1: 9.0 KB measured on the meta device, torch 2.14): the bound `layers_refusal` checks."""
 
 
 def _ints(values: Any, count: int, minimum: int) -> bool:
@@ -146,6 +150,9 @@ class ProxylessSpace(SearchSpace):
                                     f"got widths {widths!r} and depths {depths!r}")
         check_config_values("proxyless", self.config, integers={"resolution": 1, "num_classes": 1, "in_channels": 1},
                             fractions=("dropout",), flags=("small_input",))
+        too_deep = layers_refusal("proxyless", "depths", sum(depths), LAYER_BYTES)
+        if too_deep:
+            raise ArchitectureError(too_deep)
         self.widths = tuple(int(w) for w in widths)
         self.depths = tuple(int(d) for d in self.config["depths"])
         # Store what is built (issue #13): a preset name becomes its integers, so an

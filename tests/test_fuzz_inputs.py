@@ -29,6 +29,10 @@ CI runs a seeded subset (`SUBSET` cases). The whole set, by hand:
 
     .venv/bin/python tests/test_fuzz_inputs.py            # prints "N cases, N passed" and every failure
     .venv/bin/python tests/test_fuzz_inputs.py --limit 50 --seed 3
+    .venv/bin/python tests/test_fuzz_inputs.py --kind new   # only the kinds issue #30 added
+
+The run caps its own address space (`--memory-cap-gib`, 8 by default), so a case that allocates for
+real fails with a MemoryError instead of taking the machine down.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import sys
@@ -91,6 +96,11 @@ COMMANDS: dict[str, list[list[str]]] = {
 WRITERS = {("lut", "fit")}
 """Commands whose success rewrites files of the profile (lut.json, report.md, plots)."""
 
+
+MEMORY_CAP_GIB = 8.0
+"""Address space the whole run may take (RLIMIT_AS, set by `_main`): the cases run in this process, so a
+case that allocates for real (depths of 10**30 once listed layers until the kernel killed the run at
+20.6 GB) ends in a MemoryError that the case reports as its failure, and the run goes on."""
 
 WATCHDOG_S = 20.0
 """Seconds before the watchdog releases a reader blocked on a FIFO (the case then fails)."""
@@ -240,7 +250,8 @@ def size_mutations(data: bytes, rng: random.Random) -> Iterator[tuple[str, bytes
     """An architecture whose network would not fit in any memory."""
     document = json.loads(data)
     for key, value in (("widths", [100000] * 9), ("widths", [10**9] * 9), ("resolution", 100000),
-                       ("resolution", 10**7), ("num_classes", 10**12), ("num_classes", 1e12)):
+                       ("resolution", 10**7), ("num_classes", 10**12), ("num_classes", 1e12),
+                       ("widths", [10**30] * 9), ("depths", [10**30, 1, 1, 1, 1, 1]), ("depths", [10**6] * 6)):
         yield f"size config/{key}={json.dumps(value)[:20]}", json.dumps(_set(document, ("config", key), value)).encode()
 
 
@@ -292,7 +303,7 @@ SILENT_COMMANDS: dict[str, list[list[str]]] = {
 }
 FULL_DISK_COMMANDS: list[list[str]] = [
     ["arch", "sample", "--space", "proxyless", "--out", "{disk}/arch.json"],
-    ["arch", "sample", "--space", "darts", "--out", "{disk}/sub/arch.json"],
+    ["arch", "sample", "--space", "darts", "--out", "{disk}/darts.json"],  # (a missing folder is refused first)
     ["profile", "--model", "{arch}", "--budget", "0.05", "--threads", "1", "--json", "{disk}/p.json"],
     ["export", "{arch}", "--out", "{disk}/export", "--measure", "none"],
     ["lut", "fit", "{disk}/prof"],
@@ -498,9 +509,16 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fuzz every reading command with malformed files")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="run a seeded subset of this many cases")
+    parser.add_argument("--memory-cap-gib", type=float, default=MEMORY_CAP_GIB,
+                        help="address-space limit of this process (0: none); a case that allocates past it fails "
+                             "with its MemoryError instead of calling the OOM killer on the machine")
     parser.add_argument("--kind", default=None, help="only these cases: arch, lut, samples, fifo, socket, device, "
                                                      "'full disk', silent, or new (every kind issue #30 added)")
     args = parser.parse_args(argv)
+    if args.memory_cap_gib > 0:
+        cap = int(args.memory_cap_gib * 2**30)
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
     with tempfile.TemporaryDirectory() as root:
         sources = make_sources(Path(root))
         cases = all_cases(sources, args.seed)

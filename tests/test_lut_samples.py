@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,14 @@ def test_shard_parsing_and_ownership() -> None:
     for bad in ("3/3", "a/b", "1", "0/0"):
         with pytest.raises(LutError, match="--shard"):
             Shard.parse(bad)
+
+
+@pytest.mark.parametrize("value", [{}, ["k3_e3"], 3, None])
+def test_a_line_whose_choice_is_not_a_name_is_skipped(tmp_path: Path, value: object) -> None:
+    """The full fuzz's `swap arch/choices/stage6.layer1` (a dict) reached lut eval's grouping: a TypeError traceback."""
+    path = tmp_path / "samples.jsonl"
+    bad = _record(1)
+    append(path, [_record(0), replace(bad, arch={**bad.arch, "choices": {"a": value}}), _record(2)])
+    read = read_samples([path])
+    assert [r.index for r in read.records] == [0, 2]
+    assert len(read.problems) == 1 and "arch choice a" in read.problems[0] and "not a choice name" in read.problems[0]

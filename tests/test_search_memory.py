@@ -1,9 +1,10 @@
 """Search memory bounded (issue #30 group 8): micro-batched evaluations give the single-batch
-gradients; the peak is estimated before the first step and a search that will not fit is refused."""
+gradients where images do not interact (BatchNorm on running statistics here; with BatchNorm in
+training mode they are refused, and tests/test_recompute.py shows the exact alternative); the peak
+is estimated before the first step and a search that will not fit is refused."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,11 @@ import torch
 from torch import nn
 
 from cli_contract import refused
-from hwnas.datasets import load_dataset
 from hwnas.estimators import ArchitectureDistribution, MovingAverageBaseline
 from hwnas.search import SearchConfig
-from hwnas.run import run_search, space_for_data
-from hwnas.search.memory import LIMIT_VARIABLE, choose_micro_batch, estimate_search, saved_bytes, search_micro_batch
+from hwnas.search.memory import LIMIT_VARIABLE, MemoryPlan, choose_plan, estimate_search, plans, saved_bytes
 from hwnas.search.steps import ArchContext, architecture_gradient, weight_step
-from hwnas.search.strategies import get_strategy, list_strategies
+from hwnas.search.strategies import list_strategies
 from hwnas.search.terms import AccuracyTerm
 from search_spaces import get_space
 
@@ -81,14 +80,22 @@ def test_micro_batched_architecture_gradient_is_the_single_batch_one(strategy: s
 
 
 def test_micro_batch_as_large_as_the_batch_is_the_unchanged_search() -> None:
-    """With BatchNorm in training mode the default (micro-batch = batch) is bit for bit the old evaluation;
-    a smaller one normalises each piece by its own statistics, a different (ghost-batch) estimate."""
+    """With BatchNorm in training mode a micro-batch as large as the batch is bit for bit the whole batch;
+    a smaller one would normalise each piece by its own statistics (another, ghost-batch, gradient): refused."""
     whole, _ = _arch_gradient("rebar", None, independent=False)
     same, _ = _arch_gradient("rebar", BATCH, independent=False)
-    ghost, _ = _arch_gradient("rebar", 3, independent=False)
     for name in whole:
         assert torch.equal(same[name], whole[name])
-    assert any(not torch.allclose(ghost[n], whole[n], rtol=1e-4, atol=1e-6) for n in whole)
+    with pytest.raises(ValueError, match="not exact"):
+        _arch_gradient("rebar", 3, independent=False)
+    net = _supernet(False)
+    with pytest.raises(ValueError, match="not exact"):
+        weight_step(net, torch.optim.SGD(net.parameters(), lr=0.0), _largest_path(), _batches()[0], micro_batch=3)
+
+
+def _largest_path() -> dict[str, torch.Tensor]:
+    return {d.name: nn.functional.one_hot(torch.tensor(len(d.choices) - 1), len(d.choices)).float()
+            for d in _space().decisions}
 
 
 def _weight_gradients(micro: int | None, paths: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -135,14 +142,23 @@ def test_the_estimate_counts_what_autograd_keeps() -> None:
     assert saved_bytes(meta_net, weights, space.input_shape(8)) > saved_bytes(meta_net, weights, space.input_shape(4))
 
 
-def test_the_micro_batch_is_chosen_to_fit() -> None:
+def test_the_plan_is_chosen_to_fit() -> None:
+    """The whole batch, then recomputed; micro-batches (plain, then recomputed) only where they are exact."""
     memory = estimate_search(_space(), weight_sharing="shared", batchnorm="choice", batch_size=32, arch_batch=32,
-                             micro_batch=None, trains_mixture=False, relaxed_graphs=2)
-    assert choose_micro_batch(memory, None, memory.peak(32), whole_only=False) == 32
-    assert choose_micro_batch(memory, None, memory.peak(7), whole_only=False) == 7
-    assert choose_micro_batch(memory, None, memory.peak(7), whole_only=True) is None
-    assert choose_micro_batch(memory, None, memory.peak(2) - 1, whole_only=False) is None
-    assert memory.peak(31) < memory.peak(32)  # the whole batch keeps both graphs of L_gen, a piece one
+                             trains_mixture=True, relaxed_graphs=2)
+    whole, recomputed = MemoryPlan(), MemoryPlan(recompute=True)
+    assert memory.peak(recomputed) < memory.peak(whole)
+    for pieces in (False, True):
+        assert choose_plan(memory, None, memory.peak(whole), pieces=pieces) == whole
+        assert choose_plan(memory, None, memory.peak(recomputed), pieces=pieces) == recomputed
+    assert choose_plan(memory, None, memory.peak(recomputed) - 1, pieces=False) is None
+    limit = memory.peak(recomputed) - 1  # pieces: the largest plain micro-batch below it
+    chosen = choose_plan(memory, None, limit, pieces=True)
+    assert chosen is not None and chosen.micro_batch is not None and not chosen.recompute
+    assert memory.peak(chosen) <= limit < memory.peak(MemoryPlan(chosen.micro_batch + 1))
+    assert plans(memory, 8, pieces=True) == [MemoryPlan(8), MemoryPlan(8, recompute=True)]
+    assert plans(memory, 32, pieces=False) == [whole, recomputed]  # a micro-batch of the whole batch: the whole batch
+    assert memory.peak(MemoryPlan(31)) < memory.peak(whole)  # the whole batch keeps both graphs of L_gen, a piece one
 
 
 def test_a_search_that_does_not_fit_is_refused_before_anything_is_written(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -153,7 +169,8 @@ def test_a_search_that_does_not_fit_is_refused_before_anything_is_written(tmp_pa
     line = refused(["search", "--data", "digits", "--data-limit", "200", "--latency-estimator", "none", "--steps", "1",
                     "--warmup-steps", "0", "--no-progress", "--out", str(out)], capsys, absent=[out])
     assert "would need about" in line and "1.0 MiB available (HWNAS_MEMORY_LIMIT_GIB)" in line
-    assert "--micro-batch" in line and "--batch-size" in line
+    assert "recomputed in the backward" in line and "--batch-size" in line
+    assert "--micro-batch" not in line  # not exact with this supernet's BatchNorm: not offered
 
 
 def test_a_bad_limit_variable_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -170,21 +187,3 @@ def test_a_second_order_backward_refuses_a_micro_batch() -> None:
                                latency_estimator="expected")
     assert SearchConfig.from_flat(estimator="darts", darts_order="second", micro_batch=8, batch_size=8,
                                   latency_estimator="expected").loop.micro_batch == 8
-
-
-def test_a_search_under_a_cap_runs_in_micro_batches(tmp_path: Path, monkeypatch) -> None:
-    """Between the estimates of micro-batch 1 and of the whole batch, the search picks a smaller micro-batch,
-    runs, and records it in config.json."""
-    config = SearchConfig.from_flat(space="proxyless", space_config=SMALL, dataset="digits", latency_estimator="none",
-                                    steps=1, warmup_steps=1, batch_size=8, progress=False)
-    data = load_dataset("digits", limit=200, seed=0)
-    space = space_for_data(config, data)
-    monkeypatch.setenv(LIMIT_VARIABLE, "1000")
-    assert search_micro_batch(config, space, "cpu") == 8
-    memory = estimate_search(space, weight_sharing="shared", batchnorm="choice", batch_size=8, arch_batch=8,
-                             micro_batch=None, trains_mixture=False,
-                             relaxed_graphs=2 * get_strategy("rebar").graphs(config.estimator))
-    monkeypatch.setenv(LIMIT_VARIABLE, repr(memory.peak(3) / 2**30))
-    assert search_micro_batch(config, space, "cpu") == 3
-    run_search(config, tmp_path, data=data, measure_final=False)
-    assert json.loads((tmp_path / "config.json").read_text())["micro_batch"] == 3

@@ -104,6 +104,18 @@ def test_a_model_with_a_missing_coefficient_is_refused(profile: Path, tmp_path: 
     assert "no coefficient for" in line
 
 
+def test_a_model_with_a_gap_is_refused_on_load_and_refitted(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lut show` printed a model lacking a coefficient as sound, and `lut predict` answered for any architecture
+    that avoided the gap (the fuzz's `silent coefficient 0 missing`); `lut fit`, which the error advises, re-fits it."""
+    _edit_lut(profile, lambda document: document["model"]["coefficients"].pop(0))
+    line = refused(["lut", "show", str(profile), "--ops"], capsys, keep=[profile])
+    assert "no coefficient for" in line and "lut fit" in line, line
+    code, _, _ = run_cli(["lut", "fit", str(profile)], capsys)
+    assert code == 0
+    code, out, _ = run_cli(["lut", "show", str(profile)], capsys)
+    assert code == 0, out
+
+
 # ---- samples -------------------------------------------------------------------------------------
 
 def _rewrite_samples(profile: Path, change, every: int = 3) -> int:  # noqa: ANN001

@@ -97,13 +97,17 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from lut.errors import LutError  # noqa: PLC0415
     from lut.profile import fit_directory  # noqa: PLC0415
     from lut.report import fit_table  # noqa: PLC0415
     from lut.table import load  # noqa: PLC0415
 
     fraction = args.test_fraction
     if fraction is None:
-        old = load(args.dir).model
+        try:
+            old = load(args.dir).model
+        except LutError:  # a damaged model is what the fit replaces; anything else fit_directory refuses below
+            old = None
         fraction = float(old.metrics.get("test_fraction", 0.2)) if old is not None else 0.2
     _, report, read = fit_directory(args.dir, fraction)
     _warn(read.problems)

@@ -150,10 +150,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
            help="images per architecture step's search-train and search-val batches; larger is less noisy "
                 "and slower (README: how long to search) (default: --batch-size)")
     _field(loop, "--micro-batch", "loop.micro_batch", type=positive_int,
-           help="images per forward/backward: a step's batch runs in pieces of this size whose gradients "
-                "accumulate (--batch-size and --arch-batch-size stay the statistical batches; BatchNorm "
-                "normalises each piece by its own statistics). Bounds the memory of the relaxed evaluation of "
-                "every candidate (default: the whole batch when the memory estimate fits, else the largest that does)")
+           help="images per forward/backward where images do not interact: a step's batch runs in pieces of "
+                "this size whose gradients accumulate (--batch-size and --arch-batch-size stay the statistical "
+                "batches). Refused below the batch for a supernet with BatchNorm (all of hwnas's): a piece would "
+                "be normalised by its own statistics. Default: the whole batch when the memory estimate fits, "
+                "else the whole batch with the relaxed evaluations recomputed in the backward (exact)")
     _field(loop, "--derive-candidates", "loop.derive_candidates", type=positive_int,
            help="networks the search chooses among at the end: 1 = the most probable (the papers' "
                 "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "

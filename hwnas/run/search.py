@@ -37,11 +37,12 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.derive import derive
 from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyOracle, SearchTiming
 from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
-from hwnas.search.memory import search_micro_batch
+from hwnas.search.memory import search_memory_plan
 from hwnas.search.terms import LatencyTerm
 from profilers import LatencyResult, torch_threads
 from search_spaces import Architecture, SearchSpace
 from search_spaces.files import read_json
+from search_spaces.recompute import set_recompute
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class _Job:
     data: DataSplits | FolderSplits
     space: SearchSpace
     micro_batch: int | None
+    recompute: bool
+    """Relaxed decision points rerun at the whole batch in the backward (`search_spaces.recompute`): exact."""
     run: RunDirectory
     oracle: Any
     """Times sampled networks (None: nothing timed; under torchrun a `RankOracle` on every rank)."""
@@ -138,6 +141,7 @@ def _run_search(
     state = SearchState.build(config, job.space, job.device, job.info, micro_batch=job.micro_batch,
                               train_size=len(job.data.train), oracle=job.oracle, surrogate=surrogate,
                               delayed=job.timing == "worker")
+    set_recompute(state.net, job.recompute)  # exact: relaxed decision points rerun at the whole batch in the backward
     _record_config(job, state, extra_config, resume)
     resumable = state.resumable(job.oracle, job.data.record.indices_sha256)
     start = _restore(job, resumable) if resume else 0
@@ -176,7 +180,7 @@ def _open(config: SearchConfig, out: str | Path, data: DataSplits | FolderSplits
         data = load_search_data(config)
     space = space_for_data(config, data)
     device = torch.device(info.device)
-    micro_batch = search_micro_batch(config, space, str(device))  # refuses what will not fit, before any write
+    plan = search_memory_plan(config, space, str(device))  # refuses what will not fit, before any write
     run = RunDirectory(out, resume=resume, enabled=info.is_main)
     oracle: Any = None
     timing, timing_note = "inline", "nothing is timed during search"
@@ -187,7 +191,7 @@ def _open(config: SearchConfig, out: str | Path, data: DataSplits | FolderSplits
             oracle = LatencyOracle(space, config.latency.conditions, config=budget, log_path=run.latencies_path)
         if info.enabled:
             oracle = distributed.RankOracle(oracle, info, space)
-    return _Job(config, info, device, data, space, micro_batch, run, oracle, timing, timing_note)
+    return _Job(config, info, device, data, space, plan.micro_batch, plan.recompute, run, oracle, timing, timing_note)
 
 
 def _record_config(job: _Job, state: SearchState, extra_config: dict[str, Any] | None, resume: bool) -> None:
@@ -202,7 +206,7 @@ def _record_config(job: _Job, state: SearchState, extra_config: dict[str, Any] |
     job.run.write_json("config.json", {
         "search": job.config.to_dict(), "space": {"name": space.name, "config": space.config, "signature": space.signature()},
         "data": job.data.record.to_dict(), "latency_model": state.latency_source, "latency_timing": job.timing_note,
-        "micro_batch": job.micro_batch,
+        "micro_batch": job.micro_batch, "recompute": job.recompute,
         **(extra_config or {}),
     })
 

@@ -145,7 +145,7 @@ class SearchConfig:
     @property
     def second_order(self) -> bool:
         """Whether the architecture gradient takes a second-order backward (tau tuning, DARTS unrolled or
-        amended): it needs the whole batch's graph, so `loop.micro_batch` cannot cut it."""
+        amended): it needs the whole batch's graph (recomputed or not), so `loop.micro_batch` cannot cut it."""
         return self.estimator.tune_variance == "tau-eta" or self.estimator.darts_order != "first"
 
     @property

@@ -93,11 +93,13 @@ class LoopConfig:
     """Images in each architecture step's search-train and search-val batches (None: `batch_size`).
     A larger one is the cheapest way to more signal per step (docs/benchmark-log.md, "Signal per architecture step")."""
     micro_batch: int | None = None
-    """Images per forward and backward of a step (None: the largest that fits, `hwnas.search.memory`): the
-    weight step and every differentiated supernet evaluation run their batch in pieces of this size whose
-    gradients accumulate, so the memory of a relaxed (all-candidate) evaluation is bounded while
-    `batch_size` / `arch_batch_size` stay the statistical batches. The same estimate to floating-point
-    error but for BatchNorm, which normalises each piece by its own statistics."""
+    """Images per forward and backward of a step, where images do not interact (None: the plan that fits,
+    `hwnas.search.memory`): the weight step and every differentiated supernet evaluation run their batch
+    in pieces of this size whose gradients accumulate, while `batch_size` / `arch_batch_size` stay the
+    statistical batches. A supernet with BatchNorm normalising by batch statistics (every one hwnas
+    builds) refuses a piece smaller than the batch: it would be normalised by its own statistics. There
+    the memory of a relaxed evaluation is bounded exactly by recomputing it in the backward
+    (`search_spaces.recompute`), chosen by the memory estimate."""
     w_lr: float = 0.05
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4

@@ -22,7 +22,7 @@ from hwnas.objectives import accuracy, cross_entropy
 from hwnas.search.config import SearchConfig
 from hwnas.search.paths import TrainingPaths, distillation_loss
 from hwnas.search.strategies import ArchContext, ArchStepReport, get_strategy
-from hwnas.search.terms import Batch, chunks
+from hwnas.search.terms import Batch, check_pieces_exact, chunks
 
 __all__ = ["ArchContext", "ArchStepReport", "arch_step", "architecture_gradient", "weight_step", "weights_for_training"]
 
@@ -41,7 +41,10 @@ def weight_step(
     `paths` is one path's weights or a rule's `TrainingPaths`: the gradients of all its paths add
     up into one update (the first on the labels; with `distill` the others on its predictions).
     `micro_batch` (None: the whole batch) runs the batch in pieces whose gradients, each weighted by
-    its share of the batch, accumulate into the one update (BatchNorm: each piece's own statistics)."""
+    its share of the batch, accumulate into the one update: the batch's gradient where images do not
+    interact; a network with BatchNorm normalising by batch statistics is refused (`check_pieces_exact`)."""
+    if micro_batch is not None and micro_batch < len(batch[0]):
+        check_pieces_exact(net, micro_batch)
     if not isinstance(paths, TrainingPaths):
         paths = TrainingPaths((dict(paths),))
     optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ from hwnas.objectives import LatencyPenalty, accuracy, accuracy_objective, cross
 from hwnas.search.latency import LatencyOracle, OnlineSurrogate
 from hwnas.search.strategies.latency import LatencyStrategy
 from search_spaces import Architecture, SearchSpace
+from search_spaces.recompute import images_interact
 
 Batch = tuple[Tensor, Tensor]
 
@@ -53,6 +54,15 @@ def chunks(batch: Batch, size: int | None) -> list[Batch]:
     return list(zip(images.tensor_split(pieces), labels.tensor_split(pieces), strict=True))
 
 
+def check_pieces_exact(net: nn.Module, size: int | None) -> None:
+    """Refuse micro-batches of `size` images on a network whose images interact (`images_interact`):
+    their accumulated gradient would not be the batch's."""
+    if size is not None and images_interact(net):
+        raise ValueError(f"micro-batches of {size} images are not exact for this network: its BatchNorm normalises "
+                         "each micro-batch by its own statistics; run the whole batch (recomputed in the backward "
+                         "where memory is short: search_spaces.recompute)")
+
+
 def accumulated_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch, size: int) -> tuple[Tensor, float]:
     """`supernet_loss` of the whole batch computed micro-batch by micro-batch, so that only one
     micro-batch's graph of every candidate is alive at once (issue #30 group 8).
@@ -62,8 +72,10 @@ def accumulated_loss(net: nn.Module, weights: Mapping[str, Tensor], batch: Batch
     L + sum((w - w.detach()) * dL/dw): its value is the batch's loss and its gradient wrt anything
     `weights` depend on (logits, tau) is the batch's, to floating-point error. It carries first
     derivatives only: a second-order backward (DARTS unrolled, tau tuning) needs the whole batch.
-    BatchNorm normalises each micro-batch by its own statistics (as a data-parallel rank does):
-    only a micro-batch as large as the batch gives the single-batch numbers."""
+    Exact only where images do not interact: a BatchNorm normalising by batch statistics would normalise
+    each micro-batch by its own (a ghost batch), so `net` with one is refused (`check_pieces_exact`);
+    `search_spaces.recompute` bounds the memory of such a network exactly instead."""
+    check_pieces_exact(net, size)
     names = [name for name, w in weights.items() if w.requires_grad]
     leaves = {name: w.detach().requires_grad_(name in names) for name, w in weights.items()}
     total = len(batch[0])
@@ -91,8 +103,8 @@ class AccuracyTerm:
     for L_gen / L_train); remembers the last validation loss and accuracy for the metrics.
 
     `micro_batch` (images per forward and backward; None: the whole batch) bounds the memory of an
-    evaluation that differentiates every candidate (`accumulated_loss`); an evaluation without a
-    graph (the reward L(b)) always runs the whole batch."""
+    evaluation that differentiates every candidate (`accumulated_loss`), where images do not interact;
+    an evaluation without a graph (the reward L(b)) always runs the whole batch."""
 
     def __init__(self, net: nn.Module, kind: str, lam: float, train_batch: Batch | None, val_batch: Batch,
                  micro_batch: int | None = None) -> None:

@@ -14,6 +14,7 @@ from search_spaces.choice import Choice, active, candidate, check_weight
 from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN
 from search_spaces.elastic import ElasticBlock
 from search_spaces.errors import ArchitectureError
+from search_spaces.recompute import Recomputable
 
 Weights = Mapping[str, Tensor] | None
 
@@ -53,7 +54,7 @@ def factorized_key(source: int, op: str) -> str:
     return f"in{source}_{op}"
 
 
-class FactorizedSlot(nn.Module):
+class FactorizedSlot(nn.Module, Recomputable):
     """UNAS factorized selector pair: input decision x op decision.
 
     Candidates are keyed `in<j>_<op>` (an op's stride depends on its input in
@@ -92,14 +93,23 @@ class FactorizedSlot(nn.Module):
             return _maybe_drop(module(states[source]), module, drop_prob, self.training)
         w_in = check_weight(self.input_decision, weights[self.input_decision], len(self.sources))
         w_op = check_weight(self.op_decision, weights[self.op_decision], len(self.ops))
-        out: Tensor | None = None
-        for i in active(w_in):
-            for o in active(w_op):
-                x = states[self.sources[i]]
-                term = candidate(self, factorized_key(self.sources[i], self.ops[o]))(x) * (w_in[i] * w_op[o]).to(x.dtype)
-                out = term if out is None else out + term
-        if out is None:
+        pairs = [(i, o) for i in active(w_in) for o in active(w_op)]
+        if not pairs:
             raise ArchitectureError(f"node of {self.op_decision!r}: every weight is zero; nothing to run")
+        read = sorted({self.sources[i] for i, _ in pairs})  # the states the pairs read: the recomputation's inputs
+        if len(pairs) == 1:
+            return self._weighted_sum(pairs, w_in, w_op, read, *(states[j] for j in read))
+        return self.relaxed(self._weighted_sum, pairs, w_in, w_op, read, *(states[j] for j in read))
+
+    def _weighted_sum(self, pairs: list[tuple[int, int]], w_in: Tensor, w_op: Tensor, read: list[int],
+                      *inputs: Tensor) -> Tensor:
+        state = dict(zip(read, inputs, strict=True))
+        out: Tensor | None = None
+        for i, o in pairs:
+            x = state[self.sources[i]]
+            term = candidate(self, factorized_key(self.sources[i], self.ops[o]))(x) * (w_in[i] * w_op[o]).to(x.dtype)
+            out = term if out is None else out + term
+        assert out is not None
         return out
 
 
