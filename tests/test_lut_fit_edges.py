@@ -4,13 +4,24 @@ fit is the one a much finer, wider grid would choose."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.linear_model import RidgeCV
 from test_lut_fit import FEATURES, _records, _table, _truth
 
 from lut.errors import LutError
-from lut.fit import MIN_TRAIN, design_matrix, features_from_names, fit_and_evaluate, is_test
+from lut.fit import (
+    MIN_TRAIN,
+    LearningPoint,
+    check_records_match,
+    design_matrix,
+    features_from_names,
+    fit_and_evaluate,
+    is_test,
+    networks_needed,
+)
 from lut.models import Candidate, fit_ridge
 
 
@@ -148,3 +159,69 @@ def test_samples_of_another_space_configuration_are_refused_by_name() -> None:
         check_records_match(table, [arch(config={"C": 8, "layers": 3, "width": 2})], "s.jsonl")
     with pytest.raises(LutError, match="space_version 2 .*the LUT with 1"):
         check_records_match(table, [arch(space_version=2)], "s.jsonl")
+
+
+def _firsts(records):  # noqa: ANN001, ANN202 - SampleRecord lists
+    return sorted((r for r in records if r.repeat == 0), key=lambda r: r.index)
+
+
+def test_one_variable_baselines_and_the_spread_against_numpy() -> None:
+    """The MACs and params baselines are least-squares lines fitted on the training nets (numpy's polyfit here),
+    evaluated on the held-out nets; the spread is the coefficient of variation of all first-pass latencies."""
+    truth = _truth(np.random.default_rng(7))
+    records = _records(60, truth, noise=0.05, drift=0.0, seed=4)  # no drift: every reading is the raw ms
+    report = fit_and_evaluate(records, FEATURES, _table(truth, 0.8), test_fraction=0.25)
+    firsts = _firsts(records)
+    y = np.array([r.latency_ms for r in firsts])
+    held_out = np.array([is_test(r.index, 0.25) for r in firsts])
+    np.testing.assert_allclose(report.measured_test, y[held_out], rtol=1e-12)
+    for name, x in (("MACs", [r.macs for r in firsts]), ("params", [r.params for r in firsts])):
+        x = np.array(x, dtype=float)
+        slope, intercept = np.polyfit(x[~held_out], y[~held_out], 1)
+        assert abs(intercept) > 1e-3 * np.mean(y)  # an offset a sign error would show
+        np.testing.assert_allclose(report.predictions[f"{name} (linear)"], slope * x[held_out] + intercept, rtol=1e-7)
+    assert report.spread == pytest.approx(np.std(y) / np.mean(y), rel=1e-9)
+    assert report.model.metrics["spread_cv"] == pytest.approx(np.std(y) / np.mean(y), rel=1e-9)
+
+
+def test_without_a_per_op_lut_only_the_models_that_need_none_are_compared() -> None:
+    truth = _truth(np.random.default_rng(7))
+    records = _records(60, truth, noise=0.05, drift=0.0, seed=4)
+    plain = {"linear (ridge)", "linear + adjacent pairs", "gradient boosting"}
+    for table in (None, replace(_table(truth, 0.8), ops=())):
+        report = fit_and_evaluate(records, FEATURES, table, test_fraction=0.25)
+        assert set(report.validation) == plain
+        assert set(report.predictions) == plain | {"MACs (linear)", "params (linear)"}
+
+
+def _toy_samples(table, **result):  # noqa: ANN001, ANN003, ANN202
+    """Samples of the toy space measured under `table`'s conditions, with `result` overriding the recorded ones."""
+    recorded = {"backend": table.conditions.backend, "batch_size": table.conditions.batch_size,
+                "precision": table.conditions.precision, "input_shape": list(table.conditions.input_shape),
+                "cuda_graphs": table.conditions.cuda_graphs, **result}
+    return [replace(r, arch={"space": table.space, "space_version": table.space_version, **r.arch}, result=recorded)
+            for r in _records(4, _truth(np.random.default_rng(1)), noise=0.0, drift=0.0)]
+
+
+def test_samples_timed_under_other_conditions_are_refused_by_field() -> None:
+    """A profile read back from JSON records the input shape as a list, one built in memory as a tuple: both
+    are the LUT's shape. Any recorded timing condition that differs is refused, naming the field."""
+    table = _table(_truth(np.random.default_rng(1)), 1.0)
+    check_records_match(table, _toy_samples(table), "samples")
+    check_records_match(table, _toy_samples(table, input_shape=tuple(table.conditions.input_shape)), "samples")
+    for field, value in (("backend", "ort"), ("batch_size", 4), ("precision", "fp16"), ("input_shape", [1, 3, 16, 16]),
+                         ("input_shape", (1, 3, 16, 16)), ("cuda_graphs", not table.conditions.cuda_graphs)):
+        with pytest.raises(LutError, match=f"4 of 4 samples were measured with {field} "):
+            check_records_match(table, _toy_samples(table, **{field: value}), "samples")
+
+
+def test_networks_needed_is_the_fewest_within_the_slack_a_zero_slack_included() -> None:
+    """With no slack the answer is the smallest training size already at the whole split's MAPE (the last point
+    always qualifies); a slack admits any point at or below final x (1 + slack), the boundary included."""
+    def curve(mapes):  # noqa: ANN001, ANN202
+        return [LearningPoint("m", n, mape, 0.9, 0.8, 0.5) for n, mape in zip((10, 20, 40, 80), mapes, strict=True)]
+
+    assert networks_needed(curve([9.0, 6.0, 5.0, 4.0]), slack=0.0) == {"m": 80}
+    assert networks_needed(curve([9.0, 4.0, 4.0, 4.0]), slack=0.0) == {"m": 20}
+    assert networks_needed(curve([9.0, 5.0, 4.5, 4.0]), slack=0.25) == {"m": 20}  # 5.0 == 4.0 x 1.25 exactly
+    assert networks_needed(curve([9.0, 5.5, 4.5, 4.0]), slack=0.25) == {"m": 40}

@@ -48,3 +48,26 @@ def test_scrambling_training_targets_changes_the_fit() -> None:
     _, fit = _fitted(records)
     _, scrambled_fit = _fitted(_scrambled(records, lambda index: not is_test(index, FRACTION)))
     assert abs(scrambled_fit[0] - fit[0]) > 1e-3 or scrambled_fit[1] != pytest.approx(fit[1], abs=1e-3)
+
+
+def _perfect_raw_retests(records, which):  # noqa: ANN001, ANN202 - SampleRecord lists
+    """The second pass of the nets `which` selects reads exactly its first pass's raw milliseconds (its block's
+    reference, hence its block reading, unchanged): on those nets alone `raw` has a noise floor of zero."""
+    first = {r.index: r.latency_ms for r in records if r.repeat == 0}
+    return [dataclasses.replace(r, latency_ms=first[r.index]) if r.repeat == 1 and which(r.index) else r
+            for r in records]
+
+
+def test_the_latency_reading_is_chosen_by_the_training_nets_retests_only() -> None:
+    """Every net measured twice under strong drift between blocks: the drift-corrected `block` reading has the
+    lowest retest noise. Making the held-out nets' retests agree perfectly in `raw` must not move the choice
+    (only the training split chooses); doing the same to the training nets must (the check can see a change)."""
+    records = _records(80, _truth(np.random.default_rng(5)), noise=0.01, drift=0.3, seed=3, retest=80)
+    held_out = sum(is_test(r.index, FRACTION) for r in records if r.repeat == 1)
+    assert held_out >= 5  # enough retest pairs for a held-out-only choice to count (lut.targets.MIN_PAIRS)
+    report, _ = _fitted(records)
+    assert report.target == "block"
+    leaked, _ = _fitted(_perfect_raw_retests(records, lambda index: is_test(index, FRACTION)))
+    assert leaked.target == "block"
+    trained, _ = _fitted(_perfect_raw_retests(records, lambda index: not is_test(index, FRACTION)))
+    assert trained.target == "raw"

@@ -29,6 +29,7 @@ from tools.mutation.operators import Mutant, mutants
 from tools.mutation.runner import baseline, run_mutant, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = "(timeout)"  # the killer recorded in killed_by_module for a run past the time limit
 
 
 def load_config() -> dict:
@@ -51,6 +52,9 @@ def parse_args(argv: list[str] | None, targets: list[str]) -> argparse.Namespace
     parser.add_argument("--sample", type=int, default=None, help="at most this many mutants per target, drawn at random")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample's draw")
     parser.add_argument("--line", type=int, action="append", help="only the mutants on these lines (quick re-checks)")
+    parser.add_argument("--module", action="append", metavar="PATH",
+                        help="only the mutants of this module of the target (repeatable): a partial run of a large "
+                        "target, recorded with the modules it covered (modules_run)")
     parser.add_argument("--source", type=Path, default=ROOT,
                         help="tree whose files are mutated and tested (default: this one; e.g. an export of an older "
                         "commit, to measure the rate before a change); its missing test files are left out")
@@ -95,6 +99,13 @@ def merge_rerun(previous: dict, rerun: dict) -> dict:
     for file, count in rerun["killed_by_file"].items():
         files[file] = files.get(file, 0) + count
     merged["killed_by_file"] = dict(sorted(files.items()))
+    if "killed_by_module" in previous:
+        modules = {module: dict(files) for module, files in previous["killed_by_module"].items()}
+        for module, killers in rerun["killed_by_module"].items():
+            into = modules.setdefault(module, {})
+            for file, count in killers.items():
+                into[file] = into.get(file, 0) + count
+        merged["killed_by_module"] = modules
     judged = merged["mutants_run"] - merged["equivalent"] - merged["cuda_only"]
     merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
     merged["reruns"] = [*previous.get("reruns", []), {"date": dt.date.today().isoformat(),
@@ -114,6 +125,8 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
     chosen = every if only is None else [m for m in every if m.key in only]
     if args.line:
         chosen = [m for m in chosen if m.line in args.line]
+    if args.module:
+        chosen = [m for m in chosen if m.path in args.module]
     if args.sample is not None and len(chosen) > args.sample:
         chosen = sorted(random.Random(args.seed).sample(chosen, args.sample), key=lambda m: (m.path, m.line, m.col))
     start = time.monotonic()
@@ -124,6 +137,7 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
         counts = {"killed": 0, "timeout": 0, "survived": 0, "uncovered": 0, "equivalent": 0, "cuda_only": 0}
         survived, equivalents, cuda_only = [], [], []
         killed_by_file: dict[str, int] = {}
+        killed_by_module: dict[str, dict[str, int]] = {}  # module -> test file (or TIMEOUT) -> mutants killed
         for number, mutant in enumerate(chosen, 1):
             if mutant.key in equivalent:
                 entry = equivalent[mutant.key]
@@ -136,10 +150,15 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
             if outcome.status == "killed":
                 killer = (outcome.killed_by or "unknown").split("::")[0]
                 killed_by_file[killer] = killed_by_file.get(killer, 0) + 1
+            if outcome.status in ("killed", "timeout"):
+                by_file = killed_by_module.setdefault(mutant.path, {})
+                killer = TIMEOUT if outcome.status == "timeout" else (outcome.killed_by or "unknown").split("::")[0]
+                by_file[killer] = by_file.get(killer, 0) + 1
             if outcome.status in ("survived", "uncovered"):
                 survived.append({**mutant.to_dict(), "covered": outcome.status == "survived"})
             print(f"  [{number}/{len(chosen)}] {outcome.status:9s} {outcome.seconds:5.1f} s  "
-                  f"{mutant.path}:{mutant.line} {mutant.original!r} -> {mutant.replacement!r}", flush=True)
+                  f"{mutant.path}:{mutant.line} {mutant.original!r} -> {mutant.replacement!r}"
+                  + (f"  by {outcome.killed_by}" if outcome.killed_by else ""), flush=True)
     judged = len(chosen) - counts["equivalent"] - counts["cuda_only"]
     killed = counts["killed"] + counts["timeout"]
     result = {
@@ -149,8 +168,11 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
         "equivalent": counts["equivalent"], "cuda_only": counts["cuda_only"], "rate": round(killed / judged, 4) if judged else None,
         "clean_tests_s": round(clean_s, 1), "seconds": round(time.monotonic() - start, 1),
         "killed_by_file": dict(sorted(killed_by_file.items())), "survivors": survived, "equivalents": equivalents,
-        "cuda_only_mutants": cuda_only,
+        "cuda_only_mutants": cuda_only, "mutants_by_module": mutants_by_module(chosen),
+        "killed_by_module": killed_by_module,
     }
+    if args.module:
+        result["modules_run"] = [module for module in spec["modules"] if module in args.module]
     if args.old_tests_from:
         # The rate the tests of an older commit reach: the tests run old files first with -x, so a
         # mutant those files kill is reported as killed by one of them.
@@ -159,6 +181,15 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
         result["old_tests"] = {"rev": args.old_tests_from, "files": old, "killed": old_killed,
                                "rate": round(old_killed / judged, 4) if judged else None}
     return result
+
+
+def mutants_by_module(chosen: list[Mutant]) -> dict[str, int]:
+    """How many of the run's mutants each module holds: with the survivors' and equivalents' paths,
+    the per-module rates of a target of several modules (tools.mutation.summary)."""
+    counts: dict[str, int] = {}
+    for mutant in chosen:
+        counts[mutant.path] = counts.get(mutant.path, 0) + 1
+    return counts
 
 
 def reclassify(result: dict, equivalent: dict[str, dict[str, str]]) -> dict:
@@ -193,9 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     targets = config["targets"]
     args = parse_args(argv, list(targets))
     names = args.target or list(targets)
+    unknown = sorted(set(args.module or ()) - {m for name in names for m in targets[name]["modules"]})
+    if unknown:
+        print(f"tools.mutation: --module {unknown[0]} is not a module of {', '.join(names)}; "
+              f"--list names each target's modules", file=sys.stderr)
+        return 2
     if args.list:
         for name in names:
             print(f"{name:14s} {len(target_mutants(targets[name])):4d} mutants  tests: {' '.join(targets[name]['tests'])}")
+            if len(targets[name]["modules"]) > 1:
+                for module in targets[name]["modules"]:
+                    print(f"{'':14s} {len(mutants(module, (ROOT / module).read_text())):4d}   {module}")
         return 0
     for module in config["preload"]:  # imported once here, inherited by every forked child
         importlib.import_module(module)
