@@ -159,7 +159,9 @@ def test_the_available_memory_respects_an_address_space_limit() -> None:
 
     code = ("import resource, torch; from search_spaces.memory import available_bytes, _address_space; "
             "hard = resource.getrlimit(resource.RLIMIT_AS)[1]; "
-            "resource.setrlimit(resource.RLIMIT_AS, (min(_address_space() + 2**30, hard), hard)); "
+            "soft = _address_space() + 2**30; "
+            "soft = soft if hard == resource.RLIM_INFINITY else min(soft, hard); "  # no hard limit: RLIM_INFINITY (-1)
+            "resource.setrlimit(resource.RLIMIT_AS, (soft, hard)); "
             "print(available_bytes())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
