@@ -69,18 +69,6 @@ def metrics_rows(
     return columns, out
 
 
-def metrics_table(
-    rows: Mapping[str, FitMetrics],
-    chosen: str | None = None,
-    floors: Mapping[str, FitMetrics] | None = None,
-    target: str | None = None,
-    validation: Mapping[str, FitMetrics] | None = None,
-    storable: Sequence[str] | None = None,
-) -> str:
-    """`metrics_rows` as a Markdown table."""
-    return markdown(*metrics_rows(rows, chosen, floors, target, validation, storable))
-
-
 def fit_rows(report: FitReport) -> Rows:
     """The comparison table of a fresh fit: validation MAPE, held-out metrics, noise floors."""
     return metrics_rows(report.metrics, report.chosen, report.noise_floors, report.target, report.validation,
@@ -97,8 +85,8 @@ def stored_fit_table(model_metrics: Mapping[str, Any], name: str) -> str:
     rows = {n: FitMetrics.from_dict(data) for n, data in model_metrics.get("test", {}).items()}
     floors = {m: FitMetrics.from_dict(data) for m, data in (model_metrics.get("noise_floors") or {}).items()}
     validation = {n: FitMetrics.from_dict(data) for n, data in (model_metrics.get("validation") or {}).items()}
-    table = metrics_table(rows, name, floors, model_metrics.get("target_method"), validation or None,
-                          model_metrics.get("storable"))
+    table = markdown(*metrics_rows(rows, name, floors, model_metrics.get("target_method"), validation or None,
+                                   model_metrics.get("storable")))
     points = [LearningPoint(p["model"], p["n_train"], *(math.nan if p.get(k) is None else float(p[k])
                                                         for k in ("mape", "spearman", "kendall", "within_5")))
               for p in model_metrics.get("learning") or []]

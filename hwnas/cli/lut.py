@@ -118,7 +118,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from lut.fit import check_records_match, evaluate_stored  # noqa: PLC0415
-    from lut.report import metrics_table  # noqa: PLC0415
+    from lut.report import markdown, metrics_rows  # noqa: PLC0415
     from lut.samples import read_directory, read_samples  # noqa: PLC0415
     from lut.table import load  # noqa: PLC0415
 
@@ -133,7 +133,7 @@ def _eval(args: argparse.Namespace) -> int:
         check_records_match(table, read.records, f"samples in {args.dir}")
         fraction = float(table.model.metrics.get("test_fraction", 0.2)) if table.model is not None else 0.2
     _warn(read.problems)
-    print(metrics_table(evaluate_stored(table, read.records, fraction)))
+    print(markdown(*metrics_rows(evaluate_stored(table, read.records, fraction))))
     return 0
 
 
