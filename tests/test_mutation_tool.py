@@ -68,3 +68,32 @@ def test_every_target_names_existing_modules_and_tests() -> None:
     for name, target in CONFIG["targets"].items():
         for path in [*target["modules"], *target["tests"]]:
             assert (ROOT / path).is_file(), f"target {name}: {path} does not exist"
+
+
+def _piece(module: str, run: int, killed: int, equivalent: int, survivors: int) -> dict:
+    """A stored partial result of one module: t.py (on the old revision) kills all but one, new.py the last."""
+    listed = lambda n: [{"key": f"{module}{i}", "diff": f"{module}:{i}\n- a\n+ b", "covered": True} for i in range(n)]  # noqa: E731
+    return {"modules": ["m1.py", "m2.py"], "tests": ["t.py"], "mutants_total": 10, "mutants_run": run, "sampled": True,
+            "killed": killed, "timeout": 0, "survived": survivors, "uncovered": 0, "equivalent": equivalent,
+            "cuda_only": 0, "rate": round(killed / (run - equivalent), 4), "seconds": 1.0,
+            "killed_by_file": {"t.py": killed - 1, "new.py": 1},
+            "survivors": listed(survivors), "equivalents": listed(equivalent), "cuda_only_mutants": [],
+            "mutants_by_module": {module: run}, "killed_by_module": {module: {"t.py": killed - 1, "new.py": 1}},
+            "modules_run": [module],
+            "old_tests": {"rev": "main", "files": ["t.py"], "killed": killed - 1, "rate": None}}
+
+
+def test_pieces_of_a_target_add_up_to_the_whole_and_rates_per_module_follow() -> None:
+    """A target run module by module (--module) gives the counts and rates of one run over both modules."""
+    from tools.mutation.__main__ import _pieces, merge_partial  # noqa: PLC0415
+    from tools.mutation.summary import module_rows  # noqa: PLC0415
+
+    first, second = _piece("m1.py", 6, 4, 1, 1), _piece("m2.py", 4, 2, 0, 2)
+    assert _pieces(first, second) and not _pieces(first, _piece("m1.py", 6, 5, 1, 0))
+    whole = merge_partial(first, second)
+    assert (whole["mutants_run"], whole["killed"], whole["equivalent"], whole["survived"]) == (10, 6, 1, 3)
+    assert whole["rate"] == round(6 / 9, 4) and whole["old_tests"]["rate"] == round(4 / 9, 4)
+    assert "modules_run" not in whole and not whole["sampled"]
+    rows = {row["module"]: row for row in module_rows(whole)}
+    assert (rows["m1.py"]["rate"], rows["m1.py"]["before"]) == (round(4 / 5, 4), round(3 / 5, 4))
+    assert (rows["m2.py"]["rate"], rows["m2.py"]["before"]) == (round(2 / 4, 4), round(1 / 4, 4))

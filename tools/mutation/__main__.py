@@ -183,6 +183,41 @@ def run_target_on(name: str, spec: dict, args: argparse.Namespace, equivalent: d
     return result
 
 
+def _add_counts(first: dict[str, int], second: dict[str, int]) -> dict[str, int]:
+    return {key: first.get(key, 0) + second.get(key, 0) for key in sorted({*first, *second})}
+
+
+def merge_partial(previous: dict, part: dict) -> dict:
+    """One result from two runs of disjoint modules of a target (a large target run in pieces, --module):
+    counts and lists added, rates recomputed over both; modules_run dropped once every module is in."""
+    merged = dict(part)
+    for field in ("mutants_run", "killed", "timeout", "survived", "uncovered", "equivalent", "cuda_only", "seconds"):
+        merged[field] = round(previous.get(field, 0) + part[field], 1)
+    for field in ("survivors", "equivalents", "cuda_only_mutants"):
+        merged[field] = previous.get(field, []) + part[field]
+    merged["killed_by_file"] = _add_counts(previous["killed_by_file"], part["killed_by_file"])
+    merged["mutants_by_module"] = {**previous["mutants_by_module"], **part["mutants_by_module"]}
+    merged["killed_by_module"] = {**previous["killed_by_module"], **part["killed_by_module"]}
+    covered = {*previous["modules_run"], *part["modules_run"]}
+    merged["modules_run"] = [module for module in part["modules"] if module in covered]
+    merged["sampled"] = merged["mutants_run"] < merged["mutants_total"]
+    if not merged["sampled"]:
+        del merged["modules_run"]
+    judged = merged["mutants_run"] - merged["equivalent"] - merged["cuda_only"]
+    merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
+    if "old_tests" in previous and "old_tests" in part:
+        killed = previous["old_tests"]["killed"] + part["old_tests"]["killed"]
+        merged["old_tests"] = {**part["old_tests"], "killed": killed, "rate": round(killed / judged, 4) if judged else None}
+    merged["reruns"] = previous.get("reruns", []) + part.get("reruns", [])
+    return merged
+
+
+def _pieces(previous: dict | None, part: dict) -> bool:
+    """Whether `part` runs other modules of the target than the stored partial result `previous`."""
+    return (previous is not None and "modules_run" in previous and "modules_run" in part
+            and not set(previous["modules_run"]) & set(part["modules_run"]))
+
+
 def mutants_by_module(chosen: list[Mutant]) -> dict[str, int]:
     """How many of the run's mutants each module holds: with the survivors' and equivalents' paths,
     the per-module rates of a target of several modules (tools.mutation.summary)."""
@@ -259,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             "date": dt.date.today().isoformat(), "tool": "tools/mutation (in-repo AST mutation, fork per mutant)",
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         })
-        previous["targets"].update(results)
+        for name, result in results.items():
+            stored = previous["targets"].get(name)
+            previous["targets"][name] = merge_partial(stored, result) if _pieces(stored, result) else result
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(previous, indent=1) + "\n")
     return 0
