@@ -100,7 +100,7 @@ def _estimate(build: Callable[[], nn.Module], input_shape: tuple[int, ...], trai
 
 def available_bytes() -> int:
     """Memory this process may still use: MemAvailable of /proc/meminfo (else physical memory), or less
-    where this process's address-space limit (RLIMIT_AS: `prlimit --as`, `ulimit -v`) leaves less: past
+    where this process's address-space limit (RLIMIT_AS, as `ulimit -v` or prlimit sets it) leaves less: past
     it an allocation fails with a MemoryError whatever the machine has free."""
     free = _machine_available()
     soft = resource.getrlimit(resource.RLIMIT_AS)[0]
