@@ -66,8 +66,10 @@ first has profiled the device, and tabulate all targets at the end with --report
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
 import secrets
 import shutil
 import sys
@@ -95,6 +97,8 @@ from hwnas.run import (CHECKPOINT, DERIVATION_FILE, SearchStopped, Setup, auto_t
 from hwnas.search.config import SUPERNET_RULES  # noqa: E402
 from hwnas.search.latency import FINAL_MEASURE  # noqa: E402
 from hwnas.search.train import train_network  # noqa: E402
+from hwnas.search.warmstart import WARMUP_FILE, warmup_identity, why_not_shared  # noqa: E402
+from hwnas.distributed import DistInfo  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
@@ -103,9 +107,12 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "gdas-relax": ("proxyless", {"estimator": "gdas", "latency_estimator": "relax"}),
     "darts": ("darts", {"estimator": "darts", "darts_order": "first", "latency_estimator": "expected"}),
     "gdas-cell": ("darts", {"estimator": "gdas", "latency_estimator": "expected"}),
+    "egs-cell": ("darts", {"estimator": "egs", "latency_estimator": "expected"}),
+    "amended-cell": ("darts", {"estimator": "darts", "darts_order": "amended", "latency_estimator": "expected"}),
+    "darts2-cell": ("darts", {"estimator": "darts", "darts_order": "second", "latency_estimator": "expected"}),
 }
 """UNAS (REBAR + RELAX), GDAS + RELAX (both proxyless); on the DARTS cell space first-order DARTS and GDAS, both
-with the expected-LUT latency (DARTS trains a softmax mixture, so no single sampled network can be timed for
+with the expected-LUT latency, and so EGS, Amended-DARTS and second-order DARTS there (DARTS trains a softmax mixture, so no single sampled network can be timed for
 RELAX; GDAS could be, but an eager CPU timing of a cell network per step is too slow and noisy for the 2-core
 machine, and the shared latency term keeps the two cell-space settings comparable: they differ in the accuracy
 estimator only)."""
@@ -180,20 +187,54 @@ def supernet_val_acc(run_dir: Path) -> float | None:
 
 
 def search(setup: Setup, state: TargetState, target_ms: float, penalty: str, seed: int, work: Path,
-           reuse: Path | None) -> None:
+           reuse: Path | None, warmups: Path | None) -> None:
     run_dir = work / f"search-seed{seed}"
     reuse_search(None if reuse is None else reuse / work.name / run_dir.name, run_dir)
     config = setup.config.replace(seed=seed, latency_target_ms=target_ms, latency_penalty=penalty, progress=False)
     resume = (run_dir / CHECKPOINT).is_file()  # a search stopped by a signal continues its own trajectory
+    shared = None if warmups is None or resume else shared_warmup(setup, config, warmups)
+    if shared is not None and shared.is_file():
+        config = config.replace(warmup_from=str(shared))
     result = run_search(config, run_dir, data=setup.data, surrogate=setup.surrogate, resume=resume)
     assert result.final_latency is not None and result.predicted_latency_ms is not None
+    warmup_seconds = keep_warmup(run_dir, shared) if shared is not None else None
     state.searches[str(seed)] = {
         "seed": seed, "arch": result.arch.to_dict(), "predicted_ms": result.predicted_latency_ms,
         "measured_ms": result.final_latency.value_ms, "search_seconds": result.seconds,
+        "warmup_from": config.loop.warmup_from, "warmup_seconds": warmup_seconds,
         "supernet_val_acc_last": supernet_val_acc(run_dir), "run_dir": str(run_dir), "session_ms": [],
         "derivation": derivation_summary(run_dir),
     }
     state.save()
+
+
+def shared_warmup(setup: Setup, config: Any, warmups: Path) -> Path | None:
+    """Where `--warmups` keeps the warm-up this search would train (named by `warmup_identity` and the data
+    split), or None when its warm-up cannot be shared (`why_not_shared`)."""
+    if why_not_shared(config, DistInfo()) is not None:
+        return None
+    identity = warmup_identity(config, config.warmup_steps_for(len(setup.data.train)))
+    key = hashlib.sha256(json.dumps([identity, setup.data.record.indices_sha256], sort_keys=True).encode()).hexdigest()
+    return warmups / f"warmup-{key[:16]}.pt"
+
+
+def keep_warmup(run_dir: Path, shared: Path) -> float | None:
+    """After a search that trained its own warm-up: put its warm-up file where `--warmups` keeps it (atomic rename
+    of a copy; a warm-up another process kept meanwhile stays, since both are the same). Returns the seconds its
+    warm-up took (from the search's own metrics), also written beside the file; for a search that started from
+    a kept warm-up, the seconds recorded there."""
+    seconds_file = shared.with_suffix(".json")
+    if not (run_dir / WARMUP_FILE).is_file():
+        return json.loads(seconds_file.read_text(encoding="utf-8"))["seconds"] if seconds_file.is_file() else None
+    rows = [r for r in read_metrics(run_dir) if r.get("phase") == "warm-up"]
+    seconds = float(rows[-1]["seconds"]) if rows else None
+    if not shared.is_file():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        partial = shared.with_name(f".{shared.name}.{os.getpid()}")
+        shutil.copyfile(run_dir / WARMUP_FILE, partial)
+        os.replace(partial, shared)
+        write_json(seconds_file, {"seconds": seconds, "trained_by": str(run_dir)})
+    return seconds
 
 
 def derivation_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -300,10 +341,11 @@ def run_target(setup: Setup, args: argparse.Namespace, identity: dict[str, Any],
                penalty: str, root: Path) -> TargetState:
     state = TargetState(root / f"t{index}.json", target_identity(identity, target_ms, penalty))
     reuse = None if args.reuse_searches is None else Path(args.reuse_searches) / root.name
+    warmups = None if args.warmups is None else Path(args.warmups)
     for seed in args.seeds:
         if str(seed) not in state.searches:
             started = time.perf_counter()
-            search(setup, state, target_ms, penalty, seed, root / f"t{index}", reuse)
+            search(setup, state, target_ms, penalty, seed, root / f"t{index}", reuse, warmups)
             s = state.searches[str(seed)]
             print(f"target {index} ({target_ms:.3f} ms) seed {seed}: {s['measured_ms']:.3f} ms measured, supernet "
                   f"search-val acc (last 20%) {s['supernet_val_acc_last']}, {time.perf_counter() - started:.0f} s", flush=True)
@@ -505,6 +547,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reuse-searches", metavar="WORK",
                         help="another --work folder whose finished searches (same setting, task and search config "
                              "but --derive-candidates) are copied here and only derived again")
+    parser.add_argument("--warmups", metavar="DIR",
+                        help="keep each search's weight warm-up here and start every later search that would train the "
+                             "same one (another target or estimator, same seed) from it: exact, hwnas.search.warmstart; "
+                             "needs a --supernet-rule other than sample (default: every search trains its own)")
     parser.add_argument("--profiles", default="profiles", help="profile root, shared with `hwnas search` (default: profiles)")
     parser.add_argument("--work", default="runs/bench-search-vs-random", help="searches and state files go here")
     add_result_options(parser, "search_vs_random", "<setting>-<task>")

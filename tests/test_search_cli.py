@@ -55,7 +55,7 @@ def test_every_flag_reaches_its_field_and_every_field_has_a_flag_or_is_library_o
              "--latency-estimator": "reinforce", "--objective": "val", "--tune-variance": "none",
              "--latency-penalty": "power", "--latency-device": "cpu", "--backend": "eager", "--precision": "fp16",
              "--latency-timing": "inline", "--lut": "profiles/x", "--device": "cpu", "--weight-sharing": "independent",
-             "--supernet-batchnorm": "shared", "--supernet-rule": "fair"}
+             "--supernet-batchnorm": "shared", "--supernet-rule": "fair", "--warmup-from": "runs/a/warmup.pt"}
     for flag, value in {**numbers, **words}.items():
         path = next(p for p in PATHS if flag_of(p) == flag)
         assert _config(flag, str(value)).get(path) == value, flag

@@ -160,6 +160,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 "derivation); K > 1 = it and K-1 draws from the final distribution, those predicted over "
                 "the latency target dropped, the best by accuracy with the supernet's weights on search-val "
                 "(BatchNorm recalibrated, as SPOS selects; costs K evaluations, no training) (default: %(default)s)")
+    _field(loop, "--warmup-from", "loop.warmup_from",
+           help="start from another search's warm-up (the warmup.pt in its run folder) instead of training it "
+                "again; refused unless that warm-up trained the same supernet with the same data, seed, steps and "
+                "weight settings under a rule other than `sample` (the estimator, latency and architecture "
+                "settings may differ) (default: train the warm-up)")
     _field(loop, "--w-lr", "loop.w_lr", type=positive_float, help="supernet SGD learning rate (default: %(default)s)")
     _field(loop, "--arch-lr", "loop.arch_lr", type=positive_float,
            help="architecture Adam learning rate (default: %(default)s)")

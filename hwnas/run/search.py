@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from hwnas import distributed
-from hwnas.checkpoint import StopSignal
+from hwnas.checkpoint import StopSignal, capture_rng
 from hwnas.datasets import DataSplits, FolderSplits, default_workers, endless_from, seeded_loader
 from hwnas.errors import UsageError
 from hwnas.estimators import LinearSurrogate
@@ -39,6 +39,7 @@ from hwnas.search.latency import FINAL_MEASURE, SEARCH_MEASURE, LatencyOracle, S
 from hwnas.search.latency_worker import attached_worker, resolve_timing, worker_cores
 from hwnas.search.memory import search_memory_plan
 from hwnas.search.terms import LatencyTerm
+from hwnas.search.warmstart import WARMUP_FILE, load_warmup, rng_digest, save_warmup
 from profilers import LatencyResult, torch_threads
 from search_spaces import Architecture, SearchSpace
 from search_spaces.files import read_json
@@ -142,9 +143,13 @@ def _run_search(
                               train_size=len(job.data.train), oracle=job.oracle, surrogate=surrogate,
                               delayed=job.timing == "worker")
     set_recompute(state.net, job.recompute)  # exact: relaxed decision points rerun at the whole batch in the backward
+    warmup = _warmup_files(job, state)
+    rng_at_start = rng_digest(capture_rng())  # what a warm-up shared with this search must have begun from
+    started_from = (load_warmup(config.loop.warmup_from, **warmup, rng_now=rng_at_start)
+                    if config.loop.warmup_from and not resume else 0)
     _record_config(job, state, extra_config, resume)
     resumable = state.resumable(job.oracle, job.data.record.indices_sha256)
-    start = _restore(job, resumable) if resume else 0
+    start = _restore(job, resumable) if resume else started_from
     batches = _batch_streams(job, start, state.warmup)
     metrics = _Metrics(job.run, state.latency)
     saved_at = time.monotonic()  # checkpoints also by wall time: a kill -9 loses at most checkpoint_seconds
@@ -162,6 +167,8 @@ def _run_search(
             done = global_step + 1
             stopping = distributed.any_rank(stop.requested, job.info)
             overdue = distributed.any_rank(time.monotonic() - saved_at >= config.checkpoint.seconds, job.info)
+            if done == state.warmup and done > start:
+                save_warmup(job.run.path / WARMUP_FILE, **warmup, rng_at_start=rng_at_start)  # other searches may start from it (--warmup-from)
             if stopping or overdue or done == state.total or done % config.checkpoint.every == 0:
                 metrics.flush()  # the memo and metrics.jsonl hold every drawn sample
                 save_search(job.checkpoint, step=done, **resumable)
@@ -216,6 +223,12 @@ def _restore(job: _Job, resumable: dict[str, Any]) -> int:
     start = load_search(job.checkpoint, **resumable)
     job.run.keep_until(start, len(job.oracle) if job.oracle is not None else 0)
     return start
+
+
+def _warmup_files(job: _Job, state: SearchState) -> dict[str, Any]:
+    """The keywords of `save_warmup` and `load_warmup` (`hwnas.search.warmstart`)."""
+    return {"config": job.config, "warmup": state.warmup, "supernet": state.net, "w_optimizer": state.w_optimizer,
+            "data_sha256": job.data.record.indices_sha256, "micro_batch": job.micro_batch, "info": job.info}
 
 
 def _batch_streams(job: _Job, start: int, warmup: int) -> Batches:

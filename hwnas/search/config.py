@@ -230,6 +230,8 @@ def flat_settings(saved: Mapping[str, Any]) -> dict[str, Any]:
             out[FLAT_NAMES.get(path, path.rsplit(".", 1)[1])] = value
     if not out.get("latency_cuda_graphs", True):
         del out["latency_cuda_graphs"]  # no flat file has it: their keys stay what they were
+    if out.get("warmup_from", "") is None:
+        del out["warmup_from"]  # added later: unset, the keys of older checkpoints and result files stay what they were
     return out
 
 

@@ -109,6 +109,9 @@ class LoopConfig:
     """Networks the derivation chooses among (`hwnas.search.derive`): 1 = the most probable (the papers');
     K > 1 = it and K-1 draws from the final distribution, within the latency target, the best by
     inherited search-val accuracy (SPOS's selection)."""
+    warmup_from: str | None = None
+    """Another search's warm-up file (its run folder's `warmup.pt`) to start from instead of training the warm-up
+    again: refused unless that warm-up is the one this search would train (`hwnas.search.warmstart`)."""
     device: str = "cpu"
     torch_threads: int | None = 1
     seed: int = 0
