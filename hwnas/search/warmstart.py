@@ -57,7 +57,10 @@ def warmup_identity(config: SearchConfig, warmup: int) -> dict[str, Any]:
 
 
 def rng_digest(state: Mapping[str, Any]) -> str:
-    """A digest of the random states `capture_rng` returns (equal digests: the same states)."""
+    """A digest of torch's random states among those `capture_rng` returns (equal digests: the same states).
+    NumPy's and Python's global states are left out: nothing in a search draws from them (its own draws use
+    seeded generators), and each process seeds them from the operating system."""
+    state = {key: value for key, value in state.items() if key in ("torch", "cuda")}
     digest = hashlib.sha256()
 
     def add(value: Any) -> None:
