@@ -69,7 +69,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import secrets
 import shutil
 import sys
@@ -100,7 +99,7 @@ from hwnas.search.train import train_network  # noqa: E402
 from hwnas.search.warmstart import WARMUP_FILE, warmup_identity, why_not_shared  # noqa: E402
 from hwnas.distributed import DistInfo  # noqa: E402
 from profilers import measure_interleaved  # noqa: E402
-from search_spaces import Architecture  # noqa: E402
+from search_spaces import Architecture, files  # noqa: E402
 
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "unas": ("proxyless", {"estimator": "rebar", "latency_estimator": "relax"}),
@@ -219,8 +218,8 @@ def shared_warmup(setup: Setup, config: Any, warmups: Path) -> Path | None:
 
 
 def keep_warmup(run_dir: Path, shared: Path) -> float | None:
-    """After a search that trained its own warm-up: put its warm-up file where `--warmups` keeps it (atomic rename
-    of a copy; a warm-up another process kept meanwhile stays, since both are the same). Returns the seconds its
+    """After a search that trained its own warm-up: put its warm-up file where `--warmups` keeps it (atomically; a
+    warm-up another process kept meanwhile is replaced by the same one). Returns the seconds its
     warm-up took (from the search's own metrics), also written beside the file; for a search that started from
     a kept warm-up, the seconds recorded there."""
     seconds_file = shared.with_suffix(".json")
@@ -229,11 +228,8 @@ def keep_warmup(run_dir: Path, shared: Path) -> float | None:
     rows = [r for r in read_metrics(run_dir) if r.get("phase") == "warm-up"]
     seconds = float(rows[-1]["seconds"]) if rows else None
     if not shared.is_file():
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        partial = shared.with_name(f".{shared.name}.{os.getpid()}")
-        shutil.copyfile(run_dir / WARMUP_FILE, partial)
-        os.replace(partial, shared)
-        write_json(seconds_file, {"seconds": seconds, "trained_by": str(run_dir)})
+        files.atomic_write(shared, (run_dir / WARMUP_FILE).read_bytes())
+        files.write_json(seconds_file, {"seconds": seconds, "trained_by": str(run_dir)})
     return seconds
 
 
