@@ -66,7 +66,7 @@ def _arch_gradient(strategy: str, recompute: bool, **options) -> tuple[dict, flo
     config = SearchConfig.from_flat(estimator=strategy, latency_estimator="none", **options)
     term = AccuracyTerm(net, "gen", 0.5, train, val)
     ctx = ArchContext(config.estimator, net, logits, term, None, config.temperatures[0], 0.05, train,
-                      MovingAverageBaseline(0.9))
+                      MovingAverageBaseline(0.9), space=space)
     torch.manual_seed(4)  # the same Gumbel draws for both
     with recomputing(net, recompute):
         grads, report = architecture_gradient(ctx)

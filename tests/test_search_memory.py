@@ -58,7 +58,7 @@ def _arch_gradient(strategy: str, micro: int | None, *, independent: bool = True
     config = SearchConfig.from_flat(estimator=strategy, latency_estimator="none")
     term = AccuracyTerm(net, objective, 0.5, train, val, micro)
     tau = config.temperatures[0]
-    ctx = ArchContext(config.estimator, net, logits, term, None, tau, 0.05, train, MovingAverageBaseline(0.9))
+    ctx = ArchContext(config.estimator, net, logits, term, None, tau, 0.05, train, MovingAverageBaseline(0.9), space=space)
     torch.manual_seed(4)  # the same Gumbel draws for both evaluations
     grads, report = architecture_gradient(ctx)
     return grads, report.objective

@@ -20,13 +20,14 @@ from hwnas.search.strategies.base import ArchContext, ArchStepReport
 def test_the_registry_holds_the_methods_with_their_published_defaults() -> None:
     """The values the estimator tables held before the registry (GDAS's official 10 -> 0.1, the UNAS
     code's fixed 0.4, mixtures keep training their mixture, single paths train `depth`)."""
-    assert list_strategies() == ("darts", "gdas", "egs", "snas", "reinforce", "rebar")
+    assert list_strategies() == ("darts", "gdas", "egs", "snas", "reinforce", "rebar", "gdas-net")
     assert list_strategies("latency") == ("relax", "reinforce", "expected", "none")
     assert {n: get_strategy(n).temperatures for n in list_strategies()} == {
         "darts": (1.0, 1.0), "gdas": (10.0, 0.1), "egs": (1.0, 0.1), "snas": (1.0, 0.1),
-        "reinforce": (0.4, 0.4), "rebar": (0.4, 0.4)}
+        "reinforce": (0.4, 0.4), "rebar": (0.4, 0.4), "gdas-net": (10.0, 0.1)}
     assert {n: get_strategy(n).supernet_rule for n in list_strategies()} == {
-        "darts": "sample", "gdas": "depth", "egs": "sample", "snas": "sample", "reinforce": "depth", "rebar": "depth"}
+        "darts": "sample", "gdas": "depth", "egs": "sample", "snas": "sample", "reinforce": "depth", "rebar": "depth",
+        "gdas-net": "network"}
     assert [n for n in list_strategies("latency") if get_strategy(n, term="latency").measures] == ["relax", "reinforce"]
     assert [n for n in list_strategies("latency") if not get_strategy(n, term="latency").active] == ["none"]
 
@@ -40,7 +41,7 @@ def test_a_duplicate_or_badly_named_strategy_is_refused() -> None:
         register_strategy("x", term="energy")
     with pytest.raises(KeyError, match="choose one of darts, gdas"):
         get_strategy("enas")
-    assert list_strategies() == ("darts", "gdas", "egs", "snas", "reinforce", "rebar")
+    assert list_strategies() == ("darts", "gdas", "egs", "snas", "reinforce", "rebar", "gdas-net")
 
 
 def test_a_field_one_strategy_owns_is_refused_under_the_others() -> None:
@@ -81,7 +82,7 @@ def test_a_new_strategy_is_one_registered_class(private_registry: None, tmp_path
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["search", "--help"])
-    assert "rebar, still (default: rebar)" in " ".join(capsys.readouterr().out.split())
+    assert "rebar, gdas-net, still (default: rebar)" in " ".join(capsys.readouterr().out.split())
 
     config = SearchConfig.from_flat(space="proxyless", space_config={"small_input": True, "widths": [4, 4, 4, 4, 8, 8, 8, 8, 16],
                                                                      "depths": [1, 1, 1, 1, 1, 1]},

@@ -180,7 +180,7 @@ class SearchState:
                             self.micro_batch)
         arch_tau = tau if self.tuner is None else self.tuner.tau
         ctx = ArchContext(config.estimator, self.net, self.logits, term, self.latency, arch_tau, lr, train_batch,
-                          self.baseline, self.tuner, clock)
+                          self.baseline, self.tuner, clock, self.space)
         if self.tuner is not None:
             record["eta"] = float(self.tuner.eta.detach())
         with distributed.shared_sampling(self.info):  # one architecture sample per step on every rank

@@ -1,6 +1,6 @@
 """Gradient estimators of a search, one registered strategy per method.
 
-Accuracy term (`--estimator`, `Strategy` in `base`): darts, gdas, egs, snas, reinforce, rebar.
+Accuracy term (`--estimator`, `Strategy` in `base`): darts, gdas, egs, snas, reinforce, rebar, gdas-net.
 Latency term (`--latency-estimator`, `LatencyStrategy` in `latency`): relax, reinforce, expected, none.
 `register_strategy` refuses a duplicate name; `get_strategy` and `list_strategies` are the only
 lookups (the CLI's help, the config's checks and the loop all go through them).
@@ -27,7 +27,7 @@ A latency estimator is a `LatencyStrategy` subclass in `latency.py` (or a new mo
 from __future__ import annotations
 
 # Registration order is the order the CLI lists them in: keep new ones at the end.
-from hwnas.search.strategies import darts, gdas, egs, snas, reinforce, rebar, latency  # noqa: F401, I001 - they register
+from hwnas.search.strategies import darts, gdas, egs, snas, reinforce, rebar, gdas_net, latency  # noqa: F401, I001 - they register
 from hwnas.search.strategies.base import DEFAULT_SUPERNET_RULE, ArchContext, ArchStepReport, Strategy
 from hwnas.search.strategies.latency import LatencyStrategy
 from hwnas.search.strategies.registry import get_strategy, list_strategies, register_strategy

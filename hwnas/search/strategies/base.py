@@ -20,6 +20,7 @@ from hwnas.search.phases import PhaseClock
 
 from hwnas.search.sections import EstimatorConfig
 from hwnas.search.terms import AccuracyTerm, Batch, LatencyOutcome, LatencyTerm
+from search_spaces import SearchSpace
 
 DEFAULT_SUPERNET_RULE = "depth"
 """The supernet rule of the single-path strategies: Once-for-All's uniform depth. Under `uniform` the supernet
@@ -57,6 +58,8 @@ class ArchContext:
     tuner: VarianceTuner | None = None
     """--tune-variance: tau (then `tuner.tau`) and REBAR's eta follow the variance gradient."""
     clock: PhaseClock = field(default_factory=PhaseClock)
+    space: SearchSpace | None = None
+    """The search space (for strategies whose sample is a network of the space, `gdas-net`)."""
 
 
 def latency_outcome(ctx: ArchContext, dist: ArchitectureDistribution, sample: Any = None) -> LatencyOutcome | None:
