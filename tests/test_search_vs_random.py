@@ -135,3 +135,35 @@ def test_agreement_is_the_mean_pairwise_share_of_decisions_derived_alike() -> No
     # pairs: (0,1) 2/3, (0,2) 0/3, (1,2) 1/3 -> mean 1/3
     assert _benchmark().agreement_cell(rows) == "33%"
     assert _benchmark().agreement_cell(rows[:1]) == "-"
+
+
+def test_warmups_are_kept_by_what_shapes_them_and_reused_across_targets_and_estimators(tmp_path: Path) -> None:
+    """`--warmups`: one file per warm-up identity (seed, weight settings), the same for another target or
+    estimator; a search that trained its warm-up leaves it there with its seconds, a later one reads them."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from hwnas.datasets import load_dataset  # noqa: PLC0415
+    from hwnas.search import SearchConfig  # noqa: PLC0415
+
+    bench = _benchmark()
+    setup = SimpleNamespace(data=load_dataset("digits", limit=200, seed=0))
+    base = {"space": "darts", "supernet_rule": "network", "warmup_steps": 10, "latency_estimator": "expected"}
+    gdas = SearchConfig.from_flat(**base, estimator="gdas", latency_target_ms=0.4)
+    egs = SearchConfig.from_flat(**base, estimator="egs", latency_target_ms=0.5, arch_lr=0.3)
+    other_seed = SearchConfig.from_flat(**base, estimator="gdas", latency_target_ms=0.4, seed=1)
+    kept = bench.shared_warmup(setup, gdas, tmp_path / "warmups")
+    assert kept == bench.shared_warmup(setup, egs, tmp_path / "warmups")
+    assert kept != bench.shared_warmup(setup, other_seed, tmp_path / "warmups")
+    assert bench.shared_warmup(setup, gdas.replace(supernet_rule="sample"), tmp_path / "warmups") is None
+
+    trained = tmp_path / "t0" / "search-seed0"
+    trained.mkdir(parents=True)
+    (trained / "warmup.pt").write_bytes(b"the supernet after its warm-up")
+    rows = [{"step": 0, "phase": "warm-up", "seconds": 1.5}, {"step": 1, "phase": "warm-up", "seconds": 3.0},
+            {"step": 2, "phase": "search", "seconds": 4.0}]
+    (trained / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert bench.keep_warmup(trained, kept) == 3.0
+    assert kept.read_bytes() == b"the supernet after its warm-up"
+    started_from_it = tmp_path / "t1" / "search-seed0"
+    started_from_it.mkdir(parents=True)
+    assert bench.keep_warmup(started_from_it, kept) == 3.0  # the seconds of the warm-up it started from
