@@ -40,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TASKS, add_result_options, bench_config, finish, json_path, provenance, report_only, table  # noqa: E402
 
 from hwnas.errors import UsageError  # noqa: E402
-from hwnas.run import auto_target, prepare, read_metrics, run_search  # noqa: E402
-from hwnas.run.rundir import CHECKPOINT  # noqa: E402
+from hwnas.run import CHECKPOINT, auto_target, prepare, read_metrics, run_search  # noqa: E402
 from hwnas.search.inherit import calibration_batches_up_to, inherited_score  # noqa: E402
 from hwnas.search.warmstart import WARMUP_FILE  # noqa: E402
 
