@@ -28,7 +28,6 @@ NO_COMMITTED_RESULT: dict[str, str] = {
     "latency_targets": "three searches and a device profile",
     "search_step_cost": "searches with a latency worker and a device profile",
     "skip_signal": "needs search_vs_random's trained networks and finished searches",
-    "supernet_view": "needs search_vs_random's finished searches",
     "task_separation": "a device profile and ~30 trained networks per task",
 }
 """Benchmarks with no committed result yet (each needs more than a minute of CPU even at its smallest),
