@@ -77,6 +77,9 @@ def test_a_warmup_of_other_weight_settings_is_refused_before_the_run_folder_is_w
         with pytest.raises(UsageError, match=message):
             run_search(_config("darts", "gdas", warmup_from=warmup, **changes), out, data=digits, measure_final=False)
         assert not (out / "config.json").exists()
+    for missing in (tmp_path / "none.pt", tmp_path / "source"):  # absent, or a folder: named, no resume hint
+        with pytest.raises(UsageError, match="is not a regular file; give the warmup.pt"):
+            run_search(_config("darts", "gdas", warmup_from=str(missing)), tmp_path / "y", data=digits, measure_final=False)
     with pytest.raises(UsageError, match="is not a warm-up file"):
         run_search(_config("darts", "gdas", warmup_from=str(tmp_path / "source" / "checkpoint.pt")), tmp_path / "x",
                    data=digits, measure_final=False)

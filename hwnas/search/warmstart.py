@@ -110,6 +110,9 @@ def load_warmup(path: str | Path, *, config: SearchConfig, warmup: int, supernet
     reason = why_not_shared(config, info)
     if reason is not None:
         raise UsageError(f"--warmup-from cannot be used: {reason}")
+    if not Path(path).is_file():
+        raise UsageError(f"--warmup-from {path} is not a regular file; give the warmup.pt a search wrote in its run "
+                         "folder when its warm-up ended")
     state = load_checkpoint(path)
     if state.get("kind") != "warmup":
         raise UsageError(f"{path} is not a warm-up file (a search writes one as {WARMUP_FILE} in its run folder)")
