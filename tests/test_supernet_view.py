@@ -42,3 +42,62 @@ def test_a_folder_without_finished_searches_is_refused(tmp_path: Path, capsys: p
         load_benchmark("supernet_view").main(["--results", str(tmp_path)])
     assert stopped.value.code == 2
     assert "holds no finished search" in capsys.readouterr().err
+
+
+def _verdict_document() -> dict:
+    """A search_vs_random result file's shape: two searches at one target, a random network matched to both, one
+    matched to none, one untrained."""
+    return {"targets": [{"target_ms": 0.4, "per_search": [
+        {"seed": 1, "choices": {"a": "x"}, "accuracy": 0.8},
+        {"seed": 2, "choices": {"a": "y"}, "accuracy": 0.7},
+        {"seed": 3, "choices": {"a": "z"}, "accuracy": None}],
+        "random_networks": [{"arch": {"a": "p"}, "matches": [1, 2], "accuracy": 0.75},
+                            {"arch": {"a": "q"}, "matches": [], "accuracy": 0.9},
+                            {"arch": {"a": "r"}, "matches": [2], "accuracy": None},
+                            {"arch": {"a": "s"}, "matches": [3], "accuracy": 0.6}]}]}
+
+
+def test_a_verdict_file_yields_each_trained_search_with_its_trained_matches() -> None:
+    found = load_benchmark("supernet_view").verdict_searches(_verdict_document())
+    assert [(t, s["seed"], s["arch"], [r["arch"] for r in randoms]) for t, s, randoms in found] == [
+        (0.4, 1, {"a": "x"}, [{"a": "p"}]), (0.4, 2, {"a": "y"}, [{"a": "p"}])]
+
+
+def test_rank_agreement_counts_a_shared_random_once_and_equals_pair_counting() -> None:
+    module = load_benchmark("supernet_view")
+    rng = np.random.default_rng(5)
+    shared = (float(rng.random()), float(rng.random()))
+    views = []
+    for seed in range(4):
+        own = rng.random((3, 2))
+        views.append(module.SearchView(0.4, seed, float(rng.random()), [shared[0], *own[:, 0]], 0.0, [0.0] * 4,
+                                       float(rng.random()), [shared[1], *own[:, 1]]))
+    document: dict = {}
+    module.rank_agreement(views, document)
+    pairs = {(v.supernet_searched, v.trained_searched) for v in views}
+    pairs |= {p for v in views for p in zip(v.supernet_randoms, v.trained_randoms)}
+    x, y = np.array(sorted(pairs)).T
+    sign = np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])
+    n = x.size
+    assert document["rank_agreement"]["0.4"]["networks"] == n == 4 + 1 + 12
+    assert document["rank_agreement"]["0.4"]["kendall_tau"] == pytest.approx(sign.sum() / (n * (n - 1)))
+
+
+def test_a_fresh_supernet_trains_the_verdict_config_with_the_options() -> None:
+    module = load_benchmark("supernet_view")
+    path = Path(__file__).resolve().parent.parent / "benchmarks/results/search_vs_random/gdas-cell-cluttered.json"
+    args = module.parse(["--verdict", str(path), "--supernet-steps", "40", "--supernet-seed", "7",
+                         "--supernet-option", "supernet_batchnorm=shared"])
+    document = module.read_result(path)
+    config = module.fresh_supernet_config(document, args)
+    flat, saved = config.flat(), document["search_config"]
+    assert (flat["warmup_steps"], flat["seed"], flat["supernet_batchnorm"], flat["latency_estimator"]) == (40, 7, "shared", "none")
+    assert all(flat[k] == saved[k] for k in ("space_config", "supernet_rule", "w_lr", "batch_size", "weight_sharing"))
+    assert args.json.name == "gdas-cell-cluttered-fresh-steps40-seed7-shared-network-bn-shared.json"
+
+
+def test_a_missing_verdict_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        load_benchmark("supernet_view").parse(["--verdict", str(tmp_path / "none.json")])
+    assert stopped.value.code == 2
+    assert "no result file" in capsys.readouterr().err
