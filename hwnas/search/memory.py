@@ -24,8 +24,9 @@ the graph, whatever functional code the candidates run, and attributed to the de
 saved them (`SavedBytes`). Peak = parameters x 3 (weights, gradients, SGD momentum) + the larger of
 the weight step (the largest single path, or the trained mixture) and the differentiated relaxed
 evaluations (two graphs at once with the whole batch under L_gen, REBAR "fresh" or tau tuning;
-recomputed: their kept bytes and one decision point's graph) + the step's input batches. It leaves
-out the allocator's slack and torch's own runtime.
+recomputed: their kept bytes and one decision point's graph) + the step's input batches, times
+`ALLOCATOR_SLACK` for what the process holds beyond the live tensors (the allocator's unreturned
+pages, torch's own runtime), measured against the peak resident memory of real steps.
 
 The limit is the machine's available memory: MemAvailable of /proc/meminfo (else physical pages
 by `os.sysconf`), or on CUDA the free device memory (`torch.cuda.mem_get_info`). The environment
@@ -66,6 +67,12 @@ RECOMPUTED_HEADROOM = 1.5
 candidates' activation gradients in flight beside the recomputed tensors. Measured 1.43x and 1.44x
 (live CPU bytes of the torch profiler over one REBAR L_gen architecture step, 224 px proxyless,
 batches 2 and 8, the kept bytes taken at `HEADROOM`)."""
+
+ALLOCATOR_SLACK = 1.25
+"""Peak resident memory over live bytes: without it the estimate of a 224 px proxyless REBAR L_gen step
+(recomputed) was 1.36 GB at batch 8 and 2.66 GB at batch 16 while the process grew by 1.52 and 3.09 GB
+(ru_maxrss above the built supernet, 1.12x and 1.16x; benchmarks/results/search_memory/cpu-224-recompute.json),
+so a search the check let through could still be killed. 1.25 covers both with a margin."""
 
 
 def available_bytes(device: str = "cpu") -> int:
@@ -220,7 +227,8 @@ class SearchMemory:
         return self.evaluation(images, plan.recompute, self.relaxed_graphs if whole else 1)
 
     def peak(self, plan: MemoryPlan) -> int:
-        return self.parameters + max(self.weight_step(plan), self.architecture_step(plan)) + self.inputs
+        return int(ALLOCATOR_SLACK * (self.parameters + max(self.weight_step(plan), self.architecture_step(plan))
+                                      + self.inputs))
 
 
 def _uniform_paths(space: SearchSpace) -> list[dict[str, Tensor]]:
@@ -283,7 +291,7 @@ def refusal(memory: SearchMemory, plan: MemoryPlan, limit: int, device: str, fla
     return UsageError(
         f"this search would need about {gib(memory.peak(plan))} with {plan.describe()} (parameters with gradients "
         f"and momentum {gib(memory.parameters)}, weight step {gib(memory.weight_step(plan))}, relaxed evaluation of "
-        f"every candidate {gib(memory.architecture_step(plan))}) but {where} {gib(limit)} available{capped}; "
+        f"every candidate {gib(memory.architecture_step(plan))}, times {ALLOCATOR_SLACK} for the allocator) but {where} {gib(limit)} available{capped}; "
         f"lower {flags}")
 
 
