@@ -57,7 +57,7 @@ from hwnas.errors import UsageError  # noqa: E402
 from hwnas.report.compare import mean_se, percentile_among  # noqa: E402
 from hwnas.run import CHECKPOINT, prepare, space_for_data  # noqa: E402
 from hwnas.search import SearchConfig  # noqa: E402
-from hwnas.search.inherit import calibration_batches, inherited_score  # noqa: E402
+from hwnas.search.inherit import calibration_batches, finetuned_score, inherited_score  # noqa: E402
 from search_spaces import Architecture  # noqa: E402
 
 
@@ -176,6 +176,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="with --verdict: seed of the fresh supernet (default: 900, not a search seed of any verdict)")
     parser.add_argument("--supernet-option", action="append", default=[], metavar="KEY=VALUE",
                         help="with --verdict: a SearchConfig field of the fresh supernet (repeatable), e.g. supernet_batchnorm=shared")
+    parser.add_argument("--finetune-steps", type=int, default=0,
+                        help="with --verdict: train each inherited network this many steps of the standalone recipe on "
+                             "search-train before scoring it on search-val (default: 0, inherited weights and BN recalibrated)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-supernet-view"),
                         help="with --verdict: the fresh supernets' weights go under WORK/<label> (default: runs/bench-supernet-view)")
     parser.add_argument("--seeds", type=int, nargs="+", help="only these search seeds (default: every finished search)")
@@ -197,8 +200,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--verdict {args.verdict}: {error}")
         if not verdict_searches(document):
             parser.error(f"{args.verdict} holds no trained search with a trained matched random network")
+        if args.finetune_steps < 0:
+            parser.error(f"--finetune-steps must be >= 0, got {args.finetune_steps}")
         args.label = label
-        args.json = json_path(args, "supernet_view", f"{args.verdict.stem}-fresh-{label}")
+        judged = f"-finetune{args.finetune_steps}" if args.finetune_steps else ""
+        args.json = json_path(args, "supernet_view", f"{args.verdict.stem}-fresh-{label}{judged}")
         return args
     if args.results is None:
         parser.error("give --results FOLDER or --verdict FILE (or --report-only --json FILE)")
@@ -228,11 +234,24 @@ def main(argv: list[str] | None = None) -> int:
     found = [f for f in found if args.seeds is None or int(f[1]["seed"]) in args.seeds]
     batches = calibration_batches(setup.data, 10, 64, seed=0)
     views = []
+    scored: dict[tuple[str, str], Any] = {}
+
+    def judge(net: Any, owner: str, arch: Architecture) -> Any:
+        """One network's score by supernet `owner`, once per supernet and network (a random network matched to
+        several searches is scored once by the fresh supernet)."""
+        key = (owner, json.dumps(arch.choices, sort_keys=True))
+        if key not in scored:
+            scored[key] = (finetuned_score(setup.space, net, arch, setup.data, steps=args.finetune_steps)
+                           if args.verdict is not None and args.finetune_steps
+                           else inherited_score(setup.space, net, arch, setup.data, batches=batches))
+        return scored[key]
+
     for target_ms, search, randoms in found:
         net = fresh if args.verdict is not None else final_supernet(setup, Path(search["run_dir"]))
         archs = [setup.space.architecture(n["arch"]) if args.verdict is not None else Architecture.from_dict(n["arch"])
                  for n in [search, *randoms]]  # a result file records choices, a state file whole architectures
-        scores = [inherited_score(setup.space, net, arch, setup.data, batches=batches) for arch in archs]
+        owner = "fresh" if args.verdict is not None else str(search["run_dir"])
+        scores = [judge(net, owner, arch) for arch in archs]
         views.append(SearchView(target_ms, int(search["seed"]), scores[0].accuracy, [s.accuracy for s in scores[1:]],
                                 scores[0].loss, [s.loss for s in scores[1:]], search["accuracy"], [c["accuracy"] for c in randoms]))
         print(f"  target {target_ms:.3f} ms, seed {search['seed']}: {len(scores)} networks scored", flush=True)

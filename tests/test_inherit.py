@@ -133,3 +133,41 @@ def test_calibration_refuses_impossible_requests(digits) -> None:  # noqa: ANN00
         calibration_batches(digits, 0, 16)
     with pytest.raises(UsageError, match="fewer BN batches"):
         calibration_batches(digits, 1000, 64)
+
+
+class _Unreadable(torch.utils.data.Dataset):
+    """A split a judge inside a search must never read."""
+
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, index: int):  # noqa: ANN204
+        raise AssertionError("the test split was read")
+
+
+def test_a_finetuned_judge_starts_from_the_inherited_weights_and_reads_neither_test_nor_the_supernet(digits) -> None:  # noqa: ANN001
+    """`finetuned_score`: at 0 steps the inherited network as it comes out of the supernet (its BN statistics, eval
+    mode), computed here by one plain forward over search-val; with steps it trains (val loss falls on digits); the
+    supernet's state is bit-identical after; the test split is never touched."""
+    import dataclasses
+
+    from hwnas.search.inherit import finetuned_score, inherited_network
+
+    space = _space("darts")
+    supernet = _supernet_with_stale_statistics(space, "shared")
+    before = copy.deepcopy(supernet.state_dict())
+    arch = space.sample_network(np.random.default_rng(1))
+    data = dataclasses.replace(digits, test=_Unreadable())
+    start = finetuned_score(space, supernet, arch, data, steps=0)
+    network = inherited_network(space, supernet, arch).eval()
+    images, labels = digits.val.tensors
+    with torch.no_grad():
+        logits = network(images)
+    expected_loss = float(nn.functional.cross_entropy(logits.double(), labels))
+    assert start.loss == pytest.approx(expected_loss, rel=1e-5)
+    assert start.accuracy == pytest.approx(float((logits.argmax(1) == labels).double().mean()))
+    trained = finetuned_score(space, supernet, arch, data, steps=60, batch_size=32)
+    assert trained.loss < start.loss
+    assert (trained.split, trained.bn_batches) == ("val", 60)
+    after = supernet.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)

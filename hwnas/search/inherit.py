@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.datasets import DataSplits, FolderSplits
 from hwnas.errors import UsageError
+from hwnas.search.train import fit
 from hwnas.train.steps import evaluate
 from profilers import torch_threads
 from search_spaces import Architecture, SearchSpace
@@ -129,6 +130,20 @@ def inherited_score(
         used = recalibrate_batchnorm(network, batches, where)
         loss, accuracy = evaluate(network, _eval_loader(data, split), where)
     return InheritedScore(loss, accuracy, split, used)
+
+
+def finetuned_score(space: SearchSpace, supernet: nn.Module, arch: Architecture, data: DataSplits, *, steps: int,
+                    batch_size: int = 32, lr: float = 0.05, seed: int = 0, split: str = "val",
+                    threads: int | None = 1) -> InheritedScore:
+    """Loss and accuracy on `split` of `arch` after `steps` of the standalone recipe (`hwnas.search.train.fit`)
+    from its inherited weights, on search-train only. Why: a supernet that cannot rank networks of one latency by
+    their inherited weights (docs/benchmark-log.md, "A fresh judge for the GDAS verdict's networks") may still
+    give each a start from which a short training tells them apart, at a fraction of a standalone training."""
+    with torch_threads(threads):
+        network = inherited_network(space, supernet, arch)
+        fit(network, data.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        loss, accuracy = evaluate(network, _eval_loader(data, split), torch.device("cpu"))
+    return InheritedScore(loss, accuracy, split, steps)
 
 
 def _eval_loader(data: DataSplits | FolderSplits, split: str) -> DataLoader:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from hwnas.datasets.bundled import DataSplits, endless
 from hwnas.objectives import cross_entropy
@@ -62,17 +62,26 @@ def train_network(
     in eval mode. `train_loss` is the exponential moving average (0.9) of the step losses."""
     with torch_threads(threads):
         started = time.perf_counter()
-        torch.manual_seed(seed)
         where = torch.device(device)
-        model.to(where).train()
         dataset = ConcatDataset([data.train, data.val]) if include_val else data.train
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-        cosine = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
-        running = float("nan")
-        for loss, _ in train_steps(model, endless(loader), optimizer, cosine, cross_entropy, count=steps, device=where,
-                                   grad_clip=GRAD_CLIP):
-            running = float(loss) if math.isnan(running) else 0.9 * running + 0.1 * float(loss)
+        running = fit(model, dataset, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                      device=where)
         test_loss, test_accuracy = evaluate(model, data.loader("test", 256, shuffle=False), where)
         model.eval()
         return TrainReport(steps, running, test_loss, test_accuracy, time.perf_counter() - started)
+
+
+def fit(model: nn.Module, dataset: Dataset, *, steps: int, batch_size: int, lr: float, weight_decay: float = 3e-4,
+        seed: int = 0, device: torch.device | str = "cpu") -> float:
+    """The recipe's training part on `dataset` (also a fine-tune from inherited weights, `hwnas.search.inherit`);
+    returns the moving average of the step losses. The caller sets the threads."""
+    torch.manual_seed(seed)
+    model.to(device).train()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    cosine = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+    running = float("nan")
+    for loss, _ in train_steps(model, endless(loader), optimizer, cosine, cross_entropy, count=steps, device=device,
+                               grad_clip=GRAD_CLIP):
+        running = float(loss) if math.isnan(running) else 0.9 * running + 0.1 * float(loss)
+    return running
