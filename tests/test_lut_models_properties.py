@@ -115,3 +115,22 @@ def test_exactly_the_model_forms_whose_predictions_are_affine_in_z_are_storable(
         coef, *_ = np.linalg.lstsq(design, predicted, rcond=None)
         affine = float(np.abs(design @ coef - predicted).max()) < 1e-9
         assert form.storable == affine, form.name
+
+
+def test_the_boosted_reference_runs_the_settings_its_docstring_fixes() -> None:
+    """fit_boosted's settings are fixed on purpose ("so validation compares model forms, not a hyperparameter search")
+    and `lut fit` reports against them: 100 rounds, trees of depth at most 3, shrinkage 0.1. Read from what the
+    fitted model does: the number of stages, each tree's depth, and each stage's step in sklearn's staged predictions
+    divided by that stage's tree output."""
+    rng = np.random.default_rng(5)
+    train = _nets(rng, 120)
+    y = _interacting_latency(rng, train)
+    z = design_matrix(train, FEATURES)
+    trees = fit_boosted(z, y, fit_ridge(z, y)).trees
+    assert trees.n_estimators_ == 100
+    assert max(stage[0].get_depth() for stage in trees.estimators_) == 3
+    staged = np.array(list(trees.staged_predict(z)))
+    steps = np.diff(staged, axis=0)  # stage m's step: shrinkage * tree_m(z)
+    outputs = np.array([stage[0].predict(z) for stage in trees.estimators_[1:]])
+    moved = np.abs(outputs) > 1e-9
+    assert np.allclose(steps[moved] / outputs[moved], 0.1, rtol=1e-9)
