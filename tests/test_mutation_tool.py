@@ -114,6 +114,9 @@ def test_a_module_added_to_a_target_is_merged_into_its_stored_whole_result() -> 
     whole = merge_partial(stored, added)
     assert (whole["modules"], whole["mutants_run"], whole["killed"], whole["survived"]) == (["m1.py", "m2.py"], 10, 6, 3)
     assert "modules_run" not in whole and whole["killed_by_module"]["m1.py"] == {OLD_TESTS: 3, "(test files added)": 1}
+    stored["old_tests"]["files"] = ["t.py"]  # main then lacked old2.py, which a later main (the new piece's) holds
+    added["old_tests"]["files"] = ["t.py", "old2.py"]
+    assert merge_partial(stored, added)["old_tests"]["files_by_module"] == {"m1.py": ["t.py"], "m2.py": ["t.py", "old2.py"]}
     rows = {row["module"]: row for row in module_rows(whole)}
     assert (rows["m1.py"]["rate"], rows["m1.py"]["before"]) == (round(4 / 5, 4), round(3 / 5, 4))
     assert (rows["m2.py"]["rate"], rows["m2.py"]["before"]) == (round(2 / 4, 4), round(1 / 4, 4))

@@ -229,9 +229,19 @@ def merge_partial(previous: dict, part: dict) -> dict:
     merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
     if "old_tests" in previous and "old_tests" in part:
         killed = previous["old_tests"]["killed"] + part["old_tests"]["killed"]
-        merged["old_tests"] = {**part["old_tests"], "killed": killed, "rate": round(killed / judged, 4) if judged else None}
+        # Each piece's rate before counts the files that existed at its own --old-tests-from (main moves on
+        # between pieces, and a later main holds the tests an earlier piece added): kept per module.
+        files = {**_old_files_by_module(previous), **_old_files_by_module(part)}
+        merged["old_tests"] = {**part["old_tests"], "killed": killed, "rate": round(killed / judged, 4) if judged else None,
+                               "files_by_module": files}
     merged["reruns"] = previous.get("reruns", []) + part.get("reruns", [])
     return merged
+
+
+def _old_files_by_module(result: dict) -> dict[str, list[str]]:
+    """The test files that counted as old (rate before) for each module the result ran."""
+    old = result["old_tests"]
+    return old.get("files_by_module") or {module: old["files"] for module in _covered(result)}
 
 
 def _pieces(previous: dict | None, part: dict) -> bool:

@@ -50,8 +50,9 @@ def module_rows(target: dict) -> list[dict]:
     """Per module of a target run with per-module counts: mutants, killed, equivalent, CUDA-only,
     survived, rate after and (with --old-tests-from) rate before, the rates as in the target row."""
     rows = []
-    old = set(target.get("old_tests", {}).get("files", ()))
+    old_tests = target.get("old_tests", {})
     for module, run in target.get("mutants_by_module", {}).items():
+        old = set(old_tests.get("files_by_module", {}).get(module, old_tests.get("files", ())))
         equivalent = sum(_path(e) == module for e in target["equivalents"])
         cuda_only = sum(_path(e) == module for e in target.get("cuda_only_mutants", []))
         survived = sum(_path(e) == module for e in target["survivors"])
