@@ -97,3 +97,26 @@ def test_pieces_of_a_target_add_up_to_the_whole_and_rates_per_module_follow() ->
     rows = {row["module"]: row for row in module_rows(whole)}
     assert (rows["m1.py"]["rate"], rows["m1.py"]["before"]) == (round(4 / 5, 4), round(3 / 5, 4))
     assert (rows["m2.py"]["rate"], rows["m2.py"]["before"]) == (round(2 / 4, 4), round(1 / 4, 4))
+
+
+def test_a_module_added_to_a_target_is_merged_into_its_stored_whole_result() -> None:
+    """lut/models.py joined latency-fit after lut/fit.py had run whole: `--module lut/models.py` merges into the
+    stored result (it used to replace it) and the stored module keeps its rate before (main's files' kills)."""
+    from tools.mutation.__main__ import OLD_TESTS, _pieces, merge_partial  # noqa: PLC0415
+    from tools.mutation.summary import module_rows  # noqa: PLC0415
+
+    stored = _piece("m1.py", 6, 4, 1, 1)
+    stored["modules"] = ["m1.py"]  # the target then had one module, and the result predates the per-module fields
+    for field in ("modules_run", "mutants_by_module", "killed_by_module"):
+        del stored[field]
+    added = _piece("m2.py", 4, 2, 0, 2)
+    assert _pieces(stored, added) and not _pieces(stored, _piece("m1.py", 6, 5, 1, 0))
+    whole = merge_partial(stored, added)
+    assert (whole["modules"], whole["mutants_run"], whole["killed"], whole["survived"]) == (["m1.py", "m2.py"], 10, 6, 3)
+    assert "modules_run" not in whole and whole["killed_by_module"]["m1.py"] == {OLD_TESTS: 3, "(test files added)": 1}
+    stored["old_tests"]["files"] = ["t.py"]  # main then lacked old2.py, which a later main (the new piece's) holds
+    added["old_tests"]["files"] = ["t.py", "old2.py"]
+    assert merge_partial(stored, added)["old_tests"]["files_by_module"] == {"m1.py": ["t.py"], "m2.py": ["t.py", "old2.py"]}
+    rows = {row["module"]: row for row in module_rows(whole)}
+    assert (rows["m1.py"]["rate"], rows["m1.py"]["before"]) == (round(4 / 5, 4), round(3 / 5, 4))
+    assert (rows["m2.py"]["rate"], rows["m2.py"]["before"]) == (round(2 / 4, 4), round(1 / 4, 4))

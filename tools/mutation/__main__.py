@@ -30,6 +30,8 @@ from tools.mutation.runner import baseline, run_mutant, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = "(timeout)"  # the killer recorded in killed_by_module for a run past the time limit
+OLD_TESTS = "(main's test files)"  # killers of a result stored without per-file counts per module (_per_module)
+ADDED_TESTS = "(test files added)"
 
 
 def load_config() -> dict:
@@ -187,9 +189,29 @@ def _add_counts(first: dict[str, int], second: dict[str, int]) -> dict[str, int]
     return {key: first.get(key, 0) + second.get(key, 0) for key in sorted({*first, *second})}
 
 
+def _covered(result: dict) -> list[str]:
+    """The modules a stored result ran: `modules_run` for a piece, else every module the target then had
+    (a module added to the target since, e.g. lut/models.py, is run as a piece and merged into it)."""
+    return result.get("modules_run", result["modules"])
+
+
+def _per_module(result: dict) -> dict:
+    """`result` with mutants_by_module / killed_by_module, synthesised for a one-module result stored
+    before those fields existed: its kills by main's test files and by the files added since are known
+    only in total (`old_tests`), so they are recorded under OLD_TESTS / ADDED_TESTS, not per file."""
+    if "mutants_by_module" in result or len(result["modules"]) != 1:
+        return result
+    (module,) = result["modules"]
+    old = result.get("old_tests", {}).get("killed", 0) - result["timeout"]
+    killers = {OLD_TESTS: old, ADDED_TESTS: result["killed"] - result["timeout"] - old, TIMEOUT: result["timeout"]}
+    return {**result, "mutants_by_module": {module: result["mutants_run"]},
+            "killed_by_module": {module: {file: n for file, n in killers.items() if n}}}
+
+
 def merge_partial(previous: dict, part: dict) -> dict:
     """One result from two runs of disjoint modules of a target (a large target run in pieces, --module):
     counts and lists added, rates recomputed over both; modules_run dropped once every module is in."""
+    previous = _per_module(previous)
     merged = dict(part)
     for field in ("mutants_run", "killed", "timeout", "survived", "uncovered", "equivalent", "cuda_only", "seconds"):
         merged[field] = round(previous.get(field, 0) + part[field], 1)
@@ -198,7 +220,7 @@ def merge_partial(previous: dict, part: dict) -> dict:
     merged["killed_by_file"] = _add_counts(previous["killed_by_file"], part["killed_by_file"])
     merged["mutants_by_module"] = {**previous["mutants_by_module"], **part["mutants_by_module"]}
     merged["killed_by_module"] = {**previous["killed_by_module"], **part["killed_by_module"]}
-    covered = {*previous["modules_run"], *part["modules_run"]}
+    covered = {*_covered(previous), *part["modules_run"]}
     merged["modules_run"] = [module for module in part["modules"] if module in covered]
     merged["sampled"] = merged["mutants_run"] < merged["mutants_total"]
     if not merged["sampled"]:
@@ -207,15 +229,24 @@ def merge_partial(previous: dict, part: dict) -> dict:
     merged["rate"] = round(merged["killed"] / judged, 4) if judged else None
     if "old_tests" in previous and "old_tests" in part:
         killed = previous["old_tests"]["killed"] + part["old_tests"]["killed"]
-        merged["old_tests"] = {**part["old_tests"], "killed": killed, "rate": round(killed / judged, 4) if judged else None}
+        # Each piece's rate before counts the files that existed at its own --old-tests-from (main moves on
+        # between pieces, and a later main holds the tests an earlier piece added): kept per module.
+        files = {**_old_files_by_module(previous), **_old_files_by_module(part)}
+        merged["old_tests"] = {**part["old_tests"], "killed": killed, "rate": round(killed / judged, 4) if judged else None,
+                               "files_by_module": files}
     merged["reruns"] = previous.get("reruns", []) + part.get("reruns", [])
     return merged
 
 
+def _old_files_by_module(result: dict) -> dict[str, list[str]]:
+    """The test files that counted as old (rate before) for each module the result ran."""
+    old = result["old_tests"]
+    return old.get("files_by_module") or {module: old["files"] for module in _covered(result)}
+
+
 def _pieces(previous: dict | None, part: dict) -> bool:
     """Whether `part` runs other modules of the target than the stored partial result `previous`."""
-    return (previous is not None and "modules_run" in previous and "modules_run" in part
-            and not set(previous["modules_run"]) & set(part["modules_run"]))
+    return previous is not None and "modules_run" in part and not set(_covered(previous)) & set(part["modules_run"])
 
 
 def mutants_by_module(chosen: list[Mutant]) -> dict[str, int]:

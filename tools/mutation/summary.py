@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 TIMEOUT = "(timeout)"
+OLD_TESTS = "(main's test files)"  # tools.mutation.__main__._per_module: main's files' kills, not split per file
 
 
 def _rate(value: float | None) -> str:
@@ -49,8 +50,9 @@ def module_rows(target: dict) -> list[dict]:
     """Per module of a target run with per-module counts: mutants, killed, equivalent, CUDA-only,
     survived, rate after and (with --old-tests-from) rate before, the rates as in the target row."""
     rows = []
-    old = set(target.get("old_tests", {}).get("files", ()))
+    old_tests = target.get("old_tests", {})
     for module, run in target.get("mutants_by_module", {}).items():
+        old = set(old_tests.get("files_by_module", {}).get(module, old_tests.get("files", ())))
         equivalent = sum(_path(e) == module for e in target["equivalents"])
         cuda_only = sum(_path(e) == module for e in target.get("cuda_only_mutants", []))
         survived = sum(_path(e) == module for e in target["survivors"])
@@ -59,7 +61,7 @@ def module_rows(target: dict) -> list[dict]:
         row = {"module": module, "mutants": run, "killed": judged - survived, "equivalent": equivalent,
                "cuda_only": cuda_only, "survived": survived, "rate": _ratio(judged - survived, judged), "before": None}
         if "old_tests" in target:
-            row["before"] = _ratio(sum(n for file, n in killers.items() if file in old or file == TIMEOUT), judged)
+            row["before"] = _ratio(sum(n for file, n in killers.items() if file in old or file in (TIMEOUT, OLD_TESTS)), judged)
         rows.append(row)
     return rows
 
