@@ -76,6 +76,13 @@ def gradient(surrogate: torch.Tensor, logits: dict[str, torch.Tensor]) -> np.nda
     return torch.cat([g if g is not None else torch.zeros_like(v) for g, v in zip(grads, logits.values())]).detach().numpy()
 
 
+def _correlation(pairs: list[tuple[float, float]]) -> float | None:
+    """Pearson's r of the pairs; None where either side is constant (every sample under a hinge target: all
+    penalties 0), where r is undefined."""
+    x, y = np.array(pairs, dtype=float).T
+    return None if x.std() == 0 or y.std() == 0 else float(np.corrcoef(x, y)[0, 1])
+
+
 def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPenalty, oracle: LatencyOracle,
               models: dict[str, LinearSurrogate], draws: int, seed: int) -> dict[str, Any]:
     """Gradient estimates of every estimator on the same `draws` samples and measured rewards."""
@@ -110,10 +117,11 @@ def variances(setup: Setup, logits: dict[str, torch.Tensor], penalty: LatencyPen
     for name, values in estimates.items():
         variance = float(np.stack(values).var(0).mean())
         model = name.removeprefix("RELAX, ")
-        correlation = float(np.corrcoef(np.array(pairs[model]).T)[0, 1]) if model in pairs else None
-        ms = float(np.corrcoef(np.array(ms_pairs[model]).T)[0, 1]) if model in ms_pairs else None
+        correlation = _correlation(pairs[model]) if model in pairs else None
+        ms = _correlation(ms_pairs[model]) if model in ms_pairs else None
         mape = float(np.mean([abs(p - m) / m for m, p in ms_pairs[model]]) * 100) if model in ms_pairs else None
-        rows[name] = {"variance": variance, "ratio_to_none": variance / none, "correlation": correlation,
+        rows[name] = {"variance": variance, "ratio_to_none": variance / none if none > 0 else None,
+                      "correlation": correlation,
                       "correlation_ms": ms, "mape_vs_search_measurement": mape}
     rewards = [p[0] for p in next(iter(pairs.values()))]
     return {"estimators": rows, "share_above_target": float(np.mean(np.array(rewards) > 0)), "draws": draws}
@@ -172,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{100 * outcome['share_above_target']:.0f}% of samples above the {target:.4f} ms target)",
                     ["estimator", "mean variance per logit", "x no control variate", "corr(measured, control) penalty",
                      "corr(measured, model) ms", "model vs search's measurement, MAPE %"],
-                    [[name, f"{r['variance']:.3g}", r["ratio_to_none"], *("-" if r[key] is None else r[key]
-                                                                 for key in ("correlation", "correlation_ms",
-                                                                             "mape_vs_search_measurement"))]
+                    [[name, f"{r['variance']:.3g}", *("-" if r[key] is None else r[key]
+                                                      for key in ("ratio_to_none", "correlation", "correlation_ms",
+                                                                  "mape_vs_search_measurement"))]
                      for name, r in outcome["estimators"].items()])
     oracle.close() if hasattr(oracle, "close") else None
     return finish(document, path, started)

@@ -56,3 +56,16 @@ def test_a_tiny_profile_feeds_both_scripts_and_report_only_prints_their_tables_a
             assert recorded["title"] in printed and all(cell in printed for row in recorded["rows"] for cell in row)
     rows = json.loads(variance.read_text(encoding="utf-8"))["states"]["uniform (step 0)"]["estimators"]
     assert rows["REINFORCE, no control variate"]["ratio_to_none"] == 1.0
+
+
+def test_the_correlation_is_pearsons_and_undefined_where_a_side_is_constant() -> None:
+    """Every sample under a hinge target gives penalties all 0: r is undefined there (None), not NaN or a crash
+    (a 3-draw run hit it in CI); elsewhere it is Pearson's r (scipy)."""
+    import numpy as np
+    from scipy import stats
+
+    correlation = load_benchmark("control_variate_variance")._correlation  # noqa: SLF001
+    assert correlation([(0.0, 0.1), (0.0, 0.3), (0.0, 0.2)]) is None
+    assert correlation([(0.2, 1.0), (0.1, 1.0)]) is None
+    pairs = np.random.default_rng(0).random((6, 2))
+    assert correlation([tuple(p) for p in pairs]) == pytest.approx(stats.pearsonr(pairs[:, 0], pairs[:, 1]).statistic)
