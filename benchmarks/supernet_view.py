@@ -196,9 +196,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             document = read_result(args.verdict)
             args.options = parse_options(args.supernet_option, "--supernet-option")
             label = fresh_label(fresh_supernet_config(document, args), args.options)
+            found = verdict_searches(document)
         except (UsageError, TypeError, ValueError, KeyError) as error:
-            parser.error(f"--verdict {args.verdict}: {error}")
-        if not verdict_searches(document):
+            parser.error(f"--verdict {args.verdict} is not a search_vs_random result file with its search "
+                         f"configuration ({type(error).__name__}: {error})")
+        if not found:
             parser.error(f"{args.verdict} holds no trained search with a trained matched random network")
         if args.finetune_steps < 0:
             parser.error(f"--finetune-steps must be >= 0, got {args.finetune_steps}")

@@ -101,3 +101,12 @@ def test_a_missing_verdict_file_is_refused(tmp_path: Path, capsys: pytest.Captur
         load_benchmark("supernet_view").parse(["--verdict", str(tmp_path / "none.json")])
     assert stopped.value.code == 2
     assert "no result file" in capsys.readouterr().err
+
+
+def test_a_result_file_of_another_benchmark_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = Path(__file__).resolve().parent.parent / "benchmarks/results/search_memory/cpu-224-recompute.json"
+    with pytest.raises(SystemExit) as stopped:
+        load_benchmark("supernet_view").parse(["--verdict", str(other)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a search_vs_random result file" in err and "Traceback" not in err
